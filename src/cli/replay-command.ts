@@ -1,0 +1,143 @@
+/**
+ * `klagg replay`: runs a recording through the kline engine on simulated time and writes one JSON line per final
+ * kline. Scales come from the recording itself unless given.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_INTERVALS, parseIntervalList, type IntervalName } from '../domain/interval.ts';
+import type { Kline } from '../domain/kline.ts';
+import { Replayer, ScaleInference, type ReplaySummary } from '../domain/replay.ts';
+import type { SymbolScales } from '../domain/kline-engine.ts';
+import { klineJsonLine } from '../infra/kline-json.ts';
+import { readLines } from '../infra/recording/line-reader.ts';
+import type { Logger } from '../infra/logger.ts';
+
+export interface ReplayFileOptions {
+  readonly input: string;
+  readonly intervals: readonly IntervalName[];
+  readonly graceMs: number;
+  /** Fixed scales for every symbol; when absent they are inferred from the recording. */
+  readonly scales?: Partial<SymbolScales>;
+  readonly write: (line: string) => void;
+  /** Resolves when the output can take more lines (back-pressure); awaited between input chunks. */
+  readonly ready?: () => Promise<void>;
+}
+
+/** Replays a recording file; resolves once every final kline has been handed to `write`. */
+export async function replayFile(options: ReplayFileOptions): Promise<ReplaySummary> {
+  const inference = new ScaleInference();
+  const given = options.scales ?? {};
+  if (given.priceScale === undefined || given.qtyScale === undefined) {
+    for await (const line of readLines(options.input)) inference.feed(line);
+  }
+  const scales = new Map<string, SymbolScales>();
+  for (const [symbol, inferred] of inference.scales) {
+    scales.set(symbol, { priceScale: given.priceScale ?? inferred.priceScale, qtyScale: given.qtyScale ?? inferred.qtyScale });
+  }
+  const replayer = new Replayer(
+    {
+      intervals: options.intervals,
+      graceMs: options.graceMs,
+      scales,
+      defaultScales: { priceScale: given.priceScale ?? 8, qtyScale: given.qtyScale ?? 8 },
+    },
+    { onFinal: (kline: Kline) => options.write(klineJsonLine(kline)) },
+  );
+  let sinceWait = 0;
+  for await (const line of readLines(options.input)) {
+    replayer.feed(line);
+    if (options.ready && ++sinceWait === 4096) {
+      sinceWait = 0;
+      await options.ready();
+    }
+  }
+  return replayer.end();
+}
+
+function integerOption(name: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const parsed = Number(value);
+    if (!/^\d+$/.test(value) || parsed < min || parsed > max) {
+      throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    }
+    return parsed;
+  };
+}
+
+function intervalsOption(value: string): IntervalName[] {
+  try {
+    return parseIntervalList(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+/** Buffers output lines and writes them in large chunks; `ready()` resolves when the stream can take more. */
+class LineOutput {
+  readonly #stream: WriteStream | NodeJS.WriteStream;
+  #pending: string[] = [];
+  #size = 0;
+  #drained: Promise<unknown> | undefined;
+
+  constructor(stream: WriteStream | NodeJS.WriteStream) {
+    this.#stream = stream;
+  }
+
+  write = (line: string): void => {
+    this.#pending.push(line);
+    this.#size += line.length;
+    if (this.#size >= 1 << 16) this.#flush();
+  };
+
+  ready = async (): Promise<void> => {
+    const drained = this.#drained;
+    this.#drained = undefined;
+    if (drained) await drained;
+  };
+
+  #flush(): void {
+    if (this.#pending.length === 0) return;
+    if (!this.#stream.write(this.#pending.join('')) && !this.#drained) this.#drained = once(this.#stream, 'drain');
+    this.#pending = [];
+    this.#size = 0;
+  }
+
+  async close(): Promise<void> {
+    this.#flush();
+    await this.ready();
+    if (this.#stream !== process.stdout) {
+      (this.#stream as WriteStream).end();
+      await once(this.#stream, 'finish');
+    }
+  }
+}
+
+export function replayCommand(logger: Logger): Command {
+  return new Command('replay')
+    .description('replay an aggTrade recording (one frame per line) through the kline engine on simulated time')
+    .requiredOption('-i, --input <file>', 'recording: one aggTrade frame per line, plain or combined-stream wrapped')
+    .option('--intervals <list>', 'comma-separated intervals', intervalsOption, [...DEFAULT_INTERVALS])
+    .option('-o, --output <file>', 'write kline JSON lines here instead of stdout')
+    .option('--grace-ms <ms>', 'how long after a period closes the clock waits before finalizing it', integerOption('--grace-ms', 0, 3_600_000), 1000)
+    .option('--price-scale <decimals>', 'decimals of prices for every symbol (default: from the data)', integerOption('--price-scale', 0, 18))
+    .option('--qty-scale <decimals>', 'decimals of quantities for every symbol (default: from the data)', integerOption('--qty-scale', 0, 18))
+    .action(async (opts: { input: string; intervals: IntervalName[]; output?: string; graceMs: number; priceScale?: number; qtyScale?: number }) => {
+      const output = new LineOutput(opts.output ? createWriteStream(opts.output) : process.stdout);
+      const started = performance.now();
+      const summary = await replayFile({
+        input: opts.input,
+        intervals: opts.intervals,
+        graceMs: opts.graceMs,
+        scales: { priceScale: opts.priceScale, qtyScale: opts.qtyScale },
+        write: output.write,
+        ready: output.ready,
+      });
+      await output.close();
+      const seconds = (performance.now() - started) / 1000;
+      const log = logger.child({ command: 'replay' });
+      if (summary.gaps.length > 0) log.warn({ gaps: summary.gaps }, 'aggregate ids had gaps; a replay cannot repair them');
+      if (summary.rejected.length > 0) log.warn({ rejected: summary.rejected }, 'frames were rejected');
+      log.info({ input: opts.input, seconds: Number(seconds.toFixed(3)), engine: summary.engine, frames: summary.frames }, 'replay finished');
+    });
+}

@@ -1,0 +1,131 @@
+/**
+ * Frames in, engine updates out: the hot path from the socket's bytes to the kline state, with every frame that
+ * cannot be used counted by reason instead of thrown into the caller's loop.
+ */
+import { AggTradeParser, describeFailure, FrameError, type ParsedTrade } from './agg-trade-parser.ts';
+import { KlineEngine, TradeOutcome, type SymbolScales } from './kline-engine.ts';
+import { SymbolTable } from './symbol-table.ts';
+
+/** What became of one frame: a trade outcome, or why no trade came out of it. */
+export const FrameOutcome = {
+  ...TradeOutcome,
+  /** Not a usable aggTrade frame; see `lastRejection`. */
+  Rejected: 10,
+  /** An aggTrade for a symbol the engine does not aggregate (not active, or unknown). */
+  UnknownSymbol: 11,
+} as const;
+export type FrameOutcome = (typeof FrameOutcome)[keyof typeof FrameOutcome];
+
+export interface FrameCounters {
+  frames: number;
+  malformed: number;
+  notAggTrade: number;
+  missingField: number;
+  badField: number;
+  unknownSymbol: number;
+}
+
+/** Decides what to do with an aggTrade for a symbol not yet in the engine: its scales to add it, or undefined to skip. */
+export type UnknownSymbolPolicy = (symbol: string, trade: ParsedTrade) => SymbolScales | undefined;
+
+export class FrameIngest {
+  readonly engine: KlineEngine;
+  readonly counters: FrameCounters = { frames: 0, malformed: 0, notAggTrade: 0, missingField: 0, badField: 0, unknownSymbol: 0 };
+  readonly #parser = new AggTradeParser();
+  readonly #symbols = new SymbolTable();
+  readonly #onUnknownSymbol: UnknownSymbolPolicy | undefined;
+  #frame: Uint8Array = new Uint8Array(0);
+  #symbol = -1;
+
+  constructor(engine: KlineEngine, onUnknownSymbol?: UnknownSymbolPolicy) {
+    this.engine = engine;
+    this.#onUnknownSymbol = onUnknownSymbol;
+    for (let i = 0; i < engine.symbolCount; i++) this.#symbols.set(engine.symbolName(i), i);
+  }
+
+  /** The trade parsed from the last frame (valid after any outcome but Rejected). */
+  get trade(): ParsedTrade {
+    return this.#parser.trade;
+  }
+
+  /** The engine's index of the last frame's symbol. */
+  get symbol(): number {
+    return this.#symbol;
+  }
+
+  /** Why the last frame was rejected, e.g. `bad-field p`. */
+  get lastRejection(): string {
+    return describeFailure(this.#parser.trade);
+  }
+
+  /** Symbol of the last parsed frame as a string (allocates: for logs and policies, not the hot path). */
+  get lastSymbolName(): string {
+    const t = this.#parser.trade;
+    return Buffer.from(this.#frame.buffer, this.#frame.byteOffset + t.symbolStart, t.symbolEnd - t.symbolStart).toString('latin1');
+  }
+
+  addSymbol(symbol: string, scales: SymbolScales): number {
+    const known = this.#symbols.get(symbol);
+    if (known >= 0) return known;
+    const index = this.engine.addSymbol(symbol, scales);
+    this.#symbols.set(symbol, index);
+    return index;
+  }
+
+  ingest(frame: Uint8Array): FrameOutcome {
+    this.counters.frames++;
+    this.#frame = frame;
+    const parser = this.#parser;
+    if (!parser.parse(frame)) {
+      this.#countRejection(parser.trade.error);
+      return FrameOutcome.Rejected;
+    }
+    const t = parser.trade;
+    let symbol = this.#symbols.find(frame, t.symbolStart, t.symbolEnd);
+    if (symbol < 0) {
+      const name = this.lastSymbolName;
+      const scales = this.#onUnknownSymbol?.(name, t);
+      if (scales === undefined) {
+        this.counters.unknownSymbol++;
+        this.#symbol = -1;
+        return FrameOutcome.UnknownSymbol;
+      }
+      symbol = this.addSymbol(name, scales);
+    }
+    this.#symbol = symbol;
+    return this.applyLast();
+  }
+
+  /** Offers the last parsed trade to the engine (again, e.g. after a gap was repaired or accepted). */
+  applyLast(): TradeOutcome {
+    const t = this.#parser.trade;
+    return this.engine.applyTrade(
+      this.#symbol,
+      t.aggId,
+      t.priceMantissa,
+      t.priceDecimals,
+      t.qtyMantissa,
+      t.qtyDecimals,
+      t.firstTradeId,
+      t.lastTradeId,
+      t.tradeTime,
+      t.buyerIsMaker,
+    );
+  }
+
+  #countRejection(error: FrameError): void {
+    switch (error) {
+      case FrameError.NotAggTrade:
+        this.counters.notAggTrade++;
+        break;
+      case FrameError.MissingField:
+        this.counters.missingField++;
+        break;
+      case FrameError.BadField:
+        this.counters.badField++;
+        break;
+      default:
+        this.counters.malformed++;
+    }
+  }
+}

@@ -1,0 +1,542 @@
+/**
+ * The kline engine: aggregate trades in, exchange-exact klines out.
+ *
+ * It is a pure function of its inputs — trades, time advances (watermarks) and gap decisions — and never reads a
+ * clock. All state sits in one Float64Array (a fixed stride per symbol × interval) plus a few per-symbol columns,
+ * so a trade touches no object and allocates nothing; objects are made only when a kline is emitted. The whole state
+ * snapshots to a versioned plain object and restores to an engine that continues exactly as the original would.
+ */
+import { addWide, addWideProduct, formatScaled, formatWide, MAX_SCALE, parseWide, POW10, rescaleMantissa, scaleWide } from './decimal.ts';
+import { fixedLengthMs, nextOpenTime, openTimeOf, type IntervalName } from './interval.ts';
+import type { Kline } from './kline.ts';
+
+/** What happened to one trade. */
+export const TradeOutcome = {
+  Applied: 0,
+  /** `a` ≤ the last applied id: dropped and counted. */
+  Duplicate: 1,
+  /** `a` > last + 1: not applied; the caller repairs the gap or accepts it (`acceptGap`) and offers the trade again. */
+  Gap: 2,
+  /** The trade belongs to a period that is already final: not applied, counted; repair rebuilds that period. */
+  Late: 3,
+  /** The price or quantity cannot be held exactly even after growing the symbol's scale. */
+  Unrepresentable: 4,
+} as const;
+export type TradeOutcome = (typeof TradeOutcome)[keyof typeof TradeOutcome];
+
+export interface KlineEngineOptions {
+  readonly intervals: readonly IntervalName[];
+  /** How long after a period's close a time advance waits before finalizing it (quiet symbols). */
+  readonly graceMs: number;
+}
+
+export interface SymbolScales {
+  /** Decimals of prices (from the tick size). */
+  readonly priceScale: number;
+  /** Decimals of quantities (from the step size). */
+  readonly qtyScale: number;
+}
+
+/** Receives everything the engine emits, synchronously and in a deterministic order. */
+export interface KlineSink {
+  /** A kline that just became final; emitted exactly once per (symbol, interval, openTime). */
+  onFinal(kline: Kline): void;
+}
+
+export interface EngineCounters {
+  applied: number;
+  duplicates: number;
+  gaps: number;
+  /** Trades skipped over by accepted gaps (lost unless repaired elsewhere). */
+  acceptedGapTrades: number;
+  late: number;
+  unrepresentable: number;
+  finals: number;
+  scaleChanges: number;
+}
+
+/** Details of the most recent `Gap` outcome (kept in fields so the hot path allocates nothing). */
+export interface GapInfo {
+  symbol: string;
+  /** First missing aggregate id. */
+  fromId: number;
+  /** Last missing aggregate id. */
+  toId: number;
+}
+
+export const ENGINE_SNAPSHOT_VERSION = 1;
+
+export interface EngineSnapshot {
+  readonly version: typeof ENGINE_SNAPSHOT_VERSION;
+  readonly intervals: readonly IntervalName[];
+  readonly graceMs: number;
+  readonly finished: boolean;
+  readonly counters: EngineCounters;
+  readonly symbols: readonly SymbolSnapshot[];
+}
+
+export interface SymbolSnapshot {
+  readonly symbol: string;
+  readonly priceScale: number;
+  readonly qtyScale: number;
+  readonly lastAggId: number;
+  /** Per interval, the slot's cells (see the layout below), or null while the interval has no kline yet. */
+  readonly slots: readonly (readonly number[] | null)[];
+}
+
+// Slot layout: one kline per symbol × interval, STRIDE doubles each.
+const OPEN_TIME = 0;
+const NEXT_OPEN = 1;
+const OPEN = 2;
+const HIGH = 3;
+const LOW = 4;
+const CLOSE = 5;
+const VOLUME = 6; // two limbs: 6, 7
+const QUOTE = 8; // 8, 9
+const TAKER_VOLUME = 10; // 10, 11
+const TAKER_QUOTE = 12; // 12, 13
+const COUNT = 14;
+const FIRST_ID = 15;
+const LAST_ID = 16;
+const LAST_AGG = 17;
+const STATE = 18;
+const STRIDE = 19;
+
+const STATE_EMPTY = 0; // no kline yet for this interval
+const STATE_OPEN = 1;
+
+export class KlineEngine {
+  readonly intervals: readonly IntervalName[];
+  readonly graceMs: number;
+  readonly counters: EngineCounters = {
+    applied: 0,
+    duplicates: 0,
+    gaps: 0,
+    acceptedGapTrades: 0,
+    late: 0,
+    unrepresentable: 0,
+    finals: 0,
+    scaleChanges: 0,
+  };
+  readonly lastGap: GapInfo = { symbol: '', fromId: 0, toId: 0 };
+
+  readonly #sink: KlineSink;
+  readonly #lengths: Float64Array; // per interval; 0 for calendar months
+  readonly #perSymbol: number; // STRIDE × intervals
+  #cells: Float64Array;
+  #names: string[] = [];
+  #index = new Map<string, number>();
+  #priceScale: number[] = [];
+  #qtyScale: number[] = [];
+  #lastAggId: number[] = [];
+  /** Per symbol, the latest open time over its intervals: a trade before it falls in a finalized period. */
+  #floorTime: number[] = [];
+  /** A lower bound of the earliest `nextOpen + grace` over open slots: below it a time advance has nothing to do. */
+  #nextDeadline = Number.POSITIVE_INFINITY;
+  #finished = false;
+
+  constructor(options: KlineEngineOptions, sink: KlineSink) {
+    if (options.intervals.length === 0) throw new Error('the engine needs at least one interval');
+    if (new Set(options.intervals).size !== options.intervals.length) throw new Error('intervals must not repeat');
+    if (!(options.graceMs >= 0)) throw new Error(`graceMs must be ≥ 0, got ${options.graceMs}`);
+    this.intervals = [...options.intervals];
+    this.graceMs = options.graceMs;
+    this.#sink = sink;
+    this.#lengths = Float64Array.from(this.intervals, (interval) => fixedLengthMs(interval === '1M' ? '1M' : interval) ?? 0);
+    this.#perSymbol = STRIDE * this.intervals.length;
+    this.#cells = new Float64Array(this.#perSymbol * 64);
+  }
+
+  get symbolCount(): number {
+    return this.#names.length;
+  }
+
+  symbolName(index: number): string {
+    const name = this.#names[index];
+    if (name === undefined) throw new RangeError(`no symbol at index ${index}`);
+    return name;
+  }
+
+  symbolIndex(symbol: string): number | undefined {
+    return this.#index.get(symbol);
+  }
+
+  scalesOf(index: number): SymbolScales {
+    return { priceScale: this.#priceScale[index]!, qtyScale: this.#qtyScale[index]! };
+  }
+
+  lastAggIdOf(index: number): number {
+    return this.#lastAggId[index]!;
+  }
+
+  /** Registers a symbol and returns its index; registering a known symbol returns the existing index. */
+  addSymbol(symbol: string, scales: SymbolScales): number {
+    const known = this.#index.get(symbol);
+    if (known !== undefined) return known;
+    checkScale(scales.priceScale, 'priceScale');
+    checkScale(scales.qtyScale, 'qtyScale');
+    const index = this.#names.length;
+    if ((index + 1) * this.#perSymbol > this.#cells.length) {
+      const grown = new Float64Array(this.#cells.length * 2);
+      grown.set(this.#cells);
+      this.#cells = grown;
+    }
+    this.#names.push(symbol);
+    this.#index.set(symbol, index);
+    this.#priceScale.push(scales.priceScale);
+    this.#qtyScale.push(scales.qtyScale);
+    this.#lastAggId.push(-1);
+    this.#floorTime.push(Number.NEGATIVE_INFINITY);
+    return index;
+  }
+
+  /**
+   * Applies one aggregate trade. Prices and quantities come as (mantissa, decimals) pairs: `"0.00141342"` is
+   * (141342, 8). This is the hot path: plain arithmetic on the cell array, no allocation.
+   */
+  applyTrade(
+    symbol: number,
+    aggId: number,
+    priceMantissa: number,
+    priceDecimals: number,
+    qtyMantissa: number,
+    qtyDecimals: number,
+    firstTradeId: number,
+    lastTradeId: number,
+    tradeTime: number,
+    buyerIsMaker: boolean,
+  ): TradeOutcome {
+    if (this.#finished) throw new Error('the engine has finished; it takes no more trades');
+    const last = this.#lastAggId[symbol]!;
+    if (last >= 0) {
+      if (aggId <= last) {
+        this.counters.duplicates++;
+        return TradeOutcome.Duplicate;
+      }
+      if (aggId !== last + 1) {
+        this.counters.gaps++;
+        this.lastGap.symbol = this.#names[symbol]!;
+        this.lastGap.fromId = last + 1;
+        this.lastGap.toId = aggId - 1;
+        return TradeOutcome.Gap;
+      }
+    }
+    if (tradeTime < this.#floorTime[symbol]!) {
+      this.counters.late++;
+      // The id is consumed all the same: the trade is accounted for (as late), not missing.
+      this.#lastAggId[symbol] = aggId;
+      return TradeOutcome.Late;
+    }
+
+    let price = rescaleMantissa(priceMantissa, priceDecimals, this.#priceScale[symbol]!);
+    let qty = rescaleMantissa(qtyMantissa, qtyDecimals, this.#qtyScale[symbol]!);
+    if (Number.isNaN(price) || Number.isNaN(qty)) {
+      if (!this.#growScale(symbol, Math.max(this.#priceScale[symbol]!, priceDecimals), Math.max(this.#qtyScale[symbol]!, qtyDecimals))) {
+        this.counters.unrepresentable++;
+        return TradeOutcome.Unrepresentable;
+      }
+      price = rescaleMantissa(priceMantissa, priceDecimals, this.#priceScale[symbol]!);
+      qty = rescaleMantissa(qtyMantissa, qtyDecimals, this.#qtyScale[symbol]!);
+      if (Number.isNaN(price) || Number.isNaN(qty)) {
+        this.counters.unrepresentable++;
+        return TradeOutcome.Unrepresentable;
+      }
+    }
+
+    const cells = this.#cells;
+    const count = lastTradeId - firstTradeId + 1;
+    const takerBuy = !buyerIsMaker;
+    let at = symbol * this.#perSymbol;
+    for (let i = 0; i < this.#lengths.length; i++, at += STRIDE) {
+      if (cells[at + STATE] === STATE_EMPTY) this.#openFirst(symbol, i, at, tradeTime);
+      else if (tradeTime >= cells[at + NEXT_OPEN]!) this.#roll(symbol, i, at, tradeTime);
+      if (cells[at + COUNT] === 0) {
+        cells[at + OPEN] = price;
+        cells[at + HIGH] = price;
+        cells[at + LOW] = price;
+        cells[at + FIRST_ID] = firstTradeId;
+      } else if (price > cells[at + HIGH]!) cells[at + HIGH] = price;
+      else if (price < cells[at + LOW]!) cells[at + LOW] = price;
+      cells[at + CLOSE] = price;
+      addWide(cells, at + VOLUME, qty);
+      addWideProduct(cells, at + QUOTE, price, qty);
+      if (takerBuy) {
+        addWide(cells, at + TAKER_VOLUME, qty);
+        addWideProduct(cells, at + TAKER_QUOTE, price, qty);
+      }
+      cells[at + COUNT]! += count;
+      cells[at + LAST_ID] = lastTradeId;
+      cells[at + LAST_AGG] = aggId;
+    }
+    this.#lastAggId[symbol] = aggId;
+    this.counters.applied++;
+    return TradeOutcome.Applied;
+  }
+
+  /**
+   * Accepts the gap reported for `symbol`: the ids below `nextAggId` will not come (or come from a repair that
+   * rebuilds whole klines instead). The trade with `nextAggId` may then be applied.
+   */
+  acceptGap(symbol: number, nextAggId: number): void {
+    const last = this.#lastAggId[symbol]!;
+    if (nextAggId <= last + 1) return;
+    this.counters.acceptedGapTrades += last < 0 ? 0 : nextAggId - last - 1;
+    this.#lastAggId[symbol] = nextAggId - 1;
+  }
+
+  /**
+   * Moves time to `now`: every period whose close + grace has passed becomes final (quiet symbols included, with
+   * flat klines at the previous close for periods without trades). Cheap when nothing is due.
+   */
+  advanceTo(now: number): void {
+    if (now < this.#nextDeadline || this.#finished) return;
+    const target = now - this.graceMs;
+    let deadline = Number.POSITIVE_INFINITY;
+    const cells = this.#cells;
+    for (let symbol = 0; symbol < this.#names.length; symbol++) {
+      let at = symbol * this.#perSymbol;
+      for (let i = 0; i < this.#lengths.length; i++, at += STRIDE) {
+        if (cells[at + STATE] !== STATE_OPEN) continue;
+        if (target >= cells[at + NEXT_OPEN]!) this.#roll(symbol, i, at, target);
+        deadline = Math.min(deadline, cells[at + NEXT_OPEN]! + this.graceMs);
+      }
+    }
+    this.#nextDeadline = deadline;
+  }
+
+  /**
+   * End of input: every kline that has begun becomes final and is emitted; no new period opens. A replay calls
+   * this when its recording ends, as if the clock ran on to the close of every open period.
+   */
+  finish(): void {
+    if (this.#finished) return;
+    const cells = this.#cells;
+    for (let symbol = 0; symbol < this.#names.length; symbol++) {
+      let at = symbol * this.#perSymbol;
+      for (let i = 0; i < this.#lengths.length; i++, at += STRIDE) {
+        if (cells[at + STATE] !== STATE_OPEN) continue;
+        this.#emitFinal(symbol, i, at);
+        cells[at + STATE] = STATE_EMPTY;
+      }
+    }
+    this.#finished = true;
+    this.#nextDeadline = Number.POSITIVE_INFINITY;
+  }
+
+  /** The current (open) kline of a symbol and interval, or undefined when that interval has none yet. */
+  openKline(symbol: number, interval: IntervalName): Kline | undefined {
+    const i = this.intervals.indexOf(interval);
+    if (i < 0) throw new Error(`interval ${interval} is not aggregated by this engine`);
+    const at = symbol * this.#perSymbol + i * STRIDE;
+    if (this.#cells[at + STATE] !== STATE_OPEN) return undefined;
+    return this.#klineAt(symbol, i, at, false);
+  }
+
+  /**
+   * Installs a stored kline as the open state of its symbol and interval, so a restarted service continues it
+   * instead of starting it over. Its last aggregate id becomes the symbol's position when it is the highest seen.
+   */
+  installKline(kline: Kline): void {
+    const symbol = this.#index.get(kline.symbol);
+    if (symbol === undefined) throw new Error(`unknown symbol ${kline.symbol}: add it before installing klines`);
+    const i = this.intervals.indexOf(kline.interval);
+    if (i < 0) return;
+    if (openTimeOf(kline.interval, kline.openTime) !== kline.openTime) {
+      throw new Error(`kline ${kline.symbol} ${kline.interval} opens at ${kline.openTime}, which is not a period boundary`);
+    }
+    const ps = this.#priceScale[symbol]!;
+    const qs = this.#qtyScale[symbol]!;
+    const cells = this.#cells;
+    const at = symbol * this.#perSymbol + i * STRIDE;
+    const put = (offset: number, [hi, lo]: [number, number]): void => {
+      cells[at + offset] = hi;
+      cells[at + offset + 1] = lo;
+    };
+    cells[at + OPEN_TIME] = kline.openTime;
+    cells[at + NEXT_OPEN] = this.#nextOpen(i, kline.openTime);
+    cells[at + OPEN] = scaledPrice(kline.open, ps);
+    cells[at + HIGH] = scaledPrice(kline.high, ps);
+    cells[at + LOW] = scaledPrice(kline.low, ps);
+    cells[at + CLOSE] = scaledPrice(kline.close, ps);
+    put(VOLUME, parseWide(kline.volume, qs));
+    put(QUOTE, parseWide(kline.quoteVolume, ps + qs));
+    put(TAKER_VOLUME, parseWide(kline.takerBuyVolume, qs));
+    put(TAKER_QUOTE, parseWide(kline.takerBuyQuoteVolume, ps + qs));
+    cells[at + COUNT] = kline.tradeCount;
+    cells[at + FIRST_ID] = kline.firstTradeId;
+    cells[at + LAST_ID] = kline.lastTradeId;
+    cells[at + LAST_AGG] = kline.lastAggId;
+    cells[at + STATE] = STATE_OPEN;
+    if (kline.lastAggId > this.#lastAggId[symbol]!) this.#lastAggId[symbol] = kline.lastAggId;
+    this.#floorTime[symbol] = Math.max(this.#floorTime[symbol]!, kline.openTime);
+    this.#nextDeadline = Math.min(this.#nextDeadline, cells[at + NEXT_OPEN]! + this.graceMs);
+  }
+
+  snapshot(): EngineSnapshot {
+    const symbols: SymbolSnapshot[] = this.#names.map((symbol, index) => {
+      const slots: (number[] | null)[] = [];
+      for (let i = 0; i < this.intervals.length; i++) {
+        const at = index * this.#perSymbol + i * STRIDE;
+        slots.push(this.#cells[at + STATE] === STATE_EMPTY ? null : Array.from(this.#cells.subarray(at, at + STRIDE)));
+      }
+      return {
+        symbol,
+        priceScale: this.#priceScale[index]!,
+        qtyScale: this.#qtyScale[index]!,
+        lastAggId: this.#lastAggId[index]!,
+        slots,
+      };
+    });
+    return {
+      version: ENGINE_SNAPSHOT_VERSION,
+      intervals: [...this.intervals],
+      graceMs: this.graceMs,
+      finished: this.#finished,
+      counters: { ...this.counters },
+      symbols,
+    };
+  }
+
+  static restore(snapshot: EngineSnapshot, sink: KlineSink): KlineEngine {
+    if (snapshot.version !== ENGINE_SNAPSHOT_VERSION) {
+      throw new Error(`engine snapshot version ${String(snapshot.version)} is not supported (expected ${ENGINE_SNAPSHOT_VERSION})`);
+    }
+    const engine = new KlineEngine({ intervals: snapshot.intervals, graceMs: snapshot.graceMs }, sink);
+    Object.assign(engine.counters, snapshot.counters);
+    let deadline = Number.POSITIVE_INFINITY;
+    for (const s of snapshot.symbols) {
+      const index = engine.addSymbol(s.symbol, { priceScale: s.priceScale, qtyScale: s.qtyScale });
+      engine.#lastAggId[index] = s.lastAggId;
+      if (s.slots.length !== snapshot.intervals.length) throw new Error(`snapshot of ${s.symbol} has ${s.slots.length} slots for ${snapshot.intervals.length} intervals`);
+      s.slots.forEach((slot, i) => {
+        if (slot === null) return;
+        if (slot.length !== STRIDE) throw new Error(`snapshot slot of ${s.symbol} has ${slot.length} cells, expected ${STRIDE}`);
+        const at = index * engine.#perSymbol + i * STRIDE;
+        engine.#cells.set(slot, at);
+        engine.#floorTime[index] = Math.max(engine.#floorTime[index]!, slot[OPEN_TIME]!);
+        deadline = Math.min(deadline, slot[NEXT_OPEN]! + snapshot.graceMs);
+      });
+    }
+    engine.#nextDeadline = deadline;
+    engine.#finished = snapshot.finished;
+    return engine;
+  }
+
+  #nextOpen(i: number, openTime: number): number {
+    const length = this.#lengths[i]!;
+    return length > 0 ? openTime + length : nextOpenTime('1M', openTime);
+  }
+
+  #openFirst(symbol: number, i: number, at: number, time: number): void {
+    const openTime = openTimeOf(this.intervals[i]!, time);
+    this.#resetSlot(at, openTime, this.#nextOpen(i, openTime), 0);
+    if (openTime > this.#floorTime[symbol]!) this.#floorTime[symbol] = openTime;
+    this.#nextDeadline = Math.min(this.#nextDeadline, this.#cells[at + NEXT_OPEN]! + this.graceMs);
+  }
+
+  /** Finalizes the slot's kline, emits flat klines for periods without trades, and opens the period holding `time`. */
+  #roll(symbol: number, i: number, at: number, time: number): void {
+    const cells = this.#cells;
+    this.#emitFinal(symbol, i, at);
+    const close = cells[at + CLOSE]!;
+    let next = cells[at + NEXT_OPEN]!;
+    let after = this.#nextOpen(i, next);
+    while (time >= after) {
+      this.#resetSlot(at, next, after, close);
+      this.#emitFinal(symbol, i, at);
+      next = after;
+      after = this.#nextOpen(i, next);
+    }
+    this.#resetSlot(at, next, after, close);
+    if (next > this.#floorTime[symbol]!) this.#floorTime[symbol] = next;
+  }
+
+  #resetSlot(at: number, openTime: number, nextOpen: number, close: number): void {
+    const cells = this.#cells;
+    cells.fill(0, at, at + STRIDE);
+    cells[at + OPEN_TIME] = openTime;
+    cells[at + NEXT_OPEN] = nextOpen;
+    cells[at + OPEN] = close;
+    cells[at + HIGH] = close;
+    cells[at + LOW] = close;
+    cells[at + CLOSE] = close;
+    cells[at + FIRST_ID] = -1;
+    cells[at + LAST_ID] = -1;
+    cells[at + LAST_AGG] = -1;
+    cells[at + STATE] = STATE_OPEN;
+  }
+
+  #emitFinal(symbol: number, i: number, at: number): void {
+    this.counters.finals++;
+    this.#sink.onFinal(this.#klineAt(symbol, i, at, true));
+  }
+
+  #klineAt(symbol: number, i: number, at: number, isFinal: boolean): Kline {
+    const c = this.#cells;
+    const ps = this.#priceScale[symbol]!;
+    const qs = this.#qtyScale[symbol]!;
+    return {
+      symbol: this.#names[symbol]!,
+      interval: this.intervals[i]!,
+      openTime: c[at + OPEN_TIME]!,
+      closeTime: c[at + NEXT_OPEN]! - 1,
+      open: formatScaled(c[at + OPEN]!, ps),
+      high: formatScaled(c[at + HIGH]!, ps),
+      low: formatScaled(c[at + LOW]!, ps),
+      close: formatScaled(c[at + CLOSE]!, ps),
+      volume: formatWide(c[at + VOLUME]!, c[at + VOLUME + 1]!, qs),
+      quoteVolume: formatWide(c[at + QUOTE]!, c[at + QUOTE + 1]!, ps + qs),
+      tradeCount: c[at + COUNT]!,
+      takerBuyVolume: formatWide(c[at + TAKER_VOLUME]!, c[at + TAKER_VOLUME + 1]!, qs),
+      takerBuyQuoteVolume: formatWide(c[at + TAKER_QUOTE]!, c[at + TAKER_QUOTE + 1]!, ps + qs),
+      firstTradeId: c[at + FIRST_ID]!,
+      lastTradeId: c[at + LAST_ID]!,
+      lastAggId: c[at + LAST_AGG]!,
+      isFinal,
+    };
+  }
+
+  /**
+   * A trade carried more decimals than the symbol's scale (the exchange changed a tick or step size, or a replay
+   * guessed low): every held value is multiplied up so the sums stay exact. Returns false when that cannot be done.
+   */
+  #growScale(symbol: number, priceScale: number, qtyScale: number): boolean {
+    if (priceScale > MAX_SCALE || qtyScale > MAX_SCALE) return false;
+    const dp = priceScale - this.#priceScale[symbol]!;
+    const dq = qtyScale - this.#qtyScale[symbol]!;
+    const cells = this.#cells;
+    let at = symbol * this.#perSymbol;
+    for (let i = 0; i < this.intervals.length; i++, at += STRIDE) {
+      for (const offset of [OPEN, HIGH, LOW, CLOSE]) {
+        const grown = cells[at + offset]! * POW10[dp]!;
+        if (grown > Number.MAX_SAFE_INTEGER) return false;
+      }
+    }
+    at = symbol * this.#perSymbol;
+    for (let i = 0; i < this.intervals.length; i++, at += STRIDE) {
+      for (const offset of [OPEN, HIGH, LOW, CLOSE]) cells[at + offset]! *= POW10[dp]!;
+      if (dq > 0) {
+        scaleWide(cells, at + VOLUME, dq);
+        scaleWide(cells, at + TAKER_VOLUME, dq);
+      }
+      if (dp + dq > 0) {
+        scaleWide(cells, at + QUOTE, dp + dq);
+        scaleWide(cells, at + TAKER_QUOTE, dp + dq);
+      }
+    }
+    this.#priceScale[symbol] = priceScale;
+    this.#qtyScale[symbol] = qtyScale;
+    this.counters.scaleChanges++;
+    return true;
+  }
+}
+
+function checkScale(scale: number, name: string): void {
+  if (!Number.isInteger(scale) || scale < 0 || scale > MAX_SCALE) throw new Error(`${name} must be an integer from 0 to ${MAX_SCALE}, got ${scale}`);
+}
+
+function scaledPrice(text: string, scale: number): number {
+  const [hi, lo] = parseWide(text, scale);
+  if (hi !== 0) throw new Error(`price ${text} is too large to hold exactly`);
+  return lo;
+}

@@ -1,0 +1,61 @@
+import type { IntervalName } from './interval.ts';
+
+/** A kline as klagg holds and emits it: every decimal an exact string at the symbol's scale. */
+export interface Kline {
+  readonly symbol: string;
+  readonly interval: IntervalName;
+  readonly openTime: number;
+  /** Next open time minus 1 ms. */
+  readonly closeTime: number;
+  readonly open: string;
+  readonly high: string;
+  readonly low: string;
+  readonly close: string;
+  /** Σ quantity. */
+  readonly volume: string;
+  /** Σ price · quantity. */
+  readonly quoteVolume: string;
+  /** Raw trades, Σ (l − f + 1), not aggregate trades. */
+  readonly tradeCount: number;
+  readonly takerBuyVolume: string;
+  readonly takerBuyQuoteVolume: string;
+  /** First and last raw trade id, −1 for a period without trades (as Binance's kline stream reports). */
+  readonly firstTradeId: number;
+  readonly lastTradeId: number;
+  /** Aggregate id of the last trade in the period (−1 if none); stored rows are version-guarded by it. */
+  readonly lastAggId: number;
+  readonly isFinal: boolean;
+}
+
+/** The 12 fields of Binance's REST `/fapi/v1/klines` rows. */
+export type BinanceKlineRow = [
+  openTime: number,
+  open: string,
+  high: string,
+  low: string,
+  close: string,
+  volume: string,
+  closeTime: number,
+  quoteVolume: string,
+  tradeCount: number,
+  takerBuyVolume: string,
+  takerBuyQuoteVolume: string,
+  ignore: string,
+];
+
+export function toBinanceRow(kline: Kline): BinanceKlineRow {
+  return [
+    kline.openTime,
+    kline.open,
+    kline.high,
+    kline.low,
+    kline.close,
+    kline.volume,
+    kline.closeTime,
+    kline.quoteVolume,
+    kline.tradeCount,
+    kline.takerBuyVolume,
+    kline.takerBuyQuoteVolume,
+    '0',
+  ];
+}
