@@ -1,0 +1,76 @@
+/**
+ * The hot path: raw combined-stream aggTrade frames (Buffers, as `ws` hands them over) for 500 symbols → klines for
+ * the seven default intervals, next to tardis-dev's compute() + seven computeTradeBars over the same trades, and next
+ * to JSON.parse alone on the same frames.
+ */
+import { toCombinedFrame, type AggTrade } from '../src/domain/agg-trade.ts';
+import { FrameIngest } from '../src/domain/frame-ingest.ts';
+import { DEFAULT_INTERVALS, fixedLengthMs } from '../src/domain/interval.ts';
+import { KlineEngine, type SymbolScales } from '../src/domain/kline-engine.ts';
+import { scaleOf } from '../src/domain/decimal.ts';
+import { generateTrades, syntheticSymbols } from '../src/domain/synthetic-market.ts';
+import { runTardisBaseline, toTradeFrames } from './tardis-baseline.ts';
+import { median, rate, type BenchReport } from './report.ts';
+
+export interface HotPathOptions {
+  readonly symbols: number;
+  readonly trades: number;
+  readonly runs: number;
+}
+
+function ourRun(frames: readonly Buffer[], scales: ReadonlyMap<string, SymbolScales>): { seconds: number; finals: number } {
+  let finals = 0;
+  const engine = new KlineEngine({ intervals: DEFAULT_INTERVALS, graceMs: 1000 }, { onFinal: () => void finals++ });
+  const ingest = new FrameIngest(engine, (symbol) => scales.get(symbol));
+  const started = performance.now();
+  for (let i = 0; i < frames.length; i++) {
+    ingest.ingest(frames[i]!);
+    engine.advanceTo(ingest.trade.tradeTime);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (engine.counters.applied !== frames.length) throw new Error(`hot path applied ${engine.counters.applied} of ${frames.length} trades`);
+  return { seconds, finals };
+}
+
+function jsonParseRun(frames: readonly string[]): number {
+  let sink = 0;
+  const started = performance.now();
+  for (let i = 0; i < frames.length; i++) sink += (JSON.parse(frames[i]!) as { data: { a: number } }).data.a & 1;
+  const seconds = (performance.now() - started) / 1000;
+  if (sink < 0) throw new Error('unreachable');
+  return seconds;
+}
+
+export async function benchHotPath(options: HotPathOptions, report: BenchReport): Promise<void> {
+  const specs = syntheticSymbols(42, options.symbols);
+  const scales = new Map(specs.map((s) => [s.symbol, { priceScale: scaleOf(s.tickSize), qtyScale: scaleOf(s.stepSize) }]));
+  const trades: AggTrade[] = [...generateTrades({ seed: 42, symbols: options.symbols, startTime: Date.UTC(2026, 10, 2), trades: options.trades, symbolSpecs: specs })];
+  const ourStrings = trades.map((trade) => toCombinedFrame(trade));
+  const ourFrames = ourStrings.map((s) => Buffer.from(s));
+  const tardisFrames = toTradeFrames(trades);
+  const intervalsMs = DEFAULT_INTERVALS.map((interval) => fixedLengthMs(interval)!);
+
+  // Warm-up of each path, then alternate runs so machine noise hits both alike.
+  ourRun(ourFrames.slice(0, 200_000), scales);
+  jsonParseRun(ourStrings.slice(0, 200_000));
+  await runTardisBaseline(tardisFrames.slice(0, 100_000), intervalsMs);
+  const ours: number[] = [];
+  const parse: number[] = [];
+  const tardis: number[] = [];
+  for (let run = 0; run < options.runs; run++) {
+    ours.push(rate(trades.length, ourRun(ourFrames, scales).seconds));
+    parse.push(rate(trades.length, jsonParseRun(ourStrings)));
+    tardis.push((await runTardisBaseline(tardisFrames, intervalsMs)).tradesPerSecond);
+  }
+  const oursRate = median(ours);
+  const tardisRate = median(tardis);
+  const parseRate = median(parse);
+  report.line(
+    `hot path vs tardis-dev: ${Math.round(oursRate)} vs ${Math.round(tardisRate)} trades/s, ratio ${(oursRate / tardisRate).toFixed(1)}x`,
+  );
+  report.line(
+    `hot path vs JSON.parse alone: ${Math.round(oursRate)} vs ${Math.round(parseRate)} frames/s, ratio ${(oursRate / parseRate).toFixed(2)}x ` +
+      `(${options.trades} trades, ${options.symbols} symbols, ${DEFAULT_INTERVALS.length} intervals, median of ${options.runs})`,
+  );
+  report.record('hotPath', { symbols: options.symbols, trades: options.trades, oursTradesPerSecond: oursRate, tardisTradesPerSecond: tardisRate, jsonParseFramesPerSecond: parseRate, runs: { ours, tardis, parse } });
+}

@@ -1,0 +1,14 @@
+/**
+ * `npm run bench`: every benchmark of the project, on this machine, nothing beyond loopback. Speed goals live here,
+ * never in timed tests. `--quick` runs smaller sizes (for a smoke check); `--json <file>` saves the figures.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { benchHotPath } from './hot-path.ts';
+import { BenchReport } from './report.ts';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' } } });
+const report = new BenchReport();
+report.line(`klagg bench — node ${process.version}, ${new Date().toISOString()}`);
+await benchHotPath(values.quick ? { symbols: 500, trades: 200_000, runs: 3 } : { symbols: 500, trades: 1_000_000, runs: 5 }, report);
+if (values.json) writeFileSync(values.json, `${JSON.stringify(report.records, null, 2)}\n`);
