@@ -4,11 +4,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { benchDecimals } from './decimals.ts';
 import { benchHotPath } from './hot-path.ts';
 import { BenchReport } from './report.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' } } });
 const report = new BenchReport();
 report.line(`klagg bench — node ${process.version}, ${new Date().toISOString()}`);
+benchDecimals(values.quick ? 200_000 : 1_000_000, 3, report);
 await benchHotPath(values.quick ? { symbols: 500, trades: 200_000, runs: 3 } : { symbols: 500, trades: 1_000_000, runs: 5 }, report);
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report.records, null, 2)}\n`);
