@@ -12,7 +12,7 @@
 /** Why a frame was not a usable aggTrade. */
 export const FrameError = {
   None: 0,
-  /** Not valid JSON (or not UTF-8 text). */
+  /** Not valid JSON (or its strings are not valid UTF-8). */
   Malformed: 1,
   /** Valid JSON, but not an object. */
   NotAnObject: 2,
@@ -117,6 +117,7 @@ export class AggTradeParser {
     const t = this.trade;
     t.error = FrameError.None;
     t.errorField = '';
+    t.eventTime = 0;
     this.#ws();
     if (this.#pos >= this.#end) return this.#fail(FrameError.Malformed, '');
     if (this.#b[this.#pos] !== OPEN_BRACE) {
@@ -184,10 +185,13 @@ export class AggTradeParser {
         handled = this.#field(b[keyStart]!);
         if (this.trade.error === FrameError.Malformed) return -1;
       } else if (top && keyLength === 4 && equalBytes(b, keyStart, DATA) && b[this.#pos] === OPEN_BRACE) {
+        // This is a wrapper: whatever its own one-letter keys said does not concern the trade inside.
+        this.trade.error = FrameError.None;
+        this.trade.errorField = '';
         if (this.#scanObject(false) < 0) return -1;
-        if (this.#check()) wrapped = 1;
-        else if (this.trade.error === FrameError.Malformed) return -1;
-        else wrapped = 1; // a wrapped frame with a bad payload: the payload's reason stands
+        // The payload decides: a complete trade, or the payload's own reason for not being one.
+        this.#check();
+        wrapped = 1;
         handled = true;
       }
       if (!handled && !this.#skipValue(0)) return this.#failN(FrameError.Malformed);
@@ -291,6 +295,7 @@ export class AggTradeParser {
     const b = this.#b;
     if (b[this.#pos] !== QUOTE) {
       this.#badField(name);
+      if (!this.#skipValue(0)) this.trade.error = FrameError.Malformed;
       return false;
     }
     let p = this.#pos + 1;
@@ -453,9 +458,21 @@ export class AggTradeParser {
         this.#pos = p + 1;
         return true;
       }
-      if (c === BACKSLASH) p += 2;
-      else if (c < 0x20) return false;
-      else p++;
+      if (c === BACKSLASH) {
+        const escaped = b[p + 1];
+        if (escaped === 0x75) {
+          // \uXXXX: exactly four hex digits
+          for (let i = 2; i < 6; i++) if (!isHex(b[p + i])) return false;
+          p += 6;
+        } else if (escaped !== undefined && SIMPLE_ESCAPES.has(escaped)) p += 2;
+        else return false;
+      } else if (c < 0x20) return false;
+      else if (c < 0x80) p++;
+      else {
+        const length = utf8SequenceLength(b, p);
+        if (length === 0) return false;
+        p += length;
+      }
     }
     return false;
   }
@@ -483,6 +500,32 @@ export class AggTradeParser {
     this.#fail(error, '');
     return -1;
   }
+}
+
+/** The characters JSON allows after a backslash besides `u`: " \\ / b f n r t. */
+const SIMPLE_ESCAPES: ReadonlySet<number> = new Set([0x22, 0x5c, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74]);
+
+/** Length of the valid UTF-8 sequence at `p` (2–4), or 0 when it is not valid (overlong, surrogate, truncated). */
+function utf8SequenceLength(b: Uint8Array, p: number): number {
+  const c = b[p]!;
+  const c1 = b[p + 1] ?? 0;
+  const cont = (x: number | undefined): boolean => x !== undefined && (x & 0xc0) === 0x80;
+  if (c >= 0xc2 && c <= 0xdf) return cont(c1) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    const low = c === 0xe0 ? 0xa0 : 0x80;
+    const high = c === 0xed ? 0x9f : 0xbf;
+    return c1 >= low && c1 <= high && cont(b[p + 2]) ? 3 : 0;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    const low = c === 0xf0 ? 0x90 : 0x80;
+    const high = c === 0xf4 ? 0x8f : 0xbf;
+    return c1 >= low && c1 <= high && cont(b[p + 2]) && cont(b[p + 3]) ? 4 : 0;
+  }
+  return 0;
+}
+
+function isHex(c: number | undefined): boolean {
+  return c !== undefined && ((c >= ZERO && c <= NINE) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66));
 }
 
 const LITERALS: readonly Uint8Array[] = [Buffer.from('true'), Buffer.from('false'), Buffer.from('null')];
