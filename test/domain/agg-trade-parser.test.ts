@@ -2,6 +2,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { AggTradeParser, FrameError, ParsedTrade, describeFailure, frameErrorName } from '../../src/domain/agg-trade-parser.ts';
 import { XRPETH_TRADES } from '../support/fixtures.ts';
+import { uint32Source } from '../support/random.ts';
 
 /** The first trade of the XRPETH fixture, exactly as the stream delivered it. */
 const REAL = '{"e":"aggTrade","E":1570752011620,"s":"XRPETH","a":13519807,"p":"0.00141342","q":"23.00000000","f":15373518,"l":15373518,"T":1570752011620,"m":true,"M":true}';
@@ -79,19 +80,6 @@ function canonicalDecimal(text: string): string | undefined {
   const match = /^(\d+)(\.\d+)?$/.exec(text);
   if (!match) return undefined;
   return `${match[1]!.replace(/^0+(?=\d)/, '')}${match[2] ?? ''}`;
-}
-
-
-/** mulberry32: a tiny seeded PRNG (uint32 output), so every run mutates the same way. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let z = a;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return (z ^ (z >>> 14)) >>> 0;
-  };
 }
 
 t.test('FrameError names and describeFailure', async (t) => {
@@ -243,7 +231,7 @@ t.test('unknown fields of any shape, the 2026 fields, any order, whitespace', as
   }
 
   // Every field order (random permutations), with random whitespace between tokens.
-  const random = mulberry32(42);
+  const random = uint32Source(42);
   const WS = [' ', '\n', '\r', '\t', '  ', '\r\n', ''];
   const ws = (): string => WS[random() % WS.length]!;
   const entries = Object.entries({ ...realObject(), nq: '23.00000000', st: 'x', ps: 'LONG' });
@@ -631,7 +619,7 @@ t.test('fuzz: 20,000 mutated frames never throw, and every accepted frame agrees
   ];
   for (const seed of seeds) t.equal(new AggTradeParser().parse(Buffer.from(seed)), true, `seed parses: ${seed.slice(0, 40)}`);
 
-  const random = mulberry32(0x5eed);
+  const random = uint32Source(0x5eed);
   const INTERESTING = Buffer.from('"{}[],:\\ \n\t0123456789.-+eEtrufalsn\u0000\u007f');
   const parser = new AggTradeParser();
   let threw = 0;

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { uint32Source } from '../support/random.ts';
 import {
   DecimalError,
   LIMB,
@@ -19,18 +20,6 @@ import {
 } from '../../src/domain/decimal.ts';
 
 const TWO_53 = 2 ** 53;
-
-/** mulberry32: a tiny seeded PRNG, so every run draws the same numbers. Returns uint32. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let z = a;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return (z ^ (z >>> 14)) >>> 0;
-  };
-}
 
 /** A uniformly drawn integer in [0, 2^53). */
 function random53(next: () => number): number {
@@ -72,7 +61,6 @@ function assertDecimalError(t: TapTest, fn: () => unknown, mentions: string, pat
     t.match(error.message, pattern, `${label}: message explains`);
   }
 }
-
 
 t.test('constants', async (t) => {
   t.equal(LIMB, 4503599627370496);
@@ -219,7 +207,7 @@ t.test('wide limbs: conversion and parsing', async (t) => {
   }
 
   // formatWide / parseWide round trip for random values across the whole range (up to 2^104).
-  const next = mulberry32(99);
+  const next = uint32Source(99);
   let mismatches = 0;
   for (let i = 0; i < 2000; i++) {
     const value = BigInt(random53(next)) * BigInt(next() % 2 === 0 ? 1 : random53(next) >>> 0) + BigInt(random53(next));
@@ -328,7 +316,7 @@ t.test('100,000 random products summed past 2^53 stay exact (checked against Big
     { name: 'tiny ticks (scale 10+8), every product below the limb', seed: 3, priceDigits: 5, qtyDigits: 10, scale: 18, smallEvery: 0 },
   ];
   for (const c of cases) {
-    const next = mulberry32(c.seed);
+    const next = uint32Source(c.seed);
     const cells = new Float64Array(4); // [0,1]: sum of products, [2,3]: sum of the plain quantities
     let expected = 0n;
     let expectedQty = 0n;

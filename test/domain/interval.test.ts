@@ -1,4 +1,5 @@
 import t from 'tap';
+import { unitSource } from '../support/random.ts';
 import {
   DEFAULT_INTERVALS,
   INTERVALS,
@@ -36,18 +37,6 @@ const EXPECTED_LENGTH: Readonly<Record<Exclude<IntervalName, '1M'>, number>> = {
   '1w': WEEK,
 };
 const FIXED: readonly Exclude<IntervalName, '1w' | '1M'>[] = ['1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', '12h', '1d', '3d'];
-
-/** mulberry32: a tiny seeded PRNG so the random timestamps are the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let z = a;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Independent oracles: derived from calendar fields, not from the module's arithmetic. */
 function expectedOpen(interval: IntervalName, time: number): number {
@@ -119,7 +108,7 @@ t.test('INTERVALS lists the Binance intervals; fixedLengthMs matches', async (t)
 });
 
 t.test('every interval: open ≤ t ≤ close, close = next open − 1, open is a fixed point, periods are contiguous', async (t) => {
-  const random = mulberry32(20240501);
+  const random = unitSource(20240501);
   const times = [...SAMPLES];
   // Random times across decades, 1960 .. 2110.
   const from = Date.UTC(1960, 0, 1);
@@ -196,7 +185,7 @@ t.test('fixed intervals are aligned to the epoch', async (t) => {
   t.equal(openTimeOf('1d', Date.UTC(2024, 1, 29, 23, 59, 59, 999)), Date.UTC(2024, 1, 29));
   t.equal(openTimeOf('1d', Date.UTC(2024, 2, 1)), Date.UTC(2024, 2, 1));
   t.equal(closeTimeOf('1d', Date.UTC(2024, 1, 29, 5)), Date.UTC(2024, 2, 1) - 1);
-  const random = mulberry32(7);
+  const random = unitSource(7);
   let notMidnight = 0;
   for (let i = 0; i < 500; i++) {
     const d = new Date(openTimeOf('1d', Math.floor(random() * Date.UTC(2100, 0, 1))));
@@ -232,7 +221,7 @@ t.test('1w opens Monday 00:00 UTC', async (t) => {
   t.equal(closeTimeOf('1w', 1502668800000), 1502668800000 + WEEK - 1);
   t.equal(openTimeOf('1w', 1502668800000 - 1), 1502668800000 - WEEK);
 
-  const random = mulberry32(1234567);
+  const random = unitSource(1234567);
   const from = Date.UTC(1965, 0, 1);
   const to = Date.UTC(2105, 0, 1);
   let bad = 0;
