@@ -11,8 +11,10 @@ export const FrameOutcome = {
   ...TradeOutcome,
   /** Not a usable aggTrade frame; see `lastRejection`. */
   Rejected: 10,
-  /** An aggTrade for a symbol the engine does not aggregate (not active, or unknown). */
+  /** An aggTrade for a symbol the engine does not know. */
   UnknownSymbol: 11,
+  /** An aggTrade for a known symbol that is switched off (not Active): not aggregated. */
+  Inactive: 12,
 } as const;
 export type FrameOutcome = (typeof FrameOutcome)[keyof typeof FrameOutcome];
 
@@ -23,6 +25,7 @@ export interface FrameCounters {
   missingField: number;
   badField: number;
   unknownSymbol: number;
+  inactive: number;
 }
 
 /** Decides what to do with an aggTrade for a symbol not yet in the engine: its scales to add it, or undefined to skip. */
@@ -30,17 +33,36 @@ export type UnknownSymbolPolicy = (symbol: string, trade: ParsedTrade) => Symbol
 
 export class FrameIngest {
   readonly engine: KlineEngine;
-  readonly counters: FrameCounters = { frames: 0, malformed: 0, notAggTrade: 0, missingField: 0, badField: 0, unknownSymbol: 0 };
+  readonly counters: FrameCounters = { frames: 0, malformed: 0, notAggTrade: 0, missingField: 0, badField: 0, unknownSymbol: 0, inactive: 0 };
   readonly #parser = new AggTradeParser();
   readonly #symbols = new SymbolTable();
   readonly #onUnknownSymbol: UnknownSymbolPolicy | undefined;
   #frame: Uint8Array = new Uint8Array(0);
   #symbol = -1;
+  /** Per engine symbol index: 0 while the symbol is switched off. */
+  #enabled = new Uint8Array(64);
 
   constructor(engine: KlineEngine, onUnknownSymbol?: UnknownSymbolPolicy) {
     this.engine = engine;
     this.#onUnknownSymbol = onUnknownSymbol;
-    for (let i = 0; i < engine.symbolCount; i++) this.#symbols.set(engine.symbolName(i), i);
+    for (let i = 0; i < engine.symbolCount; i++) {
+      this.#symbols.set(engine.symbolName(i), i);
+      this.setEnabled(i, true);
+    }
+  }
+
+  /** Switches a symbol's aggregation on or off (only Active symbols are aggregated). */
+  setEnabled(index: number, enabled: boolean): void {
+    if (index >= this.#enabled.length) {
+      const grown = new Uint8Array(Math.max(this.#enabled.length * 2, index + 1));
+      grown.set(this.#enabled);
+      this.#enabled = grown;
+    }
+    this.#enabled[index] = enabled ? 1 : 0;
+  }
+
+  isEnabled(index: number): boolean {
+    return this.#enabled[index] === 1;
   }
 
   /** The trade parsed from the last frame (valid after any outcome but Rejected). */
@@ -69,6 +91,7 @@ export class FrameIngest {
     if (known >= 0) return known;
     const index = this.engine.addSymbol(symbol, scales);
     this.#symbols.set(symbol, index);
+    this.setEnabled(index, true);
     return index;
   }
 
@@ -93,6 +116,10 @@ export class FrameIngest {
       symbol = this.addSymbol(name, scales);
     }
     this.#symbol = symbol;
+    if (this.#enabled[symbol] !== 1) {
+      this.counters.inactive++;
+      return FrameOutcome.Inactive;
+    }
     return this.applyLast();
   }
 

@@ -134,6 +134,9 @@ export class KlineEngine {
   /** A lower bound of the earliest `nextOpen + grace` over open slots: below it a time advance has nothing to do. */
   #nextDeadline = Number.POSITIVE_INFINITY;
   #finished = false;
+  /** Slots changed since the last `takeChanged()`, each listed once (coalescing: only the latest state is served). */
+  #dirty = new Uint8Array(64 * 8);
+  #changed: number[] = [];
 
   constructor(options: KlineEngineOptions, sink: KlineSink) {
     if (options.intervals.length === 0) throw new Error('the engine needs at least one interval');
@@ -180,6 +183,11 @@ export class KlineEngine {
       const grown = new Float64Array(this.#cells.length * 2);
       grown.set(this.#cells);
       this.#cells = grown;
+    }
+    if ((index + 1) * this.intervals.length > this.#dirty.length) {
+      const grown = new Uint8Array(this.#dirty.length * 2);
+      grown.set(this.#dirty);
+      this.#dirty = grown;
     }
     this.#names.push(symbol);
     this.#index.set(symbol, index);
@@ -267,6 +275,11 @@ export class KlineEngine {
       cells[at + COUNT]! += count;
       cells[at + LAST_ID] = lastTradeId;
       cells[at + LAST_AGG] = aggId;
+      const slot = at / STRIDE;
+      if (this.#dirty[slot] === 0) {
+        this.#dirty[slot] = 1;
+        this.#changed.push(slot);
+      }
     }
     this.#lastAggId[symbol] = aggId;
     this.counters.applied++;
@@ -323,6 +336,36 @@ export class KlineEngine {
     this.#nextDeadline = Number.POSITIVE_INFINITY;
   }
 
+  /**
+   * The open klines changed since the previous call, each once with its latest state (finals go to the sink as they
+   * happen). This is what a worker serves as coalesced deltas.
+   */
+  takeChanged(): Kline[] {
+    const result: Kline[] = [];
+    const intervals = this.intervals.length;
+    for (const slot of this.#changed) {
+      this.#dirty[slot] = 0;
+      const at = slot * STRIDE;
+      if (this.#cells[at + STATE] !== STATE_OPEN) continue;
+      const symbol = Math.floor(slot / intervals);
+      result.push(this.#klineAt(symbol, slot - symbol * intervals, at, false));
+    }
+    this.#changed = [];
+    return result;
+  }
+
+  /** Every open kline (a full snapshot for a new subscriber or a restarted gateway). */
+  openKlines(): Kline[] {
+    const result: Kline[] = [];
+    for (let symbol = 0; symbol < this.#names.length; symbol++) {
+      for (let i = 0; i < this.intervals.length; i++) {
+        const at = symbol * this.#perSymbol + i * STRIDE;
+        if (this.#cells[at + STATE] === STATE_OPEN) result.push(this.#klineAt(symbol, i, at, false));
+      }
+    }
+    return result;
+  }
+
   /** The current (open) kline of a symbol and interval, or undefined when that interval has none yet. */
   openKline(symbol: number, interval: IntervalName): Kline | undefined {
     const i = this.intervals.indexOf(interval);
@@ -367,6 +410,7 @@ export class KlineEngine {
     cells[at + LAST_ID] = kline.lastTradeId;
     cells[at + LAST_AGG] = kline.lastAggId;
     cells[at + STATE] = STATE_OPEN;
+    this.#markChanged(at);
     if (kline.lastAggId > this.#lastAggId[symbol]!) this.#lastAggId[symbol] = kline.lastAggId;
     this.#floorTime[symbol] = Math.max(this.#floorTime[symbol]!, kline.openTime);
     this.#nextDeadline = Math.min(this.#nextDeadline, cells[at + NEXT_OPEN]! + this.graceMs);
@@ -449,6 +493,15 @@ export class KlineEngine {
     }
     this.#resetSlot(at, next, after, close);
     if (next > this.#floorTime[symbol]!) this.#floorTime[symbol] = next;
+    this.#markChanged(at);
+  }
+
+  #markChanged(at: number): void {
+    const slot = at / STRIDE;
+    if (this.#dirty[slot] === 0) {
+      this.#dirty[slot] = 1;
+      this.#changed.push(slot);
+    }
   }
 
   #resetSlot(at: number, openTime: number, nextOpen: number, close: number): void {

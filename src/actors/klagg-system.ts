@@ -1,0 +1,370 @@
+/**
+ * The root supervisor and the system it runs: workers (each a set of partitions), the ActivationDispatcher, the
+ * Gateway, the Clock and the Watchdog as children of one service-lifecycle actor, plus the DB writer. `KlaggSystem`
+ * is the narrow face the CLI, the tests and (later) the HTTP layer use: start, activate, feed frames, flush, stop.
+ */
+import { createActor, enqueueActions, fromCallback, type Actor, type AnyActorLogic, type AnyActorRef, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import type { IntervalName } from '../domain/interval.ts';
+import { assignPartitions, instrumentKey, partitionOf } from '../domain/partition.ts';
+import type { FrameOutcome } from '../domain/frame-ingest.ts';
+import { serviceLifecycleMachine } from '../machines/service-lifecycle.ts';
+import type { SymbolLifecycleContext, SymbolLifecycleState } from '../machines/symbol-lifecycle.ts';
+import type { Clock } from '../infra/clock.ts';
+import type { Logger } from '../infra/logger.ts';
+import { activationDispatcherMachine, type DispatcherCounters } from './activation-dispatcher.ts';
+import { DbWriter } from './db-writer.ts';
+import { gatewayMachine, type GatewayCounters } from './gateway.ts';
+import { createHealthBoard, reportHealth, type HealthBoard } from './health-board.ts';
+import type { KlineSink } from './kline-sink.ts';
+import type { ActivateSymbol, BatchListener, DispatcherEvent, GatewayEvent, PublishedBatch, WorkerEvent } from './messages.ts';
+import { PartitionWorker } from './partition-worker.ts';
+import { createSymbolRegistry, type SymbolRegistry } from './symbol-registry.ts';
+import { TradeRouter } from './trade-router.ts';
+import { workerMachine } from './worker.ts';
+
+export interface KlaggSystemOptions {
+  readonly venue: string;
+  readonly market: string;
+  readonly intervals: readonly IntervalName[];
+  readonly graceMs: number;
+  readonly workers: number;
+  readonly partitions: number;
+  readonly gateway: { readonly pullIntervalMs: number; readonly pullTimeoutMs: number; readonly timeoutAlertThreshold: number };
+  readonly dispatcher: { readonly queueCapacity: number; readonly maxRetries: number; readonly retryDelayMs: number; readonly ackTimeoutMs?: number; readonly concurrency?: number };
+  readonly dbWriter: { readonly flushIntervalMs: number; readonly maxBatchRows: number; readonly backoffInitialMs: number; readonly backoffMaxMs: number; readonly maxBufferedRows: number };
+  /** Boundary ticks that close quiet symbols; 0 turns them off (replays clock themselves from trade times). */
+  readonly tickIntervalMs: number;
+  readonly watchdog: { readonly checkIntervalMs: number };
+  /** Replays: each worker's time is the time of its trades. */
+  readonly clockFromTrades?: boolean;
+  readonly sink: KlineSink;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Called for subscribe/unsubscribe after activation acks (the exchange's stream, or a recording). */
+  readonly tradeSource?: { subscribe(symbol: string, position: number): void; unsubscribe(symbol: string): void };
+  /** XState inspection events of every actor (the inspector page feeds on them). */
+  readonly inspect?: (event: InspectionEvent) => void;
+}
+
+export interface SystemCounters {
+  readonly framesRouted: number;
+  readonly framesUnrouted: number;
+  readonly dispatcher: DispatcherCounters;
+  readonly gateway: GatewayCounters;
+}
+
+export class KlaggSystem {
+  readonly registry: SymbolRegistry = createSymbolRegistry();
+  readonly health: HealthBoard = createHealthBoard();
+  readonly cores: readonly PartitionWorker[];
+  readonly dbWriter: DbWriter;
+  readonly #options: KlaggSystemOptions;
+  readonly #root: Actor<typeof serviceLifecycleMachine>;
+  readonly #router = new TradeRouter();
+  readonly #partitionWorker: readonly number[];
+  readonly #listeners = new Set<BatchListener>();
+  readonly #log: Logger;
+  #framesRouted = 0;
+  #framesUnrouted = 0;
+  #publishWaiters: ((batch: PublishedBatch) => void)[] = [];
+  #stopped: Promise<number> | undefined;
+
+  constructor(options: KlaggSystemOptions) {
+    this.#options = options;
+    this.#log = options.logger.child({ actor: 'supervisor' });
+    this.#partitionWorker = assignPartitions(options.partitions, options.workers);
+    this.cores = Array.from({ length: options.workers }, (_, id) => new PartitionWorker({ id, intervals: options.intervals, graceMs: options.graceMs, clockFromTrades: options.clockFromTrades }));
+    this.dbWriter = new DbWriter({
+      ...options.dbWriter,
+      sink: options.sink,
+      venue: options.venue,
+      market: options.market,
+      logger: options.logger.child({ actor: 'dbWriter' }),
+      onHealth: (status, detail) => reportHealth(this.health, 'dbWriter', status, detail, options.clock.now()),
+    });
+    this.#root = createActor(this.#supervisorMachine(), { inspect: (event) => this.#onInspect(event) });
+  }
+
+  /** Worker that owns a symbol: stable hash → partition → worker. */
+  workerOf(symbol: string): number {
+    return this.#partitionWorker[partitionOf(instrumentKey(this.#options.venue, this.#options.market, symbol), this.#options.partitions)]!;
+  }
+
+  start(): void {
+    this.dbWriter.start();
+    this.#root.start();
+    this.#root.send({ type: 'STARTED' });
+    this.#log.info({ workers: this.#options.workers, partitions: this.#options.partitions, intervals: this.#options.intervals }, 'klagg system started');
+  }
+
+  get state(): string {
+    return String(this.#root.getSnapshot().value);
+  }
+
+  activate(command: ActivateSymbol): void {
+    this.#dispatcher().send({ type: 'ACTIVATE_SYMBOL', command });
+  }
+
+  deactivate(symbol: string, reason: 'deactivated' | 'delisted' = 'deactivated'): void {
+    this.#dispatcher().send({ type: 'DEACTIVATE_SYMBOL', symbol, reason });
+  }
+
+  /** The per-trade entry: a raw frame goes to the worker owning its symbol, if that symbol is subscribed. */
+  ingestFrame(frame: Buffer): FrameOutcome | undefined {
+    const worker = this.#router.workerFor(frame);
+    if (worker < 0) {
+      this.#framesUnrouted++;
+      return undefined;
+    }
+    this.#framesRouted++;
+    return this.cores[worker]!.ingestFrame(frame);
+  }
+
+  /** Routes a symbol's frames to its worker (what a subscription does for a recording source). */
+  route(symbol: string): void {
+    this.#router.route(symbol, this.workerOf(symbol));
+  }
+
+  /** Simulated time: advances every worker to `now` (live, the Clock actor does this). */
+  advanceTo(now: number): void {
+    for (const worker of this.#workerRefs()) worker.send({ type: 'TICK', now });
+  }
+
+  /** End of input (a replay's recording ended): every begun kline becomes final. */
+  finishInput(): void {
+    for (const worker of this.#workerRefs()) worker.send({ type: 'FINISH' });
+  }
+
+  /** Fault injection for tests and chaos runs: worker `id` answers pulls only after `ms`. */
+  stallWorker(id: number, ms: number): void {
+    this.#workerRefs()[id]?.send({ type: 'STALL', ms });
+  }
+
+  onBatch(listener: BatchListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Pulls now and resolves with the first publication every worker answered in (everything pending is in it). */
+  async flush(): Promise<void> {
+    for (;;) {
+      const batch = await new Promise<PublishedBatch>((resolve) => {
+        this.#publishWaiters.push(resolve);
+        this.#gateway().send({ type: 'PULL_NOW' });
+      });
+      if (batch.missingWorkers.length === 0) return;
+    }
+  }
+
+  get counters(): SystemCounters {
+    const children = this.#children();
+    const dispatcher = children['dispatcher']?.getSnapshot() as { context: { counters: DispatcherCounters } } | undefined;
+    const gateway = children['gateway']?.getSnapshot() as { context: { counters: GatewayCounters } } | undefined;
+    return {
+      framesRouted: this.#framesRouted,
+      framesUnrouted: this.#framesUnrouted,
+      dispatcher: dispatcher?.context.counters ?? { accepted: 0, rejected: 0, activated: 0, failed: 0, retries: 0 },
+      gateway: gateway?.context.counters ?? { pulls: 0, timeouts: 0, lateAnswers: 0, published: 0 },
+    };
+  }
+
+  symbolState(symbol: string): SymbolLifecycleState | undefined {
+    return this.registry.getSnapshot().context.symbols[symbol]?.state;
+  }
+
+  /** Resolves once every listed symbol has left Pending/Activating (Active or Failed). */
+  whenSettled(symbols: readonly string[]): Promise<void> {
+    const settled = (): boolean =>
+      symbols.every((symbol) => {
+        const state = this.symbolState(symbol);
+        return state === 'Active' || state === 'Failed';
+      });
+    if (settled()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const subscription = this.registry.subscribe(() => {
+        if (settled()) {
+          subscription.unsubscribe();
+          resolve();
+        }
+      });
+    });
+  }
+
+  /**
+   * Orderly shutdown: stop intake, pull what the workers hold (finalizing nothing that is not final), write
+   * everything, stop the actors. Resolves with the exit code: 0, or 1 after a fatal error.
+   */
+  stop(reason = 'stop requested'): Promise<number> {
+    this.#stopped ??= new Promise<number>((resolve) => {
+      const subscription = this.#root.subscribe((snapshot) => {
+        if (snapshot.status === 'done' || snapshot.value === 'stopped') {
+          subscription.unsubscribe();
+          resolve(snapshot.context.fatal === null ? 0 : 1);
+        }
+      });
+      this.#root.send({ type: 'STOP', signal: reason });
+    });
+    return this.#stopped;
+  }
+
+  /** Resolves with the exit code once the service has stopped for any reason (a fatal error included). */
+  whenStopped(): Promise<number> {
+    return new Promise((resolve) => {
+      const check = (snapshot: SnapshotFrom<typeof serviceLifecycleMachine>): boolean => {
+        if (snapshot.value !== 'stopped') return false;
+        resolve(snapshot.context.fatal === null ? 0 : 1);
+        return true;
+      };
+      if (check(this.#root.getSnapshot())) return;
+      const subscription = this.#root.subscribe((snapshot) => {
+        if (check(snapshot)) subscription.unsubscribe();
+      });
+    });
+  }
+
+  #supervisorMachine() {
+    const options = this.#options;
+    const system = this;
+    return serviceLifecycleMachine.provide({
+      actions: {
+        spawnChildren: enqueueActions(({ enqueue }) => {
+          // The lifecycle machine is pure and knows no children; the supervisor decides which ones exist.
+          const spawn = enqueue.spawnChild as unknown as (logic: AnyActorLogic, options: { id: string; systemId: string; input?: unknown }) => void;
+          for (const core of system.cores) {
+            spawn(workerMachine, {
+              id: `worker-${core.id}`,
+              systemId: `worker-${core.id}`,
+              input: { core, maxAttempts: 1 + options.dispatcher.maxRetries, clock: options.clock },
+            });
+          }
+          spawn(activationDispatcherMachine, {
+            id: 'dispatcher',
+            systemId: 'dispatcher',
+            input: {
+              logger: options.logger.child({ actor: 'dispatcher' }),
+              queueCapacity: options.dispatcher.queueCapacity,
+              maxRetries: options.dispatcher.maxRetries,
+              retryDelayMs: options.dispatcher.retryDelayMs,
+              ackTimeoutMs: options.dispatcher.ackTimeoutMs ?? 10_000,
+              concurrency: options.dispatcher.concurrency ?? 16,
+              ports: {
+                workerFor: (symbol: string) => system.#workerRefs()[system.workerOf(symbol)]!,
+                subscribe: (symbol: string, position: number) => {
+                  system.route(symbol);
+                  options.tradeSource?.subscribe(symbol, position);
+                },
+                unsubscribe: (symbol: string) => {
+                  system.#router.unroute(symbol);
+                  options.tradeSource?.unsubscribe(symbol);
+                },
+              },
+            },
+          });
+          spawn(gatewayMachine, {
+            id: 'gateway',
+            systemId: 'gateway',
+            input: {
+              ...options.gateway,
+              ports: {
+                workers: system.cores.map((core) => ({ send: (event: WorkerEvent) => system.#workerRefs()[core.id]!.send(event) })),
+                publish: (batch: PublishedBatch) => system.#publish(batch),
+                reportWorker: (id: number, status: 'ok' | 'degraded' | 'error', detail: string) => reportHealth(system.health, `worker-${id}`, status, detail, options.clock.now()),
+                tradesSeen: (lastTradeTimes: Readonly<Record<string, number>>) => {
+                  if (Object.keys(lastTradeTimes).length > 0) system.registry.trigger.tradesSeen({ lastTradeTimes });
+                },
+              },
+            },
+          });
+          if (options.tickIntervalMs > 0) {
+            spawn(
+              fromCallback(() => {
+                const timer = setInterval(() => system.advanceTo(options.clock.now()), options.tickIntervalMs);
+                return () => clearInterval(timer);
+              }),
+              { id: 'clock', systemId: 'clock' },
+            );
+          }
+          spawn(
+            fromCallback<{ type: 'CHECK' }>(({ sendBack }) => {
+              const timer = setInterval(() => {
+                const fatal = Object.values(system.health.getSnapshot().context.actors).find((entry) => entry.fatal);
+                if (fatal) sendBack({ type: 'FATAL', error: `${fatal.actor}: ${fatal.detail}` } as never);
+              }, options.watchdog.checkIntervalMs);
+              return () => clearInterval(timer);
+            }),
+            { id: 'watchdog', systemId: 'watchdog' },
+          );
+        }),
+        beginDrain: ({ context }) => {
+          system.#log.info({ fatal: context.fatal }, 'draining: pulling the workers and writing everything');
+          void system.#drain().then(
+            () => system.#root.send({ type: 'DRAINED' }),
+            (error: unknown) => {
+              system.#log.error({ err: error }, 'drain failed');
+              system.#root.send({ type: 'FATAL', error: `drain failed: ${(error as Error).message}` });
+              system.#root.send({ type: 'DRAINED' });
+            },
+          );
+        },
+      },
+    });
+  }
+
+  async #drain(): Promise<void> {
+    await this.flush();
+    await this.dbWriter.drain();
+    // The children stop with the root when it reaches its final state.
+    this.#log.info({ written: this.dbWriter.stats.writtenRows }, 'drained');
+  }
+
+  #publish(batch: PublishedBatch): void {
+    if (batch.finals.length > 0 || batch.updates.length > 0) this.dbWriter.accept(batch);
+    for (const listener of this.#listeners) listener(batch);
+    const waiters = this.#publishWaiters;
+    this.#publishWaiters = [];
+    for (const waiter of waiters) waiter(batch);
+  }
+
+  #onInspect(event: InspectionEvent): void {
+    if (event.type === '@xstate.snapshot') {
+      const snapshot = event.snapshot as { value?: unknown; context?: Partial<SymbolLifecycleContext>; machine?: { id: string } };
+      if (snapshot.machine?.id === 'symbol' && snapshot.context?.symbol !== undefined) {
+        const context = snapshot.context as SymbolLifecycleContext;
+        const state = snapshot.value as SymbolLifecycleState;
+        const previous = this.registry.getSnapshot().context.symbols[context.symbol];
+        if (previous?.state !== state || previous.attempts !== context.attempts || previous.lastError !== context.lastError) {
+          this.registry.trigger.lifecycleChanged({
+            symbol: context.symbol,
+            state,
+            worker: this.workerOf(context.symbol),
+            attempts: context.attempts,
+            lastError: context.lastError,
+            at: this.#options.clock.now(),
+          });
+        }
+      }
+    }
+    this.#options.inspect?.(event);
+  }
+
+  #children(): Readonly<Record<string, AnyActorRef | undefined>> {
+    return this.#root.getSnapshot().children as Readonly<Record<string, AnyActorRef | undefined>>;
+  }
+
+  #workerRefs(): readonly { send(event: WorkerEvent): void }[] {
+    const children = this.#children();
+    return this.cores.map((core) => children[`worker-${core.id}`]!);
+  }
+
+  #dispatcher(): { send(event: DispatcherEvent): void } {
+    const dispatcher = this.#children()['dispatcher'] as { send(event: DispatcherEvent): void } | undefined;
+    if (dispatcher === undefined) throw new Error('the system is not running (no dispatcher)');
+    return dispatcher;
+  }
+
+  #gateway(): { send(event: GatewayEvent): void } {
+    const gateway = this.#children()['gateway'] as { send(event: GatewayEvent): void } | undefined;
+    if (gateway === undefined) throw new Error('the system is not running (no gateway)');
+    return gateway;
+  }
+}

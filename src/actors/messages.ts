@@ -1,0 +1,55 @@
+/**
+ * The typed events the supervisor's children exchange. Trades never travel as events: these carry activation,
+ * control and batches only.
+ */
+import type { SymbolScales } from '../domain/kline-engine.ts';
+import type { Kline } from '../domain/kline.ts';
+import type { DeltaBatch } from './partition-worker.ts';
+
+/** Anything events can be sent to (an actor ref). */
+export interface Mailbox<E> {
+  send(event: E): void;
+}
+
+/** The SymbolManager's (or a replay's, or an admin's) request to make a symbol Active. */
+export interface ActivateSymbol {
+  readonly symbol: string;
+  readonly scales: SymbolScales;
+  /** The latest stored kline of every interval: open klines continue instead of starting over. */
+  readonly initialData: readonly Kline[];
+  /** Forced activation (admin): also from Failed. */
+  readonly force?: boolean;
+}
+
+export type DispatcherEvent =
+  | { readonly type: 'ACTIVATE_SYMBOL'; readonly command: ActivateSymbol }
+  | { readonly type: 'DEACTIVATE_SYMBOL'; readonly symbol: string; readonly reason: 'deactivated' | 'delisted' }
+  | { readonly type: 'SYMBOL_ACTIVATED'; readonly symbol: string; readonly attempt: number; readonly position: number }
+  | { readonly type: 'SYMBOL_ACTIVATION_FAILED'; readonly symbol: string; readonly attempt: number; readonly error: string }
+  | { readonly type: 'ACK_TIMEOUT'; readonly symbol: string; readonly attempt: number }
+  | { readonly type: 'RETRY'; readonly symbol: string };
+
+export type WorkerEvent =
+  | { readonly type: 'ACTIVATE_SYMBOL'; readonly command: ActivateSymbol; readonly attempt: number; readonly replyTo: Mailbox<DispatcherEvent> }
+  | { readonly type: 'ABANDON_SYMBOL'; readonly symbol: string; readonly error: string }
+  | { readonly type: 'DEACTIVATE_SYMBOL'; readonly symbol: string; readonly reason: 'deactivated' | 'delisted' }
+  | { readonly type: 'PULL_DELTAS'; readonly seq: number; readonly replyTo: Mailbox<GatewayEvent> }
+  | { readonly type: 'TICK'; readonly now: number }
+  | { readonly type: 'FINISH' }
+  /** Fault injection: answer pulls only after `ms` (tests and chaos runs; a stalled worker must lose nothing). */
+  | { readonly type: 'STALL'; readonly ms: number };
+
+export type GatewayEvent =
+  | { readonly type: 'DELTAS'; readonly batch: DeltaBatch }
+  | { readonly type: 'PULL_NOW' };
+
+/** What the Gateway publishes every pull: immutable, shared by every subscriber and the DB writer. */
+export interface PublishedBatch {
+  readonly seq: number;
+  readonly finals: readonly Kline[];
+  readonly updates: readonly Kline[];
+  /** Workers that did not answer this pull in time (their last good state stands; their deltas come later). */
+  readonly missingWorkers: readonly number[];
+}
+
+export type BatchListener = (batch: PublishedBatch) => void;
