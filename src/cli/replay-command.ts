@@ -12,6 +12,7 @@ import type { SymbolScales } from '../domain/kline-engine.ts';
 import { klineJsonLine } from '../infra/kline-json.ts';
 import { readLines } from '../infra/recording/line-reader.ts';
 import type { Logger } from '../infra/logger.ts';
+import { replaySystem } from './system-replay.ts';
 
 export interface ReplayFileOptions {
   readonly input: string;
@@ -122,7 +123,25 @@ export function replayCommand(logger: Logger): Command {
     .option('--grace-ms <ms>', 'how long after a period closes the clock waits before finalizing it', integerOption('--grace-ms', 0, 3_600_000), 1000)
     .option('--price-scale <decimals>', 'decimals of prices for every symbol (default: from the data)', integerOption('--price-scale', 0, 18))
     .option('--qty-scale <decimals>', 'decimals of quantities for every symbol (default: from the data)', integerOption('--qty-scale', 0, 18))
-    .action(async (opts: { input: string; intervals: IntervalName[]; output?: string; graceMs: number; priceScale?: number; qtyScale?: number }) => {
+    .option('--system', 'run the recording through the whole actor system into the database instead of printing klines')
+    .option('--database-url <url>', 'with --system: PostgreSQL to write to (default: DATABASE_URL, else the embedded PGlite)')
+    .option('--data-dir <dir>', 'with --system and no database URL: where the embedded PGlite keeps its files', './data')
+    .option('--workers <n>', 'with --system: worker count', integerOption('--workers', 1, 64), 2)
+    .action(async (opts: { input: string; intervals: IntervalName[]; output?: string; graceMs: number; priceScale?: number; qtyScale?: number; system?: boolean; databaseUrl?: string; dataDir: string; workers: number }) => {
+      if (opts.system) {
+        const summary = await replaySystem({
+          input: opts.input,
+          intervals: opts.intervals,
+          graceMs: opts.graceMs,
+          databaseUrl: opts.databaseUrl ?? process.env['DATABASE_URL'],
+          dataDir: opts.dataDir,
+          workers: opts.workers,
+          logger,
+        });
+        logger.child({ command: 'replay' }).info(summary, 'system replay finished: every kline is stored');
+        if (summary.failedSymbols.length > 0 || summary.exitCode !== 0) process.exitCode = 1;
+        return;
+      }
       const output = new LineOutput(opts.output ? createWriteStream(opts.output) : process.stdout);
       const started = performance.now();
       const summary = await replayFile({

@@ -1,0 +1,37 @@
+/**
+ * The one error configuration loading throws. It carries every problem found (not just the first), one issue per bad
+ * field, each naming the setting's path, what is wrong, what was given and where it was given.
+ */
+
+export type ConfigSource = 'file' | 'env' | 'flag' | 'default';
+
+export interface ConfigIssue {
+  /** Dotted path of the setting (`gateway.pullTimeoutMs`, `intervals[1]`); empty for a problem with the whole file. */
+  readonly path: string;
+  /** What is wrong, with the value given (`must be an integer from 1 to 64, got 0`). Never contains a secret. */
+  readonly message: string;
+  readonly source: ConfigSource;
+  /** Where exactly: the environment variable's name, the file's path or the flag's path. Absent for defaults. */
+  readonly from?: string;
+}
+
+/** One line: `path: message (from env NAME)`, or `config file NAME: message` for a problem with the whole file. */
+export function formatConfigIssue(issue: ConfigIssue): string {
+  const where =
+    issue.source === 'default' ? 'default' : issue.from === undefined ? `from ${issue.source}` : `from ${issue.source} ${issue.from}`;
+  if (issue.path !== '') return `${issue.path}: ${issue.message} (${where})`;
+  if (issue.source === 'file' && issue.from !== undefined) return `config file ${issue.from}: ${issue.message}`;
+  return `${issue.message} (${where})`;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'KLAGG_BAD_CONFIG';
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(issues: readonly ConfigIssue[]) {
+    const count = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
+    super(`invalid klagg configuration (${count}):\n${issues.map((issue) => `  ${formatConfigIssue(issue)}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.issues = Object.freeze([...issues]);
+  }
+}
