@@ -57,7 +57,8 @@ export const activationDispatcherMachine = setup({
   guards: {
     queueFull: ({ context }) => context.queue.length >= context.queueCapacity,
     isCurrentAttempt: ({ context, event }) => 'attempt' in event && context.inFlight[event.symbol]?.attempt === event.attempt,
-    attemptsLeft: ({ context, event }) => 'symbol' in event && (context.inFlight[event.symbol]?.attempt ?? Infinity) < context.maxAttempts,
+    attemptsLeft: ({ context, event }) =>
+      'symbol' in event && (event.type !== 'SYMBOL_ACTIVATION_FAILED' || event.retryable) && (context.inFlight[event.symbol]?.attempt ?? Infinity) < context.maxAttempts,
   },
   actions: {
     enqueue: assign(({ context, event }) =>
@@ -117,8 +118,12 @@ export const activationDispatcherMachine = setup({
       const symbol = (event as { symbol: string }).symbol;
       const current = context.inFlight[symbol]!;
       const reason = event.type === 'SYMBOL_ACTIVATION_FAILED' ? event.error : `no answer from the worker within ${context.ackTimeoutMs} ms`;
-      context.logger.error({ symbol, attempts: current.attempt, reason }, 'activation failed after every retry; the symbol is left Failed');
-      context.ports.workerFor(symbol).send({ type: 'ABANDON_SYMBOL', symbol, error: reason });
+      if (event.type === 'SYMBOL_ACTIVATION_FAILED' && !event.retryable) {
+        context.logger.warn({ symbol, reason }, 'activation refused');
+      } else {
+        context.logger.error({ symbol, attempts: current.attempt, reason }, 'activation failed after every retry; the symbol is left Failed');
+        context.ports.workerFor(symbol).send({ type: 'ABANDON_SYMBOL', symbol, error: reason });
+      }
       const { [symbol]: _failed, ...rest } = context.inFlight;
       return { inFlight: rest, counters: { ...context.counters, failed: context.counters.failed + 1 } };
     }),

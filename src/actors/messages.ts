@@ -25,7 +25,8 @@ export type DispatcherEvent =
   | { readonly type: 'ACTIVATE_SYMBOL'; readonly command: ActivateSymbol }
   | { readonly type: 'DEACTIVATE_SYMBOL'; readonly symbol: string; readonly reason: 'deactivated' | 'delisted' }
   | { readonly type: 'SYMBOL_ACTIVATED'; readonly symbol: string; readonly attempt: number; readonly position: number }
-  | { readonly type: 'SYMBOL_ACTIVATION_FAILED'; readonly symbol: string; readonly attempt: number; readonly error: string }
+  /** `retryable: false` when retrying cannot help (the symbol is Failed and the activation was not forced). */
+  | { readonly type: 'SYMBOL_ACTIVATION_FAILED'; readonly symbol: string; readonly attempt: number; readonly retryable: boolean; readonly error: string }
   | { readonly type: 'ACK_TIMEOUT'; readonly symbol: string; readonly attempt: number }
   | { readonly type: 'RETRY'; readonly symbol: string };
 

@@ -66,6 +66,12 @@ export class PartitionWorker {
     return this.engine.lastAggIdOf(index);
   }
 
+  /** The symbol's last applied aggregate id (−1 when none, or when the symbol is unknown). */
+  positionOf(symbol: string): number {
+    const index = this.engine.symbolIndex(symbol);
+    return index === undefined ? -1 : this.engine.lastAggIdOf(index);
+  }
+
   deactivate(symbol: string): void {
     const index = this.engine.symbolIndex(symbol);
     if (index !== undefined) this.ingest.setEnabled(index, false);

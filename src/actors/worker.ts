@@ -3,8 +3,8 @@
  * spawning into one parent is quadratic beyond that), and answers the Gateway's pulls with coalesced deltas.
  * Trades reach its PartitionWorker directly (`core.ingestFrame`), never as events.
  */
-import { assign, enqueueActions, sendTo, setup, type ActorRefFrom } from 'xstate';
-import { symbolLifecycleMachine } from '../machines/symbol-lifecycle.ts';
+import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
+import { symbolLifecycleMachine, type SymbolLifecycleEvent, type SymbolLifecycleState } from '../machines/symbol-lifecycle.ts';
 import type { ActivateSymbol, DispatcherEvent, Mailbox, WorkerEvent } from './messages.ts';
 import type { PartitionWorker } from './partition-worker.ts';
 import type { Clock } from '../infra/clock.ts';
@@ -23,15 +23,19 @@ interface WorkerContext {
   readonly stalledUntil: number;
 }
 
-type InstallResult =
-  | { readonly type: 'INSTALLED'; readonly symbol: string; readonly attempt: number; readonly position: number; readonly replyTo: Mailbox<DispatcherEvent> }
-  | { readonly type: 'INSTALL_FAILED'; readonly symbol: string; readonly attempt: number; readonly error: string; readonly replyTo: Mailbox<DispatcherEvent> };
+/** Internal: the activation, one macrostep after the lifecycle child was spawned (so it is there to ask). */
+type ActivateStep = { readonly type: 'ACTIVATE_STEP'; readonly command: ActivateSymbol; readonly attempt: number; readonly replyTo: Mailbox<DispatcherEvent> };
+
+interface LifecycleRef {
+  send(event: SymbolLifecycleEvent): void;
+  getSnapshot(): { value: unknown };
+}
 
 export const workerMachine = setup({
   types: {
     context: {} as WorkerContext,
     input: {} as WorkerInput,
-    events: {} as WorkerEvent | InstallResult,
+    events: {} as WorkerEvent | ActivateStep,
   },
   actors: {
     symbolLifecycle: symbolLifecycleMachine,
@@ -43,34 +47,40 @@ export const workerMachine = setup({
       if (self.getSnapshot().children[symbol] === undefined) {
         enqueue.spawnChild('symbolLifecycle', { id: symbol, input: { symbol, maxAttempts: context.maxAttempts } });
       }
+      // Through the mailbox, not raise(): a raised event runs in this same macrostep, before the child is visible.
+      const step: ActivateStep = { type: 'ACTIVATE_STEP', command: event.command, attempt: event.attempt, replyTo: event.replyTo };
+      enqueue(() => self.send(step));
     }),
-    startActivation: sendTo(
-      ({ event }) => (event as { command: ActivateSymbol }).command.symbol,
-      ({ event }) => ({ type: (event as { command: ActivateSymbol }).command.force ? ('FORCE_ACTIVATE' as const) : ('ACTIVATE' as const) }),
-    ),
-    /** Installs the initial data into the engine; the outcome comes back to this worker as an event. */
-    install: ({ context, event, self }) => {
-      if (event.type !== 'ACTIVATE_SYMBOL') return;
+    /**
+     * Decides from the symbol's lifecycle state, installs the initial data into the engine, and answers the
+     * dispatcher. A Failed symbol is revived only by a forced activation; an Active one is never re-installed (that
+     * would roll its live state back to the stored one).
+     */
+    activate: ({ context, event, self }) => {
+      if (event.type !== 'ACTIVATE_STEP') return;
       const { command, attempt, replyTo } = event;
-      try {
-        const position = context.core.activate(command.symbol, command.scales, command.initialData);
-        self.send({ type: 'INSTALLED', symbol: command.symbol, attempt, position, replyTo });
-      } catch (error) {
-        self.send({ type: 'INSTALL_FAILED', symbol: command.symbol, attempt, error: (error as Error).message, replyTo });
+      const symbol = command.symbol;
+      const lifecycle = self.getSnapshot().children[symbol] as LifecycleRef;
+      const state = lifecycle.getSnapshot().value as SymbolLifecycleState;
+      if (state === 'Active') {
+        replyTo.send({ type: 'SYMBOL_ACTIVATED', symbol, attempt, position: context.core.positionOf(symbol) });
+        return;
       }
-    },
-    markActivated: sendTo(({ event }) => (event as InstallResult).symbol, { type: 'ACTIVATED' }),
-    markFailed: sendTo(
-      ({ event }) => (event as InstallResult).symbol,
-      ({ event }) => ({ type: 'ACTIVATION_FAILED' as const, error: (event as { error: string }).error }),
-    ),
-    ack: ({ event }) => {
-      if (event.type === 'INSTALLED') event.replyTo.send({ type: 'SYMBOL_ACTIVATED', symbol: event.symbol, attempt: event.attempt, position: event.position });
-    },
-    nack: ({ context, event }) => {
-      if (event.type !== 'INSTALL_FAILED') return;
-      context.core.deactivate(event.symbol);
-      event.replyTo.send({ type: 'SYMBOL_ACTIVATION_FAILED', symbol: event.symbol, attempt: event.attempt, error: event.error });
+      if (state === 'Failed' && !command.force) {
+        replyTo.send({ type: 'SYMBOL_ACTIVATION_FAILED', symbol, attempt, retryable: false, error: `${symbol} is Failed; only a forced activation revives it` });
+        return;
+      }
+      lifecycle.send({ type: command.force ? 'FORCE_ACTIVATE' : 'ACTIVATE' });
+      try {
+        const position = context.core.activate(symbol, command.scales, command.initialData);
+        lifecycle.send({ type: 'ACTIVATED' });
+        replyTo.send({ type: 'SYMBOL_ACTIVATED', symbol, attempt, position });
+      } catch (error) {
+        context.core.deactivate(symbol);
+        const message = (error as Error).message;
+        lifecycle.send({ type: 'ACTIVATION_FAILED', error: message });
+        replyTo.send({ type: 'SYMBOL_ACTIVATION_FAILED', symbol, attempt, retryable: true, error: message });
+      }
     },
     abandon: enqueueActions(({ context, event, self, enqueue }) => {
       if (event.type !== 'ABANDON_SYMBOL') return;
@@ -100,9 +110,8 @@ export const workerMachine = setup({
   id: 'worker',
   context: ({ input }) => ({ core: input.core, maxAttempts: input.maxAttempts, clock: input.clock, stalledUntil: 0 }),
   on: {
-    ACTIVATE_SYMBOL: { actions: ['ensureLifecycle', 'startActivation', 'install'] },
-    INSTALLED: { actions: ['markActivated', 'ack'] },
-    INSTALL_FAILED: { actions: ['markFailed', 'nack'] },
+    ACTIVATE_SYMBOL: { actions: 'ensureLifecycle' },
+    ACTIVATE_STEP: { actions: 'activate' },
     ABANDON_SYMBOL: { actions: 'abandon' },
     DEACTIVATE_SYMBOL: { actions: 'deactivate' },
     PULL_DELTAS: { actions: 'replyDeltas' },

@@ -14,6 +14,8 @@ export interface DbWriterContext {
   readonly flushIntervalMs: number;
   readonly consecutiveFailures: number;
   readonly lastError: string | null;
+  /** DRAIN came while a flush was running: drain once it settles (never two flushes at once). */
+  readonly drainRequested: boolean;
 }
 
 export interface DbWriterInput {
@@ -42,6 +44,7 @@ export const dbWriterMachine = setup({
   guards: {
     hasPending: () => false,
     bufferFull: () => false,
+    drainRequested: ({ context }) => context.drainRequested,
   },
   delays: {
     flushInterval: ({ context }) => context.flushIntervalMs,
@@ -54,6 +57,7 @@ export const dbWriterMachine = setup({
     }),
     growBackoff: assign({ backoffMs: ({ context }) => Math.min(context.maxBackoffMs, context.backoffMs * 2) }),
     recordSuccess: assign(({ context }) => ({ consecutiveFailures: 0, lastError: null, backoffMs: context.initialBackoffMs })),
+    requestDrain: assign({ drainRequested: true }),
   },
 }).createMachine({
   id: 'dbWriter',
@@ -64,27 +68,32 @@ export const dbWriterMachine = setup({
     flushIntervalMs: input.flushIntervalMs,
     consecutiveFailures: 0,
     lastError: null,
+    drainRequested: false,
   }),
   initial: 'writing',
   states: {
     writing: {
       initial: 'idle',
-      on: { DRAIN: 'draining' },
       states: {
         idle: {
-          on: { BUFFERED: { guard: 'bufferFull', target: 'flushing' } },
+          on: { BUFFERED: { guard: 'bufferFull', target: 'flushing' }, DRAIN: '#dbWriter.draining' },
           after: {
             flushInterval: [{ guard: 'hasPending', target: 'flushing' }, { target: 'idle', reenter: true }],
           },
         },
         flushing: {
+          on: { DRAIN: { actions: 'requestDrain' } },
           invoke: {
             src: 'flush',
             onDone: [
+              { guard: 'drainRequested', target: '#dbWriter.draining', actions: 'recordSuccess' },
               { guard: 'bufferFull', target: 'flushing', reenter: true, actions: 'recordSuccess' },
               { target: 'idle', actions: 'recordSuccess' },
             ],
-            onError: { target: '#dbWriter.backingOff', actions: 'recordFailure' },
+            onError: [
+              { guard: 'drainRequested', target: '#dbWriter.draining.backingOff', actions: 'recordFailure' },
+              { target: '#dbWriter.backingOff', actions: 'recordFailure' },
+            ],
           },
         },
       },

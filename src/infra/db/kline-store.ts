@@ -1,0 +1,289 @@
+/**
+ * Stored klines: version-guarded batch upserts and the reads the service needs (initial data on activation, the
+ * HTTP range API, counts). One table for every venue × market × symbol × interval.
+ */
+import { sql, type Kysely } from 'kysely';
+import { parseInterval, type IntervalName } from '../../domain/interval.ts';
+import type { Kline } from '../../domain/kline.ts';
+import { boolArrayLiteral, decimalArrayLiteral, intArrayLiteral, textArrayLiteral } from './array-literal.ts';
+import type { Database, KlineRecord, KlineSource } from './schema.ts';
+
+export type { KlineSource };
+
+/** One kline to store, with its key's venue and market and its version beyond the kline itself. */
+export interface KlineRow {
+  readonly venue: string;
+  readonly market: string;
+  readonly kline: Kline;
+  /** 0 for live and backfilled klines; every repair of a final kline stores it with a higher revision. */
+  readonly revision: number;
+  readonly source: KlineSource;
+}
+
+export interface KlineRangeQuery {
+  /** Inclusive lower bound on openTime (Binance semantics: a startTime inside a period skips that period). */
+  readonly startTime?: number;
+  /** Inclusive upper bound on openTime. */
+  readonly endTime?: number;
+  readonly limit: number;
+}
+
+export interface KlineStoreOptions {
+  /**
+   * Rows per statement. unnest() has no bind-parameter limit (21 parameters whatever the row count); chunking only
+   * bounds the size of one statement and of the lock set it holds. Default 5,000.
+   */
+  readonly chunkSize?: number;
+}
+
+const DEFAULT_CHUNK_SIZE = 5_000;
+
+/**
+ * Whether `candidate` is a newer version of the same kline than `existing`: a higher revision; or, at the same
+ * revision, an open row replaced by a final one or by an open one with a higher last aggregate id. A final row is
+ * never replaced at its own revision, so an older in-progress state arriving late cannot undo it. The SQL guard in
+ * `upsert` is the same rule; this copy picks the winner among duplicates within one batch.
+ */
+export function isNewerVersion(candidate: KlineRow, existing: KlineRow): boolean {
+  if (candidate.revision !== existing.revision) return candidate.revision > existing.revision;
+  if (existing.kline.isFinal) return false;
+  return candidate.kline.isFinal || candidate.kline.lastAggId > existing.kline.lastAggId;
+}
+
+/** The same rule as `isNewerVersion`, over the stored row (`klines`) and the proposed one (`excluded`). */
+const VERSION_GUARD = sql<boolean>`excluded.revision > klines.revision
+  or (excluded.revision = klines.revision and not klines.is_final
+      and (excluded.is_final or excluded.last_agg_id > klines.last_agg_id))`;
+
+export class KlineStore {
+  readonly #db: Kysely<Database>;
+  readonly #chunkSize: number;
+
+  constructor(db: Kysely<Database>, options: KlineStoreOptions = {}) {
+    const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError(`chunkSize must be a positive integer, got ${chunkSize}`);
+    this.#db = db;
+    this.#chunkSize = chunkSize;
+  }
+
+  /**
+   * Inserts new klines and replaces stored ones with newer versions; returns how many rows were actually written
+   * (an unchanged or older version counts 0). Idempotent: writing the same batch twice writes nothing the second
+   * time. Chunks are independent statements, so a failure part-way leaves earlier chunks stored, which a retry of
+   * the whole batch handles by the same guard. A value that cannot be stored exactly (a decimal not in plain
+   * notation, a non-integer or unsafe id) throws a TypeError before its chunk is sent: bad data, not an outage, so
+   * retrying it cannot help.
+   */
+  async upsert(rows: readonly KlineRow[]): Promise<number> {
+    const unique = newestPerKey(rows);
+    let written = 0;
+    for (let start = 0; start < unique.length; start += this.#chunkSize) {
+      written += await this.#upsertChunk(unique.slice(start, start + this.#chunkSize));
+    }
+    return written;
+  }
+
+  async #upsertChunk(rows: readonly KlineRow[]): Promise<number> {
+    const n = rows.length;
+    const venue: string[] = new Array(n);
+    const market: string[] = new Array(n);
+    const symbol: string[] = new Array(n);
+    const interval: string[] = new Array(n);
+    const openTime: number[] = new Array(n);
+    const closeTime: number[] = new Array(n);
+    const open: string[] = new Array(n);
+    const high: string[] = new Array(n);
+    const low: string[] = new Array(n);
+    const close: string[] = new Array(n);
+    const volume: string[] = new Array(n);
+    const quoteVolume: string[] = new Array(n);
+    const takerBuyVolume: string[] = new Array(n);
+    const takerBuyQuoteVolume: string[] = new Array(n);
+    const tradeCount: number[] = new Array(n);
+    const firstTradeId: number[] = new Array(n);
+    const lastTradeId: number[] = new Array(n);
+    const lastAggId: number[] = new Array(n);
+    const isFinal: boolean[] = new Array(n);
+    const revision: number[] = new Array(n);
+    const source: string[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const row = rows[i]!;
+      const k = row.kline;
+      venue[i] = row.venue;
+      market[i] = row.market;
+      symbol[i] = k.symbol;
+      interval[i] = k.interval;
+      openTime[i] = k.openTime;
+      closeTime[i] = k.closeTime;
+      open[i] = k.open;
+      high[i] = k.high;
+      low[i] = k.low;
+      close[i] = k.close;
+      volume[i] = k.volume;
+      quoteVolume[i] = k.quoteVolume;
+      takerBuyVolume[i] = k.takerBuyVolume;
+      takerBuyQuoteVolume[i] = k.takerBuyQuoteVolume;
+      tradeCount[i] = k.tradeCount;
+      firstTradeId[i] = k.firstTradeId;
+      lastTradeId[i] = k.lastTradeId;
+      lastAggId[i] = k.lastAggId;
+      isFinal[i] = k.isFinal;
+      revision[i] = row.revision;
+      source[i] = row.source;
+    }
+
+    // One array parameter per column: the statement has 21 parameters whatever the row count, so the 65,535
+    // bind-parameter limit of multi-row VALUES never applies. Each travels as one text literal cast on the server
+    // (see array-literal.ts for why); decimals stay text until PostgreSQL parses them, so nothing can round them.
+    const text = (values: readonly string[]) => sql`${textArrayLiteral(values)}::text::text[]`;
+    const int8 = (values: readonly number[], column: string) => sql`${intArrayLiteral(values, column)}::text::int8[]`;
+    const decimal = (values: readonly string[], column: string) => sql`${decimalArrayLiteral(values, column)}::text::numeric[]`;
+    const result = await this.#db
+      .insertInto('klines')
+      .columns([
+        'venue', 'market', 'symbol', 'interval', 'open_time', 'close_time',
+        'open', 'high', 'low', 'close', 'volume', 'quote_volume', 'taker_buy_volume', 'taker_buy_quote_volume',
+        'trade_count', 'first_trade_id', 'last_trade_id', 'last_agg_id', 'is_final', 'revision', 'source',
+      ])
+      .expression(
+        sql`select * from unnest(
+          ${text(venue)}, ${text(market)}, ${text(symbol)}, ${text(interval)},
+          ${int8(openTime, 'openTime')}, ${int8(closeTime, 'closeTime')},
+          ${decimal(open, 'open')}, ${decimal(high, 'high')}, ${decimal(low, 'low')}, ${decimal(close, 'close')},
+          ${decimal(volume, 'volume')}, ${decimal(quoteVolume, 'quoteVolume')},
+          ${decimal(takerBuyVolume, 'takerBuyVolume')}, ${decimal(takerBuyQuoteVolume, 'takerBuyQuoteVolume')},
+          ${int8(tradeCount, 'tradeCount')}, ${int8(firstTradeId, 'firstTradeId')}, ${int8(lastTradeId, 'lastTradeId')},
+          ${int8(lastAggId, 'lastAggId')}, ${sql`${boolArrayLiteral(isFinal)}::text::bool[]`},
+          ${sql`${intArrayLiteral(revision, 'revision')}::text::int4[]`}, ${text(source)})`,
+      )
+      .onConflict((oc) =>
+        oc
+          .columns(['venue', 'market', 'symbol', 'interval', 'open_time'])
+          .doUpdateSet((eb) => ({
+            close_time: eb.ref('excluded.close_time'),
+            open: eb.ref('excluded.open'),
+            high: eb.ref('excluded.high'),
+            low: eb.ref('excluded.low'),
+            close: eb.ref('excluded.close'),
+            volume: eb.ref('excluded.volume'),
+            quote_volume: eb.ref('excluded.quote_volume'),
+            taker_buy_volume: eb.ref('excluded.taker_buy_volume'),
+            taker_buy_quote_volume: eb.ref('excluded.taker_buy_quote_volume'),
+            trade_count: eb.ref('excluded.trade_count'),
+            first_trade_id: eb.ref('excluded.first_trade_id'),
+            last_trade_id: eb.ref('excluded.last_trade_id'),
+            last_agg_id: eb.ref('excluded.last_agg_id'),
+            is_final: eb.ref('excluded.is_final'),
+            revision: eb.ref('excluded.revision'),
+            source: eb.ref('excluded.source'),
+            updated_at: sql`now()`,
+          }))
+          .where(VERSION_GUARD),
+      )
+      .executeTakeFirst();
+    // Rows the guard rejected are neither inserted nor updated, so they are not in this count.
+    return Number(result.numInsertedOrUpdatedRows ?? 0n);
+  }
+
+  /**
+   * The latest stored kline (greatest openTime) of each interval, in the order asked, skipping intervals with none:
+   * the initial data of an activating symbol, so a restarted service continues its open klines.
+   */
+  async latest(venue: string, market: string, symbol: string, intervals: readonly IntervalName[]): Promise<Kline[]> {
+    if (intervals.length === 0) return [];
+    // A lateral `order by open_time desc limit 1` per interval is one backward step of the primary key each;
+    // `distinct on` would read every stored kline of the symbol.
+    const { rows } = await sql<KlineRecord>`
+      select k.* from unnest(${[...intervals]}::text[]) with ordinality as wanted(interval, position)
+      cross join lateral (
+        select * from klines
+        where venue = ${venue} and market = ${market} and symbol = ${symbol} and interval = wanted.interval
+        order by open_time desc
+        limit 1
+      ) as k
+      order by wanted.position`.execute(this.#db);
+    return rows.map(toKline);
+  }
+
+  /**
+   * Klines by openTime, ascending, as Binance's `/fapi/v1/klines` selects them: with a startTime, the first `limit`
+   * from it; otherwise the most recent `limit` at or before endTime (or overall).
+   */
+  async range(venue: string, market: string, symbol: string, interval: IntervalName, query: KlineRangeQuery): Promise<Kline[]> {
+    const { startTime, endTime, limit } = query;
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, got ${limit}`);
+    let select = this.#db
+      .selectFrom('klines')
+      .selectAll()
+      .where('venue', '=', venue)
+      .where('market', '=', market)
+      .where('symbol', '=', symbol)
+      .where('interval', '=', interval);
+    if (startTime !== undefined) select = select.where('open_time', '>=', startTime);
+    if (endTime !== undefined) select = select.where('open_time', '<=', endTime);
+    const fromStart = startTime !== undefined;
+    const rows = await select
+      .orderBy('open_time', fromStart ? 'asc' : 'desc')
+      .limit(limit)
+      .execute();
+    if (!fromStart) rows.reverse();
+    return rows.map(toKline);
+  }
+
+  /** Stored klines of a venue and market, optionally of one symbol and one interval. */
+  async count(venue: string, market: string, symbol?: string, interval?: IntervalName): Promise<number> {
+    let select = this.#db
+      .selectFrom('klines')
+      .select((eb) => eb.fn.countAll<number | bigint>().as('count'))
+      .where('venue', '=', venue)
+      .where('market', '=', market);
+    if (symbol !== undefined) select = select.where('symbol', '=', symbol);
+    if (interval !== undefined) select = select.where('interval', '=', interval);
+    const { count } = await select.executeTakeFirstOrThrow();
+    return toSafeNumber(count, 'count');
+  }
+}
+
+/**
+ * One row per key, the newest version winning: PostgreSQL rejects a statement that would update the same row twice
+ * ("ON CONFLICT DO UPDATE command cannot affect row a second time"), and the guard must see only the newest.
+ */
+function newestPerKey(rows: readonly KlineRow[]): readonly KlineRow[] {
+  const byKey = new Map<string, KlineRow>();
+  for (const row of rows) {
+    const k = row.kline;
+    const key = `${row.venue}\u0000${row.market}\u0000${k.symbol}\u0000${k.interval}\u0000${k.openTime}`;
+    const held = byKey.get(key);
+    if (held === undefined || isNewerVersion(row, held)) byKey.set(key, row);
+  }
+  return byKey.size === rows.length ? rows : [...byKey.values()];
+}
+
+function toKline(row: KlineRecord): Kline {
+  return {
+    symbol: row.symbol,
+    interval: parseInterval(row.interval),
+    openTime: toSafeNumber(row.open_time, 'open_time'),
+    closeTime: toSafeNumber(row.close_time, 'close_time'),
+    open: row.open,
+    high: row.high,
+    low: row.low,
+    close: row.close,
+    volume: row.volume,
+    quoteVolume: row.quote_volume,
+    tradeCount: toSafeNumber(row.trade_count, 'trade_count'),
+    takerBuyVolume: row.taker_buy_volume,
+    takerBuyQuoteVolume: row.taker_buy_quote_volume,
+    firstTradeId: toSafeNumber(row.first_trade_id, 'first_trade_id'),
+    lastTradeId: toSafeNumber(row.last_trade_id, 'last_trade_id'),
+    lastAggId: toSafeNumber(row.last_agg_id, 'last_agg_id'),
+    isFinal: row.is_final,
+  };
+}
+
+/** Both backends hand int8 over as a number when exact and as a bigint beyond 2^53, which a kline cannot hold. */
+function toSafeNumber(value: number | bigint | string, column: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number)) throw new RangeError(`${column} ${String(value)} is not a safe integer`);
+  return number;
+}

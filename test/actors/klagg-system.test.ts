@@ -1,0 +1,182 @@
+import t from 'tap';
+import { KlaggSystem, type KlaggSystemOptions } from '../../src/actors/klagg-system.ts';
+import { reportHealth } from '../../src/actors/health-board.ts';
+import { KlineEngine } from '../../src/domain/kline-engine.ts';
+import { FrameIngest } from '../../src/domain/frame-ingest.ts';
+import type { Kline } from '../../src/domain/kline.ts';
+import type { IntervalName } from '../../src/domain/interval.ts';
+import { systemClock } from '../../src/infra/clock.ts';
+import { createRootLogger } from '../../src/infra/logger.ts';
+import { readTradeFrames } from '../support/fixtures.ts';
+import { MemorySink } from '../support/memory-sink.ts';
+
+const frames = readTradeFrames();
+const SCALES = { priceScale: 8, qtyScale: 8 };
+const INTERVALS: IntervalName[] = ['1m', '1h'];
+const logger = createRootLogger({ level: 'silent' });
+
+function newSystem(sink: MemorySink, overrides: Partial<KlaggSystemOptions> = {}): KlaggSystem {
+  const system = new KlaggSystem({
+    venue: 'binance',
+    market: 'usdm',
+    intervals: INTERVALS,
+    graceMs: 1000,
+    workers: 2,
+    partitions: 256,
+    gateway: { pullIntervalMs: 40, pullTimeoutMs: 20, timeoutAlertThreshold: 5 },
+    dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 10, ackTimeoutMs: 1000 },
+    dbWriter: { flushIntervalMs: 30, maxBatchRows: 1000, backoffInitialMs: 10, backoffMaxMs: 100, maxBufferedRows: 1_000_000 },
+    tickIntervalMs: 0,
+    watchdog: { checkIntervalMs: 20 },
+    clockFromTrades: true,
+    sink,
+    clock: systemClock,
+    logger,
+    ...overrides,
+  });
+  system.start();
+  return system;
+}
+
+/** The klines one plain engine makes of the frames: the reference the actor system must equal. */
+function reference(from: readonly Buffer[], finish: boolean): { finals: Kline[]; open: Kline[] } {
+  const finals: Kline[] = [];
+  const ingest = new FrameIngest(new KlineEngine({ intervals: INTERVALS, graceMs: 1000 }, { onFinal: (k) => finals.push(k) }), () => SCALES);
+  for (const frame of from) {
+    ingest.ingest(frame);
+    ingest.engine.advanceTo(ingest.trade.tradeTime);
+  }
+  const open = ingest.engine.openKlines();
+  if (finish) ingest.engine.finish();
+  return { finals, open };
+}
+
+const byKey = (a: Kline, b: Kline) => a.interval.localeCompare(b.interval) || a.openTime - b.openTime;
+
+async function feed(system: KlaggSystem, list: readonly Buffer[]): Promise<void> {
+  let i = 0;
+  for (const frame of list) {
+    system.ingestFrame(frame);
+    if (++i % 1000 === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+t.test('activation: subscribe only after the ack, from the position of the initial data — nothing lost, nothing twice', async (t) => {
+  const split = 5_000;
+  const before = reference(frames.slice(0, split), false);
+  const subscriptions: [string, number][] = [];
+  const sink = new MemorySink();
+  const system = newSystem(sink, { tradeSource: { subscribe: (symbol, position) => void subscriptions.push([symbol, position]), unsubscribe: () => {} } });
+  // Trades arriving before the activation is acked are not aggregated (the symbol is not subscribed yet).
+  await feed(system, frames.slice(split, split + 100));
+  t.equal(system.counters.framesUnrouted, 100, 'frames for a symbol not yet Active are not routed');
+  t.equal(system.symbolState('XRPETH'), undefined);
+
+  system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: before.open });
+  await system.whenSettled(['XRPETH']);
+  t.equal(system.symbolState('XRPETH'), 'Active');
+  const position = JSON.parse(frames[split - 1]!.toString()).a as number;
+  t.same(subscriptions, [['XRPETH', position]], 'subscribed once, after the ack, from the last id the initial data holds');
+
+  // A real source starts after the position; an overlap (a reconnect, a replayed range) must not count twice.
+  await feed(system, frames.slice(split - 50));
+  system.finishInput();
+  t.equal(await system.stop('test'), 0);
+
+  const whole = reference(frames, true);
+  const stored = sink.klines({ final: true }).sort(byKey);
+  const expected = whole.finals.filter((k) => !before.finals.some((b) => b.interval === k.interval && b.openTime === k.openTime)).sort(byKey);
+  t.equal(stored.length, expected.length, 'every kline from the activation on is stored');
+  t.same(stored, expected, 'identical to one uninterrupted engine: no trade lost or double-counted');
+  t.equal(system.cores.reduce((sum, core) => sum + core.engine.counters.duplicates, 0), 50, 'the 50 overlapping trades were dropped as duplicates');
+});
+
+t.test('a failing activation is retried 5 times, then the symbol is Failed; a forced activation revives it', async (t) => {
+  const sink = new MemorySink();
+  const system = newSystem(sink);
+  const foreign = reference(frames.slice(0, 10), false).open.map((k) => ({ ...k, symbol: 'OTHERUSDT' }));
+  system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: foreign });
+  await system.whenSettled(['XRPETH']);
+  t.equal(system.symbolState('XRPETH'), 'Failed');
+  const entry = system.registry.getSnapshot().context.symbols['XRPETH']!;
+  t.equal(entry.attempts, 6, 'one attempt and five retries');
+  t.match(entry.lastError, /initial data for XRPETH holds a kline of OTHERUSDT/, 'the last error is kept for the API and the inspector');
+  t.match(system.counters.dispatcher, { failed: 1, retries: 5, activated: 0 });
+  system.ingestFrame(frames[0]!);
+  t.equal(system.counters.framesRouted, 0, 'a Failed symbol is not subscribed');
+
+  system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: [] });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.equal(system.symbolState('XRPETH'), 'Failed', 'an ordinary activation does not leave Failed');
+  system.ingestFrame(frames[0]!);
+  t.equal(system.counters.framesRouted, 0, 'nor does it subscribe the symbol');
+
+  t.match(system.counters.dispatcher, { failed: 2, retries: 5 }, 'the refusal is final at once: retrying cannot help');
+  system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: [], force: true });
+  await system.whenSettled(['XRPETH']);
+  t.equal(system.symbolState('XRPETH'), 'Active', 'forced activation moves Failed → Activating → Active');
+  t.equal(system.registry.getSnapshot().context.symbols['XRPETH']!.lastError, null);
+  system.ingestFrame(frames[0]!);
+  t.equal(system.counters.framesRouted, 1, 'and its trades flow');
+  system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: [], force: true });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.equal(system.cores[system.workerOf('XRPETH')]!.positionOf('XRPETH'), JSON.parse(frames[0]!.toString()).a, 'activating an Active symbol again does not roll its state back');
+  t.equal(await system.stop('test'), 0);
+});
+
+t.test('a worker that stops answering pulls degrades, then errors; its deltas arrive late, none lost', async (t) => {
+  const sink = new MemorySink();
+  const published: number[] = [];
+  const system = newSystem(sink, { workers: 1 });
+  system.onBatch((batch) => published.push(...batch.finals.map((k) => k.openTime)));
+  system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: [] });
+  await system.whenSettled(['XRPETH']);
+  const reports: string[] = [];
+  system.health.subscribe(({ context }) => {
+    const entry = context.actors['worker-0'];
+    if (entry && reports.at(-1) !== `${entry.status}: ${entry.detail}`) reports.push(`${entry.status}: ${entry.detail}`);
+  });
+  system.stallWorker(0, 600); // ten pull cycles: far past the 5-timeout alert threshold
+  await feed(system, frames);
+  await new Promise((resolve) => setTimeout(resolve, 900));
+  t.same(
+    reports.slice(0, 5).map((r) => r.split(':')[0]),
+    ['degraded', 'degraded', 'degraded', 'degraded', 'error'],
+    'four missed pulls degrade the worker, the fifth raises an error',
+  );
+  t.match(reports[4], /no answer to 5 consecutive pull/);
+  t.ok(system.counters.gateway.timeouts >= 5, `pulls timed out (${system.counters.gateway.timeouts})`);
+  t.equal(system.health.getSnapshot().context.actors['worker-0']?.status, 'ok', 'health recovers once the worker answers again');
+  t.ok(system.counters.gateway.lateAnswers > 0, 'late answers were merged, not dropped');
+  system.finishInput();
+  t.equal(await system.stop('test'), 0);
+  const expected = reference(frames, true).finals;
+  t.equal(new Set(published).size, expected.filter((k) => k.interval === '1m').length, 'every 1m final was published exactly once');
+  t.same(sink.klines({ final: true }).sort(byKey), [...expected].sort(byKey), 'and stored');
+});
+
+t.test('orderly shutdown: intake stops, nothing open is finalized, everything is written', async (t) => {
+  const sink = new MemorySink();
+  const system = newSystem(sink, { dbWriter: { flushIntervalMs: 1000, maxBatchRows: 1000, backoffInitialMs: 10, backoffMaxMs: 100, maxBufferedRows: 1_000_000 } });
+  system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: [] });
+  await system.whenSettled(['XRPETH']);
+  await feed(system, frames.slice(0, 7_000));
+  const code = await system.stop('SIGTERM');
+  t.equal(code, 0, 'exit code 0');
+  t.equal(system.state, 'stopped');
+  const half = reference(frames.slice(0, 7_000), false);
+  t.same(sink.klines({ final: true }).sort(byKey), [...half.finals].sort(byKey), 'every final kline written');
+  t.same(sink.klines({ final: false }).sort(byKey), [...half.open].sort(byKey), 'open klines written as open, not finalized');
+});
+
+t.test('an unrecoverable error reported to the watchdog leads to an orderly shutdown with a non-zero exit', async (t) => {
+  const sink = new MemorySink();
+  const system = newSystem(sink);
+  system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: [] });
+  await system.whenSettled(['XRPETH']);
+  await feed(system, frames.slice(0, 3_000));
+  reportHealth(system.health, 'exchange', 'error', 'banned by the exchange (418)', Date.now(), true);
+  const code = await system.whenStopped();
+  t.equal(code, 1, 'non-zero exit');
+  t.same(sink.klines({ final: true }).sort(byKey), [...reference(frames.slice(0, 3_000), false).finals].sort(byKey), 'what was final is still written');
+});
