@@ -5,7 +5,9 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { benchDecimals } from './decimals.ts';
+import { benchDbFlush } from './db-flush.ts';
 import { benchHotPath } from './hot-path.ts';
+import { benchSystemReplay } from './system-replay.ts';
 import { BenchReport } from './report.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'string' } } });
@@ -13,4 +15,6 @@ const report = new BenchReport();
 report.line(`klagg bench — node ${process.version}, ${new Date().toISOString()}`);
 benchDecimals(values.quick ? 200_000 : 1_000_000, 3, report);
 await benchHotPath(values.quick ? { symbols: 500, trades: 200_000, runs: 3 } : { symbols: 500, trades: 1_000_000, runs: 5 }, report);
+await benchDbFlush(report);
+await benchSystemReplay(values.quick ? { symbols: 500, trades: 100_000, runs: 1 } : { symbols: 500, trades: 500_000, runs: 3 }, report);
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report.records, null, 2)}\n`);

@@ -112,12 +112,13 @@ export class KlaggSystem {
   /** The per-trade entry: a raw frame goes to the worker owning its symbol, if that symbol is subscribed. */
   ingestFrame(frame: Buffer): FrameOutcome | undefined {
     const worker = this.#router.workerFor(frame);
-    if (worker < 0) {
-      this.#framesUnrouted++;
-      return undefined;
+    if (worker >= 0) {
+      this.#framesRouted++;
+      return this.cores[worker]!.ingestParsed(frame, this.#router.trade);
     }
-    this.#framesRouted++;
-    return this.cores[worker]!.ingestFrame(frame);
+    if (worker === -2) return this.cores[0]!.ingestFrame(frame); // counted there as rejected, with its reason
+    this.#framesUnrouted++;
+    return undefined;
   }
 
   /** Routes a symbol's frames to its worker (what a subscription does for a recording source). */

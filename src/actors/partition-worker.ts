@@ -3,6 +3,7 @@
  * not yet pulled, and the last trade time per symbol. The per-trade path (`ingest`) is here and never touches XState;
  * the worker actor (`worker.ts`) drives the rest with events. Nothing here reads a clock.
  */
+import type { ParsedTrade } from '../domain/agg-trade-parser.ts';
 import { FrameIngest, FrameOutcome } from '../domain/frame-ingest.ts';
 import type { IntervalName } from '../domain/interval.ts';
 import { KlineEngine, type GapInfo, type SymbolScales } from '../domain/kline-engine.ts';
@@ -38,7 +39,9 @@ export class PartitionWorker {
   /** Gaps seen and accepted (repair arrives with exchange I/O); the most recent ones. */
   readonly gaps: GapInfo[] = [];
   #finals: Kline[] = [];
-  #traded = new Map<number, number>();
+  /** Per symbol index: last trade time since the previous pull (0: none), and which symbols traded. */
+  #lastTradeTime: number[] = [];
+  #traded: number[] = [];
   readonly #clockFromTrades: boolean;
 
   constructor(options: PartitionWorkerOptions) {
@@ -84,8 +87,17 @@ export class PartitionWorker {
 
   /** The per-trade path: one frame from the socket (or a recording). */
   ingestFrame(frame: Uint8Array): FrameOutcome {
+    return this.#handle(this.ingest.ingest(frame));
+  }
+
+  /** The per-trade path for a frame a router already parsed (in-process: parse once, not once per hop). */
+  ingestParsed(frame: Uint8Array, trade: ParsedTrade): FrameOutcome {
+    return this.#handle(this.ingest.ingestParsed(frame, trade));
+  }
+
+  #handle(first: FrameOutcome): FrameOutcome {
     const ingest = this.ingest;
-    let outcome: FrameOutcome = ingest.ingest(frame);
+    let outcome = first;
     if (outcome === FrameOutcome.Gap) {
       // Repair (fetching the missing ids over REST) arrives with exchange I/O; until then the gap is accepted,
       // counted and remembered, so it is never silent.
@@ -94,7 +106,11 @@ export class PartitionWorker {
       this.engine.acceptGap(ingest.symbol, ingest.trade.aggId);
       outcome = ingest.applyLast();
     }
-    if (outcome === FrameOutcome.Applied) this.#traded.set(ingest.symbol, ingest.trade.tradeTime);
+    if (outcome === FrameOutcome.Applied) {
+      const symbol = ingest.symbol;
+      if (this.#lastTradeTime[symbol] === undefined || this.#lastTradeTime[symbol] === 0) this.#traded.push(symbol);
+      this.#lastTradeTime[symbol] = ingest.trade.tradeTime;
+    }
     if (this.#clockFromTrades && outcome !== FrameOutcome.Rejected) this.engine.advanceTo(ingest.trade.tradeTime);
     return outcome;
   }
@@ -112,8 +128,11 @@ export class PartitionWorker {
     const finals = this.#finals;
     this.#finals = [];
     const lastTradeTimes: Record<string, number> = {};
-    for (const [index, time] of this.#traded) lastTradeTimes[this.engine.symbolName(index)] = time;
-    this.#traded.clear();
+    for (const index of this.#traded) {
+      lastTradeTimes[this.engine.symbolName(index)] = this.#lastTradeTime[index]!;
+      this.#lastTradeTime[index] = 0;
+    }
+    this.#traded = [];
     return Object.freeze({ workerId: this.id, seq, finals, updates: this.engine.takeChanged(), lastTradeTimes });
   }
 

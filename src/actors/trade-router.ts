@@ -1,12 +1,10 @@
 /**
- * Routes raw frames to the worker that owns their symbol, for subscribed symbols only — without decoding: the
- * symbol's bytes are found with a native byte search and looked up in a byte-keyed table. The worker's own parser
- * validates the frame fully; this only has to find the right worker quickly.
+ * Routes raw frames to the worker that owns their symbol, for subscribed symbols only. The frame is parsed here once
+ * (the byte scanner, no strings) and the parse travels with it, so the worker does not parse it again; the symbol's
+ * bytes are looked up in a byte-keyed table.
  */
-import { AggTradeParser } from '../domain/agg-trade-parser.ts';
+import { AggTradeParser, type ParsedTrade } from '../domain/agg-trade-parser.ts';
 import { SymbolTable } from '../domain/symbol-table.ts';
-
-const SYMBOL_FIELD = Buffer.from('"s":"');
 
 export class TradeRouter {
   readonly #table = new SymbolTable();
@@ -31,21 +29,18 @@ export class TradeRouter {
     if (index >= 0) this.#workerOf[index] = -1;
   }
 
-  /** The worker for this frame, or −1 when its symbol is not routed (or no symbol can be found). */
+  /** The parse of the last frame given to `workerFor` (valid when it returned ≥ 0): hand it on, do not parse twice. */
+  get trade(): ParsedTrade {
+    return this.#parser.trade;
+  }
+
+  /**
+   * The worker for this frame: ≥ 0 for a routed symbol (the frame is parsed; see `trade`), −1 when its symbol is not
+   * routed, −2 when the frame is not a usable aggTrade (the caller lets a worker count the rejection).
+   */
   workerFor(frame: Buffer): number {
-    let start = frame.indexOf(SYMBOL_FIELD);
-    let end = -1;
-    if (start >= 0) {
-      start += SYMBOL_FIELD.length;
-      end = frame.indexOf(0x22, start);
-    }
-    if (end < 0) {
-      // Unusual spacing or order: fall back to a full parse to find the symbol.
-      if (!this.#parser.parse(frame)) return -1;
-      start = this.#parser.trade.symbolStart;
-      end = this.#parser.trade.symbolEnd;
-    }
-    const index = this.#table.find(frame, start, end);
+    if (!this.#parser.parse(frame)) return -2;
+    const index = this.#table.find(frame, this.#parser.trade.symbolStart, this.#parser.trade.symbolEnd);
     return index < 0 ? -1 : this.#workerOf[index]!;
   }
 }

@@ -39,6 +39,8 @@ export class FrameIngest {
   readonly #onUnknownSymbol: UnknownSymbolPolicy | undefined;
   #frame: Uint8Array = new Uint8Array(0);
   #symbol = -1;
+  /** The trade being handled: this ingest's own parse, or one parsed upstream (`ingestParsed`). */
+  #trade: ParsedTrade = this.#parser.trade;
   /** Per engine symbol index: 0 while the symbol is switched off. */
   #enabled = new Uint8Array(64);
 
@@ -67,7 +69,7 @@ export class FrameIngest {
 
   /** The trade parsed from the last frame (valid after any outcome but Rejected). */
   get trade(): ParsedTrade {
-    return this.#parser.trade;
+    return this.#trade;
   }
 
   /** The engine's index of the last frame's symbol. */
@@ -77,12 +79,12 @@ export class FrameIngest {
 
   /** Why the last frame was rejected, e.g. `bad-field p`. */
   get lastRejection(): string {
-    return describeFailure(this.#parser.trade);
+    return describeFailure(this.#trade);
   }
 
   /** Symbol of the last parsed frame as a string (allocates: for logs and policies, not the hot path). */
   get lastSymbolName(): string {
-    const t = this.#parser.trade;
+    const t = this.#trade;
     return Buffer.from(this.#frame.buffer, this.#frame.byteOffset + t.symbolStart, t.symbolEnd - t.symbolStart).toString('latin1');
   }
 
@@ -96,14 +98,21 @@ export class FrameIngest {
   }
 
   ingest(frame: Uint8Array): FrameOutcome {
-    this.counters.frames++;
-    this.#frame = frame;
-    const parser = this.#parser;
-    if (!parser.parse(frame)) {
-      this.#countRejection(parser.trade.error);
+    if (!this.#parser.parse(frame)) {
+      this.counters.frames++;
+      this.#frame = frame;
+      this.#trade = this.#parser.trade;
+      this.#countRejection(this.#trade.error);
       return FrameOutcome.Rejected;
     }
-    const t = parser.trade;
+    return this.ingestParsed(frame, this.#parser.trade);
+  }
+
+  /** Like `ingest`, for a frame already parsed successfully upstream (a router parses once for everyone). */
+  ingestParsed(frame: Uint8Array, t: ParsedTrade): FrameOutcome {
+    this.counters.frames++;
+    this.#frame = frame;
+    this.#trade = t;
     let symbol = this.#symbols.find(frame, t.symbolStart, t.symbolEnd);
     if (symbol < 0) {
       const name = this.lastSymbolName;
@@ -125,7 +134,7 @@ export class FrameIngest {
 
   /** Offers the last parsed trade to the engine (again, e.g. after a gap was repaired or accepted). */
   applyLast(): TradeOutcome {
-    const t = this.#parser.trade;
+    const t = this.#trade;
     return this.engine.applyTrade(
       this.#symbol,
       t.aggId,
