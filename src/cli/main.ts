@@ -1,19 +1,27 @@
 #!/usr/bin/env node
 /** The `klagg` command: one sub-command per job. */
 import { Command } from 'commander';
+import { ConfigError } from '../infra/config/config-error.ts';
 import { createRootLogger } from '../infra/logger.ts';
 import { replayCommand } from './replay-command.ts';
 
-const logger = createRootLogger({ level: (process.env['KLAGG_LOG_LEVEL'] as 'info' | undefined) ?? 'info' });
+const logger = createRootLogger({ level: (process.env['KLAGG_LOG_LEVEL'] as 'info' | undefined) ?? 'info', pretty: process.stderr.isTTY });
 
 const program = new Command('klagg')
   .description('exchange-exact klines from Binance USDⓈ-M aggregate trades')
   .showHelpAfterError()
+  .option('-c, --config <file>', 'JSON config file (also KLAGG_CONFIG); environment variables and flags override it')
   .addCommand(replayCommand(logger));
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  logger.fatal({ err: error }, 'klagg failed');
-  process.exitCode = 1;
+  if (error instanceof ConfigError) {
+    // A bad configuration is the user's to fix: one plain line per bad field, no stack.
+    process.stderr.write(`${error.message}\n`);
+    process.exitCode = 2;
+  } else {
+    logger.fatal({ err: error }, 'klagg failed');
+    process.exitCode = 1;
+  }
 }

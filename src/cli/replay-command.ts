@@ -13,6 +13,7 @@ import { klineJsonLine } from '../infra/kline-json.ts';
 import { readLines } from '../infra/recording/line-reader.ts';
 import type { Logger } from '../infra/logger.ts';
 import { replaySystem } from './system-replay.ts';
+import { loadConfig } from '../infra/config/load-config.ts';
 
 export interface ReplayFileOptions {
   readonly input: string;
@@ -115,7 +116,8 @@ class LineOutput {
 }
 
 export function replayCommand(logger: Logger): Command {
-  return new Command('replay')
+  const command = new Command('replay');
+  return command
     .description('replay an aggTrade recording (one frame per line) through the kline engine on simulated time')
     .requiredOption('-i, --input <file>', 'recording: one aggTrade frame per line, plain or combined-stream wrapped')
     .option('--intervals <list>', 'comma-separated intervals', intervalsOption, [...DEFAULT_INTERVALS])
@@ -125,20 +127,42 @@ export function replayCommand(logger: Logger): Command {
     .option('--qty-scale <decimals>', 'decimals of quantities for every symbol (default: from the data)', integerOption('--qty-scale', 0, 18))
     .option('--system', 'run the recording through the whole actor system into the database instead of printing klines')
     .option('--database-url <url>', 'with --system: PostgreSQL to write to (default: DATABASE_URL, else the embedded PGlite)')
-    .option('--data-dir <dir>', 'with --system and no database URL: where the embedded PGlite keeps its files', './data')
-    .option('--workers <n>', 'with --system: worker count', integerOption('--workers', 1, 64), 2)
-    .action(async (opts: { input: string; intervals: IntervalName[]; output?: string; graceMs: number; priceScale?: number; qtyScale?: number; system?: boolean; databaseUrl?: string; dataDir: string; workers: number }) => {
+    .option('--data-dir <dir>', 'with --system and no database URL: where the embedded PGlite keeps its files (default: config)')
+    .option('--workers <n>', 'with --system: worker count (default: config)', integerOption('--workers', 1, 64))
+    .action(async (opts: { input: string; intervals: IntervalName[]; output?: string; graceMs: number; priceScale?: number; qtyScale?: number; system?: boolean; databaseUrl?: string; dataDir?: string; workers?: number }) => {
       if (opts.system) {
+        const given = (name: string): boolean => command.getOptionValueSource(name) === 'cli';
+        const config = loadConfig({
+          file: command.parent?.opts<{ config?: string }>().config,
+          env: process.env,
+          flags: {
+            intervals: given('intervals') ? opts.intervals : undefined,
+            engine: given('graceMs') ? { graceMs: opts.graceMs } : undefined,
+            database: { url: opts.databaseUrl, dataDir: given('dataDir') ? opts.dataDir : undefined },
+            workers: given('workers') ? { count: opts.workers } : undefined,
+          },
+        });
+        const stop = new AbortController();
+        const onSignal = (signal: NodeJS.Signals): void => {
+          logger.warn({ signal }, 'stopping: intake ends, nothing open is finalized, everything is written');
+          stop.abort();
+        };
+        process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
         const summary = await replaySystem({
           input: opts.input,
-          intervals: opts.intervals,
-          graceMs: opts.graceMs,
-          databaseUrl: opts.databaseUrl ?? process.env['DATABASE_URL'],
-          dataDir: opts.dataDir,
-          workers: opts.workers,
+          intervals: config.intervals,
+          graceMs: config.engine.graceMs,
+          databaseUrl: config.database.url,
+          dataDir: config.database.dataDir,
+          venue: config.venue,
+          market: config.market,
+          workers: config.workers.count,
+          tuning: { gateway: config.gateway, dispatcher: config.dispatcher, dbWriter: config.dbWriter, partitions: config.workers.partitions },
+          signal: stop.signal,
           logger,
         });
-        logger.child({ command: 'replay' }).info(summary, 'system replay finished: every kline is stored');
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+        logger.child({ command: 'replay' }).info(summary, summary.interrupted ? 'system replay stopped by a signal: everything received is stored' : 'system replay finished: every kline is stored');
         if (summary.failedSymbols.length > 0 || summary.exitCode !== 0) process.exitCode = 1;
         return;
       }

@@ -33,6 +33,10 @@ export interface SystemReplayOptions {
   /** Only the first `maxFrames` frames (a recording cut short, as by a crash or a restart). */
   readonly skipFrames?: number;
   readonly maxFrames?: number;
+  /**
+   * SIGINT/SIGTERM: stop intake, finalize nothing that is not final, write everything, resolve with exit code 0.
+   */
+  readonly signal?: AbortSignal;
   /** Called once the system runs and every symbol is active: tests inject faults from here. */
   readonly onRunning?: (system: KlaggSystem) => void;
 }
@@ -40,6 +44,8 @@ export interface SystemReplayOptions {
 export interface SystemReplaySummary {
   readonly exitCode: number;
   readonly frames: number;
+  /** True when a signal stopped the replay before the end of the recording. */
+  readonly interrupted: boolean;
   readonly symbols: readonly string[];
   readonly failedSymbols: readonly string[];
   readonly rowsWritten: number;
@@ -88,16 +94,21 @@ export async function replaySystem(options: SystemReplayOptions): Promise<System
     let position = 0;
     const skip = options.skipFrames ?? 0;
     const max = options.maxFrames ?? Number.POSITIVE_INFINITY;
+    let interrupted = false;
     for await (const line of readLines(options.input)) {
+      if (options.signal?.aborted) {
+        interrupted = true;
+        break;
+      }
       if (position++ < skip) continue;
       if (frames >= max) break;
       system.ingestFrame(line);
       // Let the Gateway and the DB writer run between chunks of frames.
       if (++frames % 4096 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
-    if (options.finish ?? true) system.finishInput();
-    const exitCode = await system.stop('end of input');
-    return { exitCode, frames, symbols, failedSymbols, rowsWritten: system.dbWriter.stats.writtenRows, seconds: (performance.now() - started) / 1000 };
+    if ((options.finish ?? true) && !interrupted) system.finishInput();
+    const exitCode = await system.stop(interrupted ? 'signal' : 'end of input');
+    return { exitCode, frames, interrupted, symbols, failedSymbols, rowsWritten: system.dbWriter.stats.writtenRows, seconds: (performance.now() - started) / 1000 };
   } finally {
     await database.close();
   }

@@ -3,13 +3,17 @@
  * own, so level and destination are decided once. Logs go to stderr: stdout belongs to command output (klines).
  */
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
 export interface LoggerOptions {
   readonly level?: LevelWithSilent;
+  /** Human-readable lines (for a terminal) instead of JSON. */
+  readonly pretty?: boolean;
 }
 
 export function createRootLogger(options: LoggerOptions = {}): Logger {
-  return pino({ level: options.level ?? 'info', base: { service: 'klagg' } }, pino.destination({ fd: 2, sync: true }));
+  const destination = options.pretty ? pretty({ destination: 2, sync: true, colorize: true }) : pino.destination({ fd: 2, sync: true });
+  return pino({ level: options.level ?? 'info', base: { service: 'klagg' } }, destination);
 }

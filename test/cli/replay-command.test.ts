@@ -86,3 +86,18 @@ t.test('bad parameters stop with a precise message', async (t) => {
   t.not(noInput.code, 0);
   t.match(noInput.stderr, /--input/);
 });
+
+t.test('a bad configuration stops the start with one precise line per bad field', async (t) => {
+  const run = promisify(execFile);
+  const result = await run(process.execPath, [MAIN, 'replay', '--input', XRPETH_TRADES, '--system'], {
+    env: { ...process.env, KLAGG_GATEWAY__PULL_TIMEOUT_MS: '900', KLAGG_WORKERS__COUNT: 'abc', KLAGG_ADMIN_TOKEN: 'short-secret' },
+  }).then(
+    () => ({ code: 0, stderr: '' }),
+    (error: { code: number; stderr: string }) => error,
+  );
+  t.equal(result.code, 2, 'exit code 2');
+  t.match(result.stderr, /invalid klagg configuration \(3 problems\)/);
+  t.match(result.stderr, /workers\.count: must be an integer from 1 to 64, got "abc" \(from env KLAGG_WORKERS__COUNT\)/);
+  t.match(result.stderr, /gateway\.pullTimeoutMs: must be less than gateway\.pullIntervalMs \(500\), got 900/);
+  t.notMatch(result.stderr, /short-secret/, 'the admin token is never echoed');
+});

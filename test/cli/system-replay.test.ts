@@ -108,3 +108,35 @@ t.test('a database outage in the middle of a replay loses no final kline', async
   t.equal(summary.exitCode, 0, 'the replay ends cleanly once the database is back');
   matchesExchange(t, await storedKlines({ url: database.url }, '1m'));
 });
+
+t.test('SIGINT/SIGTERM: intake stops, nothing open is finalized, everything received is written, exit 0', async (t) => {
+  const database = await createTestDatabase('klagg_signal');
+  t.teardown(() => database.drop());
+  const stop = new AbortController();
+  const summary = await replay({
+    databaseUrl: database.url,
+    intervals: ['1m', '1d'],
+    signal: stop.signal,
+    onRunning: (system) => {
+      // The signal arrives mid-recording: once some thousands of frames are in.
+      const timer = setInterval(() => {
+        if (system.counters.framesRouted < 4_096) return;
+        clearInterval(timer);
+        stop.abort();
+      }, 0);
+    },
+  });
+  t.equal(summary.exitCode, 0, 'exit code 0');
+  t.ok(summary.interrupted, 'the signal ended the replay');
+  t.ok(summary.frames > 0 && summary.frames < 12_477, `only part of the recording was taken in (${summary.frames} frames)`);
+  const days = await storedKlines({ url: database.url }, '1d');
+  t.equal(days.at(-1)?.isFinal, false, 'the day in progress is stored, and stored open: a signal finalizes nothing');
+  t.ok(days.slice(0, -1).every((k) => k.isFinal), 'the days before it are final');
+  const minutes = await storedKlines({ url: database.url }, '1m');
+  t.equal(minutes.filter((k) => !k.isFinal).length, 1, 'one open minute');
+  t.equal(
+    minutes.filter((k) => k.isFinal).length,
+    published.filter((k) => k.openTime < minutes.at(-1)!.openTime).length,
+    'every minute before it is stored final',
+  );
+});
