@@ -16,5 +16,5 @@ report.line(`klagg bench — node ${process.version}, ${new Date().toISOString()
 benchDecimals(values.quick ? 200_000 : 1_000_000, 3, report);
 await benchHotPath(values.quick ? { symbols: 500, trades: 200_000, runs: 3 } : { symbols: 500, trades: 1_000_000, runs: 5 }, report);
 await benchDbFlush(report);
-await benchSystemReplay(values.quick ? { symbols: 500, trades: 100_000, runs: 1 } : { symbols: 500, trades: 500_000, runs: 3 }, report);
+await benchSystemReplay(values.quick ? { symbols: 500, trades: 100_000, runs: 1 } : { symbols: 500, trades: 500_000, runs: 5 }, report);
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report.records, null, 2)}\n`);

@@ -6,7 +6,6 @@
 import { createActor, enqueueActions, fromCallback, type Actor, type AnyActorLogic, type AnyActorRef, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import type { IntervalName } from '../domain/interval.ts';
 import { assignPartitions, instrumentKey, partitionOf } from '../domain/partition.ts';
-import type { FrameOutcome } from '../domain/frame-ingest.ts';
 import { serviceLifecycleMachine } from '../machines/service-lifecycle.ts';
 import type { SymbolLifecycleContext, SymbolLifecycleState } from '../machines/symbol-lifecycle.ts';
 import type { Clock } from '../infra/clock.ts';
@@ -17,7 +16,8 @@ import { gatewayMachine, type GatewayCounters } from './gateway.ts';
 import { createHealthBoard, reportHealth, type HealthBoard } from './health-board.ts';
 import type { KlineSink } from './kline-sink.ts';
 import type { ActivateSymbol, BatchListener, DispatcherEvent, GatewayEvent, PublishedBatch, WorkerEvent } from './messages.ts';
-import { PartitionWorker } from './partition-worker.ts';
+import { LocalPartitionWorker, type PartitionWorkerPort } from './partition-worker-port.ts';
+import { ThreadPartitionWorker } from './thread-partition-worker.ts';
 import { createSymbolRegistry, type SymbolRegistry } from './symbol-registry.ts';
 import { TradeRouter } from './trade-router.ts';
 import { workerMachine } from './worker.ts';
@@ -29,6 +29,8 @@ export interface KlaggSystemOptions {
   readonly graceMs: number;
   readonly workers: number;
   readonly partitions: number;
+  /** Run each worker's partitions in a worker thread, so aggregation uses every core. */
+  readonly threads?: boolean;
   readonly gateway: { readonly pullIntervalMs: number; readonly pullTimeoutMs: number; readonly timeoutAlertThreshold: number };
   readonly dispatcher: { readonly queueCapacity: number; readonly maxRetries: number; readonly retryDelayMs: number; readonly ackTimeoutMs?: number; readonly concurrency?: number };
   readonly dbWriter: { readonly flushIntervalMs: number; readonly maxBatchRows: number; readonly backoffInitialMs: number; readonly backoffMaxMs: number; readonly maxBufferedRows: number };
@@ -56,7 +58,7 @@ export interface SystemCounters {
 export class KlaggSystem {
   readonly registry: SymbolRegistry = createSymbolRegistry();
   readonly health: HealthBoard = createHealthBoard();
-  readonly cores: readonly PartitionWorker[];
+  readonly workers: readonly PartitionWorkerPort[];
   readonly dbWriter: DbWriter;
   readonly #options: KlaggSystemOptions;
   readonly #root: Actor<typeof serviceLifecycleMachine>;
@@ -73,7 +75,10 @@ export class KlaggSystem {
     this.#options = options;
     this.#log = options.logger.child({ actor: 'supervisor' });
     this.#partitionWorker = assignPartitions(options.partitions, options.workers);
-    this.cores = Array.from({ length: options.workers }, (_, id) => new PartitionWorker({ id, intervals: options.intervals, graceMs: options.graceMs, clockFromTrades: options.clockFromTrades }));
+    this.workers = Array.from({ length: options.workers }, (_, id) => {
+      const workerOptions = { id, intervals: options.intervals, graceMs: options.graceMs, clockFromTrades: options.clockFromTrades ?? false };
+      return options.threads ? new ThreadPartitionWorker(workerOptions) : new LocalPartitionWorker(workerOptions);
+    });
     this.dbWriter = new DbWriter({
       ...options.dbWriter,
       sink: options.sink,
@@ -110,15 +115,17 @@ export class KlaggSystem {
   }
 
   /** The per-trade entry: a raw frame goes to the worker owning its symbol, if that symbol is subscribed. */
-  ingestFrame(frame: Buffer): FrameOutcome | undefined {
-    const worker = this.#router.workerFor(frame);
+  ingestFrame(frame: Buffer): void {
+    const threads = this.#options.threads === true;
+    const worker = threads ? this.#router.workerForUnparsed(frame) : this.#router.workerFor(frame);
     if (worker >= 0) {
       this.#framesRouted++;
-      return this.cores[worker]!.ingestParsed(frame, this.#router.trade);
+      this.workers[worker]!.ingestFrame(frame, threads ? undefined : this.#router.trade);
+    } else if (worker === -2) {
+      this.workers[0]!.ingestFrame(frame, undefined); // counted there as rejected, with its reason
+    } else {
+      this.#framesUnrouted++;
     }
-    if (worker === -2) return this.cores[0]!.ingestFrame(frame); // counted there as rejected, with its reason
-    this.#framesUnrouted++;
-    return undefined;
   }
 
   /** Routes a symbol's frames to its worker (what a subscription does for a recording source). */
@@ -231,7 +238,7 @@ export class KlaggSystem {
         spawnChildren: enqueueActions(({ enqueue }) => {
           // The lifecycle machine is pure and knows no children; the supervisor decides which ones exist.
           const spawn = enqueue.spawnChild as unknown as (logic: AnyActorLogic, options: { id: string; systemId: string; input?: unknown }) => void;
-          for (const core of system.cores) {
+          for (const core of system.workers) {
             spawn(workerMachine, {
               id: `worker-${core.id}`,
               systemId: `worker-${core.id}`,
@@ -267,7 +274,7 @@ export class KlaggSystem {
             input: {
               ...options.gateway,
               ports: {
-                workers: system.cores.map((core) => ({ send: (event: WorkerEvent) => system.#workerRefs()[core.id]!.send(event) })),
+                workers: system.workers.map((core) => ({ send: (event: WorkerEvent) => system.#workerRefs()[core.id]!.send(event) })),
                 publish: (batch: PublishedBatch) => system.#publish(batch),
                 reportWorker: (id: number, status: 'ok' | 'degraded' | 'error', detail: string) => reportHealth(system.health, `worker-${id}`, status, detail, options.clock.now()),
                 tradesSeen: (lastTradeTimes: Readonly<Record<string, number>>) => {
@@ -314,6 +321,7 @@ export class KlaggSystem {
   async #drain(): Promise<void> {
     await this.flush();
     await this.dbWriter.drain();
+    await Promise.all(this.workers.map((worker) => worker.close()));
     // The children stop with the root when it reaches its final state.
     this.#log.info({ written: this.dbWriter.stats.writtenRows }, 'drained');
   }
@@ -354,7 +362,7 @@ export class KlaggSystem {
 
   #workerRefs(): readonly { send(event: WorkerEvent): void }[] {
     const children = this.#children();
-    return this.cores.map((core) => children[`worker-${core.id}`]!);
+    return this.workers.map((core) => children[`worker-${core.id}`]!);
   }
 
   #dispatcher(): { send(event: DispatcherEvent): void } {

@@ -6,6 +6,8 @@
 import { AggTradeParser, type ParsedTrade } from '../domain/agg-trade-parser.ts';
 import { SymbolTable } from '../domain/symbol-table.ts';
 
+const SYMBOL_FIELD = Buffer.from('"s":"');
+
 export class TradeRouter {
   readonly #table = new SymbolTable();
   readonly #workerOf: number[] = [];
@@ -41,6 +43,18 @@ export class TradeRouter {
   workerFor(frame: Buffer): number {
     if (!this.#parser.parse(frame)) return -2;
     const index = this.#table.find(frame, this.#parser.trade.symbolStart, this.#parser.trade.symbolEnd);
+    return index < 0 ? -1 : this.#workerOf[index]!;
+  }
+
+  /**
+   * The worker for this frame without parsing it (for workers in other threads, which parse it themselves): the
+   * symbol's bytes are found with a native byte search; a frame where that fails is fully parsed instead.
+   */
+  workerForUnparsed(frame: Buffer): number {
+    let start = frame.indexOf(SYMBOL_FIELD);
+    const end = start < 0 ? -1 : frame.indexOf(0x22, (start += SYMBOL_FIELD.length));
+    if (end < 0) return this.workerFor(frame);
+    const index = this.#table.find(frame, start, end);
     return index < 0 ? -1 : this.#workerOf[index]!;
   }
 }

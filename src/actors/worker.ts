@@ -6,17 +6,17 @@
 import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
 import { symbolLifecycleMachine, type SymbolLifecycleEvent, type SymbolLifecycleState } from '../machines/symbol-lifecycle.ts';
 import type { ActivateSymbol, DispatcherEvent, Mailbox, WorkerEvent } from './messages.ts';
-import type { PartitionWorker } from './partition-worker.ts';
+import type { PartitionWorkerPort } from './partition-worker-port.ts';
 import type { Clock } from '../infra/clock.ts';
 
 export interface WorkerInput {
-  readonly core: PartitionWorker;
+  readonly core: PartitionWorkerPort;
   readonly maxAttempts: number;
   readonly clock: Clock;
 }
 
 interface WorkerContext {
-  readonly core: PartitionWorker;
+  readonly core: PartitionWorkerPort;
   readonly maxAttempts: number;
   readonly clock: Clock;
   /** Fault injection: pulls are answered only after this time. */
@@ -63,7 +63,7 @@ export const workerMachine = setup({
       const lifecycle = self.getSnapshot().children[symbol] as LifecycleRef;
       const state = lifecycle.getSnapshot().value as SymbolLifecycleState;
       if (state === 'Active') {
-        replyTo.send({ type: 'SYMBOL_ACTIVATED', symbol, attempt, position: context.core.positionOf(symbol) });
+        void context.core.positionOf(symbol).then((position) => replyTo.send({ type: 'SYMBOL_ACTIVATED', symbol, attempt, position }));
         return;
       }
       if (state === 'Failed' && !command.force) {
@@ -71,16 +71,18 @@ export const workerMachine = setup({
         return;
       }
       lifecycle.send({ type: command.force ? 'FORCE_ACTIVATE' : 'ACTIVATE' });
-      try {
-        const position = context.core.activate(symbol, command.scales, command.initialData);
-        lifecycle.send({ type: 'ACTIVATED' });
-        replyTo.send({ type: 'SYMBOL_ACTIVATED', symbol, attempt, position });
-      } catch (error) {
-        context.core.deactivate(symbol);
-        const message = (error as Error).message;
-        lifecycle.send({ type: 'ACTIVATION_FAILED', error: message });
-        replyTo.send({ type: 'SYMBOL_ACTIVATION_FAILED', symbol, attempt, retryable: true, error: message });
-      }
+      context.core.activate(symbol, command.scales, command.initialData).then(
+        (position) => {
+          lifecycle.send({ type: 'ACTIVATED' });
+          replyTo.send({ type: 'SYMBOL_ACTIVATED', symbol, attempt, position });
+        },
+        (error: unknown) => {
+          context.core.deactivate(symbol);
+          const message = (error as Error).message;
+          lifecycle.send({ type: 'ACTIVATION_FAILED', error: message });
+          replyTo.send({ type: 'SYMBOL_ACTIVATION_FAILED', symbol, attempt, retryable: true, error: message });
+        },
+      );
     },
     abandon: enqueueActions(({ context, event, self, enqueue }) => {
       if (event.type !== 'ABANDON_SYMBOL') return;
@@ -96,7 +98,8 @@ export const workerMachine = setup({
       if (event.type !== 'PULL_DELTAS') return;
       const wait = context.stalledUntil - context.clock.now();
       // Deltas are taken when the answer is sent, so a stalled worker's deltas are late, never lost.
-      const answer = (): void => event.replyTo.send({ type: 'DELTAS', batch: context.core.takeDeltas(event.seq) });
+      // A worker that cannot answer (its thread died) is left to the Gateway's timeouts and the health board.
+      const answer = (): void => void context.core.takeDeltas(event.seq).then((batch) => event.replyTo.send({ type: 'DELTAS', batch }), () => {});
       if (wait > 0) setTimeout(answer, wait);
       else answer();
     },

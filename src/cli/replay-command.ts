@@ -129,7 +129,8 @@ export function replayCommand(logger: Logger): Command {
     .option('--database-url <url>', 'with --system: PostgreSQL to write to (default: DATABASE_URL, else the embedded PGlite)')
     .option('--data-dir <dir>', 'with --system and no database URL: where the embedded PGlite keeps its files (default: config)')
     .option('--workers <n>', 'with --system: worker count (default: config)', integerOption('--workers', 1, 64))
-    .action(async (opts: { input: string; intervals: IntervalName[]; output?: string; graceMs: number; priceScale?: number; qtyScale?: number; system?: boolean; databaseUrl?: string; dataDir?: string; workers?: number }) => {
+    .option('--threads', 'with --system: run the workers in worker threads (default: config)')
+    .action(async (opts: { input: string; intervals: IntervalName[]; output?: string; graceMs: number; priceScale?: number; qtyScale?: number; system?: boolean; databaseUrl?: string; dataDir?: string; workers?: number; threads?: boolean }) => {
       if (opts.system) {
         const given = (name: string): boolean => command.getOptionValueSource(name) === 'cli';
         const config = loadConfig({
@@ -139,7 +140,7 @@ export function replayCommand(logger: Logger): Command {
             intervals: given('intervals') ? opts.intervals : undefined,
             engine: given('graceMs') ? { graceMs: opts.graceMs } : undefined,
             database: { url: opts.databaseUrl, dataDir: given('dataDir') ? opts.dataDir : undefined },
-            workers: given('workers') ? { count: opts.workers } : undefined,
+            workers: given('workers') || given('threads') ? { count: opts.workers, threads: opts.threads } : undefined,
           },
         });
         const stop = new AbortController();
@@ -157,6 +158,7 @@ export function replayCommand(logger: Logger): Command {
           venue: config.venue,
           market: config.market,
           workers: config.workers.count,
+          threads: config.workers.threads,
           tuning: { gateway: config.gateway, dispatcher: config.dispatcher, dbWriter: config.dbWriter, partitions: config.workers.partitions },
           signal: stop.signal,
           logger,

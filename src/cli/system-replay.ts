@@ -22,6 +22,8 @@ export interface SystemReplayOptions {
   readonly venue?: string;
   readonly market?: string;
   readonly workers?: number;
+  /** Workers in worker threads (aggregation on every core). */
+  readonly threads?: boolean;
   readonly logger: Logger;
   /** Overrides of the system's tuning (tests use short intervals). */
   readonly tuning?: Partial<Pick<KlaggSystemOptions, 'gateway' | 'dbWriter' | 'dispatcher' | 'partitions'>>;
@@ -69,6 +71,7 @@ export async function replaySystem(options: SystemReplayOptions): Promise<System
       intervals: options.intervals,
       graceMs: options.graceMs,
       workers: options.workers ?? 2,
+      threads: options.threads ?? false,
       partitions: options.tuning?.partitions ?? 256,
       gateway: options.tuning?.gateway ?? { pullIntervalMs: 500, pullTimeoutMs: 200, timeoutAlertThreshold: 5 },
       dispatcher: options.tuning?.dispatcher ?? { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 1000 },

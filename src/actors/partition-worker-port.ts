@@ -1,0 +1,88 @@
+/**
+ * How a worker actor reaches the partitions it owns: in this thread (`LocalPartitionWorker`) or in a worker thread
+ * (`ThreadPartitionWorker`, so aggregation uses every core). Control and pulls are asynchronous either way; frames are
+ * fire-and-forget and keep their order relative to every control message.
+ */
+import type { ParsedTrade } from '../domain/agg-trade-parser.ts';
+import type { SymbolScales } from '../domain/kline-engine.ts';
+import type { Kline } from '../domain/kline.ts';
+import type { DeltaBatch } from './partition-worker.ts';
+import { PartitionWorker, type PartitionWorkerOptions } from './partition-worker.ts';
+
+export interface PartitionWorkerPort {
+  readonly id: number;
+  /** Installs initial data and switches the symbol on; resolves with its position (last aggregate id, −1 if none). */
+  activate(symbol: string, scales: SymbolScales, initialData: readonly Kline[]): Promise<number>;
+  deactivate(symbol: string): void;
+  positionOf(symbol: string): Promise<number>;
+  /**
+   * One raw frame. `parsed` is the router's successful parse of it (a worker in this thread uses it instead of
+   * parsing again); undefined when the frame did not parse, so the worker counts the rejection with its reason.
+   */
+  ingestFrame(frame: Buffer, parsed: ParsedTrade | undefined): void;
+  advanceTo(now: number): void;
+  finish(): void;
+  takeDeltas(seq: number): Promise<DeltaBatch>;
+  /** Counters of the worker's engine and frame intake (for metrics and tests). */
+  stats(): Promise<WorkerStats>;
+  close(): Promise<void>;
+}
+
+export interface WorkerStats {
+  readonly applied: number;
+  readonly duplicates: number;
+  readonly gaps: number;
+  readonly late: number;
+  readonly rejectedFrames: number;
+}
+
+export class LocalPartitionWorker implements PartitionWorkerPort {
+  readonly id: number;
+  readonly core: PartitionWorker;
+
+  constructor(options: PartitionWorkerOptions) {
+    this.id = options.id;
+    this.core = new PartitionWorker(options);
+  }
+
+  async activate(symbol: string, scales: SymbolScales, initialData: readonly Kline[]): Promise<number> {
+    return this.core.activate(symbol, scales, initialData);
+  }
+
+  deactivate(symbol: string): void {
+    this.core.deactivate(symbol);
+  }
+
+  async positionOf(symbol: string): Promise<number> {
+    return this.core.positionOf(symbol);
+  }
+
+  ingestFrame(frame: Buffer, parsed: ParsedTrade | undefined): void {
+    if (parsed === undefined) this.core.ingestFrame(frame);
+    else this.core.ingestParsed(frame, parsed);
+  }
+
+  advanceTo(now: number): void {
+    this.core.advanceTo(now);
+  }
+
+  finish(): void {
+    this.core.finish();
+  }
+
+  async takeDeltas(seq: number): Promise<DeltaBatch> {
+    return this.core.takeDeltas(seq);
+  }
+
+  async stats(): Promise<WorkerStats> {
+    return workerStats(this.core);
+  }
+
+  async close(): Promise<void> {}
+}
+
+export function workerStats(core: PartitionWorker): WorkerStats {
+  const c = core.engine.counters;
+  const f = core.ingest.counters;
+  return { applied: c.applied, duplicates: c.duplicates, gaps: c.gaps, late: c.late, rejectedFrames: f.malformed + f.notAggTrade + f.missingField + f.badField };
+}

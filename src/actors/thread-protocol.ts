@@ -1,0 +1,16 @@
+/** Messages between `ThreadPartitionWorker` (main thread) and `partition-worker-thread.ts` (its worker thread). */
+import type { SymbolScales } from '../domain/kline-engine.ts';
+import type { Kline } from '../domain/kline.ts';
+
+export type ThreadRequest =
+  /** A batch of frames: their bytes back to back, and where each one ends. */
+  | { readonly type: 'frames'; readonly buffer: ArrayBuffer; readonly ends: Uint32Array }
+  | { readonly type: 'advance'; readonly now: number }
+  | { readonly type: 'finish' }
+  | { readonly type: 'deactivate'; readonly symbol: string }
+  | { readonly type: 'activate'; readonly id: number; readonly symbol: string; readonly scales: SymbolScales; readonly initialData: readonly Kline[] }
+  | { readonly type: 'position'; readonly id: number; readonly symbol: string }
+  | { readonly type: 'deltas'; readonly id: number; readonly seq: number }
+  | { readonly type: 'stats'; readonly id: number };
+
+export type ThreadReply = { readonly id: number; readonly ok: true; readonly value: unknown } | { readonly id: number; readonly ok: false; readonly error: string };
