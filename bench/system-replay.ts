@@ -61,7 +61,7 @@ export async function benchSystemReplay(options: SystemReplayBenchOptions, repor
       });
       system.start();
       for (const spec of specs) system.activate({ symbol: spec.symbol, scales: scales.get(spec.symbol)!, initialData: [] });
-      await system.whenSettled(specs.map((s) => s.symbol));
+      await system.whenSubscribed(specs.map((s) => s.symbol));
       const started = performance.now();
       for (let i = 0; i < frames.length; i++) {
         system.ingestFrame(frames[i]!);

@@ -69,6 +69,9 @@ export class KlaggSystem {
   #framesRouted = 0;
   #framesUnrouted = 0;
   #publishWaiters: ((batch: PublishedBatch) => void)[] = [];
+  /** Symbols whose stream is subscribed (routed), and who waits for that. */
+  readonly #subscribed = new Set<string>();
+  #subscriptionWaiters: (() => void)[] = [];
   #stopped: Promise<number> | undefined;
 
   constructor(options: KlaggSystemOptions) {
@@ -131,6 +134,33 @@ export class KlaggSystem {
   /** Routes a symbol's frames to its worker (what a subscription does for a recording source). */
   route(symbol: string): void {
     this.#router.route(symbol, this.workerOf(symbol));
+    this.#subscribed.add(symbol);
+    const waiters = this.#subscriptionWaiters;
+    this.#subscriptionWaiters = [];
+    for (const waiter of waiters) waiter();
+  }
+
+  #unroute(symbol: string): void {
+    this.#router.unroute(symbol);
+    this.#subscribed.delete(symbol);
+  }
+
+  isSubscribed(symbol: string): boolean {
+    return this.#subscribed.has(symbol);
+  }
+
+  /**
+   * Resolves once every listed symbol is subscribed or Failed. "Active" alone is not enough for a caller about to
+   * feed trades: the subscription follows the ack that made the symbol Active.
+   */
+  async whenSubscribed(symbols: readonly string[]): Promise<void> {
+    const done = (): boolean => symbols.every((symbol) => this.#subscribed.has(symbol) || this.symbolState(symbol) === 'Failed');
+    while (!done()) {
+      await Promise.race([
+        new Promise<void>((resolve) => this.#subscriptionWaiters.push(resolve)),
+        this.whenSettled(symbols).then(() => new Promise<void>((resolve) => setTimeout(resolve, 10))),
+      ]);
+    }
   }
 
   /** Simulated time: advances every worker to `now` (live, the Clock actor does this). */
@@ -262,7 +292,7 @@ export class KlaggSystem {
                   options.tradeSource?.subscribe(symbol, position);
                 },
                 unsubscribe: (symbol: string) => {
-                  system.#router.unroute(symbol);
+                  system.#unroute(symbol);
                   options.tradeSource?.unsubscribe(symbol);
                 },
               },

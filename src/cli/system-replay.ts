@@ -89,7 +89,7 @@ export async function replaySystem(options: SystemReplayOptions): Promise<System
       const initialData = await store.latest(venue, market, symbol, options.intervals);
       system.activate({ symbol, scales: inference.scales.get(symbol)!, initialData });
     }
-    await system.whenSettled(symbols);
+    await system.whenSubscribed(symbols);
     const failedSymbols = symbols.filter((symbol) => system.symbolState(symbol) === 'Failed');
     options.onRunning?.(system);
 

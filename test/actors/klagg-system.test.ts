@@ -24,7 +24,7 @@ function newSystem(sink: MemorySink, overrides: Partial<KlaggSystemOptions> = {}
     workers: 2,
     partitions: 256,
     gateway: { pullIntervalMs: 40, pullTimeoutMs: 20, timeoutAlertThreshold: 5 },
-    dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 10, ackTimeoutMs: 1000 },
+    dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 10, ackTimeoutMs: 10_000 },
     dbWriter: { flushIntervalMs: 30, maxBatchRows: 1000, backoffInitialMs: 10, backoffMaxMs: 100, maxBufferedRows: 1_000_000 },
     tickIntervalMs: 0,
     watchdog: { checkIntervalMs: 20 },
@@ -73,7 +73,7 @@ for (const threads of [false, true]) t.test(`activation: subscribe only after th
   t.equal(system.symbolState('XRPETH'), undefined);
 
   system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: before.open });
-  await system.whenSettled(['XRPETH']);
+  await system.whenSubscribed(['XRPETH']);
   t.equal(system.symbolState('XRPETH'), 'Active');
   const position = JSON.parse(frames[split - 1]!.toString()).a as number;
   t.same(subscriptions, [['XRPETH', position]], 'subscribed once, after the ack, from the last id the initial data holds');
@@ -97,7 +97,7 @@ for (const threads of [false, true]) t.test(`a failing activation is retried 5 t
   const system = newSystem(sink, { threads });
   const foreign = reference(frames.slice(0, 10), false).open.map((k) => ({ ...k, symbol: 'OTHERUSDT' }));
   system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: foreign });
-  await system.whenSettled(['XRPETH']);
+  await system.whenSubscribed(['XRPETH']);
   t.equal(system.symbolState('XRPETH'), 'Failed');
   const entry = system.registry.getSnapshot().context.symbols['XRPETH']!;
   t.equal(entry.attempts, 6, 'one attempt and five retries');
@@ -114,7 +114,7 @@ for (const threads of [false, true]) t.test(`a failing activation is retried 5 t
 
   t.match(system.counters.dispatcher, { failed: 2, retries: 5 }, 'the refusal is final at once: retrying cannot help');
   system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: [], force: true });
-  await system.whenSettled(['XRPETH']);
+  await system.whenSubscribed(['XRPETH']);
   t.equal(system.symbolState('XRPETH'), 'Active', 'forced activation moves Failed → Activating → Active');
   t.equal(system.registry.getSnapshot().context.symbols['XRPETH']!.lastError, null);
   system.ingestFrame(frames[0]!);
@@ -131,7 +131,7 @@ for (const threads of [false, true]) t.test(`a worker that stops answering pulls
   const system = newSystem(sink, { threads, workers: 1 });
   system.onBatch((batch) => published.push(...batch.finals.map((k) => k.openTime)));
   system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: [] });
-  await system.whenSettled(['XRPETH']);
+  await system.whenSubscribed(['XRPETH']);
   const reports: string[] = [];
   system.health.subscribe(({ context }) => {
     const entry = context.actors['worker-0'];
@@ -162,7 +162,7 @@ for (const threads of [false, true]) t.test(`orderly shutdown: intake stops, not
   const sink = new MemorySink();
   const system = newSystem(sink, { threads, dbWriter: { flushIntervalMs: 1000, maxBatchRows: 1000, backoffInitialMs: 10, backoffMaxMs: 100, maxBufferedRows: 1_000_000 } });
   system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: [] });
-  await system.whenSettled(['XRPETH']);
+  await system.whenSubscribed(['XRPETH']);
   await feed(system, frames.slice(0, 7_000));
   const code = await system.stop('SIGTERM');
   t.equal(code, 0, 'exit code 0');
@@ -176,7 +176,7 @@ for (const threads of [false, true]) t.test(`an unrecoverable error reported to 
   const sink = new MemorySink();
   const system = newSystem(sink, { threads });
   system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: [] });
-  await system.whenSettled(['XRPETH']);
+  await system.whenSubscribed(['XRPETH']);
   await feed(system, frames.slice(0, 3_000));
   reportHealth(system.health, 'exchange', 'error', 'banned by the exchange (418)', Date.now(), true);
   const code = await system.whenStopped();
