@@ -17,6 +17,7 @@ import { createHealthBoard, reportHealth, type HealthBoard } from './health-boar
 import type { KlineSink } from './kline-sink.ts';
 import type { ActivateSymbol, BatchListener, DispatcherEvent, GatewayEvent, PublishedBatch, WorkerEvent } from './messages.ts';
 import { LocalPartitionWorker, type PartitionWorkerPort } from './partition-worker-port.ts';
+import type { TradeFetcher, UnrepairedGap } from './partition-worker.ts';
 import { ThreadPartitionWorker } from './thread-partition-worker.ts';
 import { createSymbolRegistry, type SymbolRegistry } from './symbol-registry.ts';
 import { TradeRouter } from './trade-router.ts';
@@ -39,6 +40,10 @@ export interface KlaggSystemOptions {
   readonly watchdog: { readonly checkIntervalMs: number };
   /** Replays: each worker's time is the time of its trades. */
   readonly clockFromTrades?: boolean;
+  /** Gap repair over REST; without it gaps are accepted and counted. */
+  readonly fetchTrades?: TradeFetcher;
+  /** Ids the exchange no longer has: their klines are to be rebuilt from the exchange's klines. */
+  readonly onUnrepairedGap?: (gap: UnrepairedGap) => void;
   readonly sink: KlineSink;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -79,7 +84,14 @@ export class KlaggSystem {
     this.#log = options.logger.child({ actor: 'supervisor' });
     this.#partitionWorker = assignPartitions(options.partitions, options.workers);
     this.workers = Array.from({ length: options.workers }, (_, id) => {
-      const workerOptions = { id, intervals: options.intervals, graceMs: options.graceMs, clockFromTrades: options.clockFromTrades ?? false };
+      const workerOptions = {
+        id,
+        intervals: options.intervals,
+        graceMs: options.graceMs,
+        clockFromTrades: options.clockFromTrades ?? false,
+        fetchTrades: options.fetchTrades,
+        onUnrepairedGap: options.onUnrepairedGap,
+      };
       return options.threads ? new ThreadPartitionWorker(workerOptions) : new LocalPartitionWorker(workerOptions);
     });
     this.dbWriter = new DbWriter({

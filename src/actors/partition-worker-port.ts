@@ -34,6 +34,9 @@ export interface WorkerStats {
   readonly gaps: number;
   readonly late: number;
   readonly rejectedFrames: number;
+  readonly repairedGaps: number;
+  readonly repairedTrades: number;
+  readonly unrepairedGaps: number;
 }
 
 export class LocalPartitionWorker implements PartitionWorkerPort {
@@ -84,5 +87,15 @@ export class LocalPartitionWorker implements PartitionWorkerPort {
 export function workerStats(core: PartitionWorker): WorkerStats {
   const c = core.engine.counters;
   const f = core.ingest.counters;
-  return { applied: c.applied, duplicates: c.duplicates, gaps: c.gaps, late: c.late, rejectedFrames: f.malformed + f.notAggTrade + f.missingField + f.badField };
+  const r = core.repairStats;
+  return {
+    applied: c.applied,
+    duplicates: c.duplicates,
+    gaps: c.gaps,
+    late: c.late,
+    rejectedFrames: f.malformed + f.notAggTrade + f.missingField + f.badField,
+    repairedGaps: r.repaired,
+    repairedTrades: r.repairedTrades,
+    unrepairedGaps: r.unrepaired,
+  };
 }

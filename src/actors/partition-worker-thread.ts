@@ -5,11 +5,27 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PartitionWorker, type PartitionWorkerOptions } from './partition-worker.ts';
 import { workerStats } from './partition-worker-port.ts';
-import type { ThreadRequest, ThreadReply } from './thread-protocol.ts';
+import type { AggTrade } from '../domain/agg-trade.ts';
+import type { ThreadNotice, ThreadRequest, ThreadReply } from './thread-protocol.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('partition-worker-thread.ts runs only as a worker thread');
-const core = new PartitionWorker(workerData as PartitionWorkerOptions);
+const { repair, ...options } = workerData as PartitionWorkerOptions & { repair: boolean };
+const fetches = new Map<number, (trades: readonly AggTrade[]) => void>();
+let nextFetch = 1;
+const core = new PartitionWorker({
+  ...options,
+  // Functions do not cross threads: repair asks the main thread, which owns the REST client.
+  fetchTrades: repair
+    ? (symbol, fromId, toId) =>
+        new Promise((resolve) => {
+          const id = nextFetch++;
+          fetches.set(id, resolve);
+          notify({ type: 'fetchTrades', id, symbol, fromId, toId });
+        })
+    : undefined,
+  onUnrepairedGap: (gap) => notify({ type: 'unrepairedGap', gap }),
+});
 
 port.on('message', (message: ThreadRequest) => {
   switch (message.type) {
@@ -48,9 +64,17 @@ port.on('message', (message: ThreadRequest) => {
     case 'stats':
       reply({ id: message.id, ok: true, value: workerStats(core) });
       return;
+    case 'fetchedTrades':
+      fetches.get(message.id)?.(message.trades);
+      fetches.delete(message.id);
+      return;
   }
 });
 
 function reply(message: ThreadReply): void {
+  port!.postMessage(message);
+}
+
+function notify(message: ThreadNotice): void {
   port!.postMessage(message);
 }

@@ -3,7 +3,9 @@
  * not yet pulled, and the last trade time per symbol. The per-trade path (`ingest`) is here and never touches XState;
  * the worker actor (`worker.ts`) drives the rest with events. Nothing here reads a clock.
  */
+import type { AggTrade } from '../domain/agg-trade.ts';
 import type { ParsedTrade } from '../domain/agg-trade-parser.ts';
+import { parseDecimal } from '../domain/decimal.ts';
 import { FrameIngest, FrameOutcome } from '../domain/frame-ingest.ts';
 import type { IntervalName } from '../domain/interval.ts';
 import { KlineEngine, type GapInfo, type SymbolScales } from '../domain/kline-engine.ts';
@@ -20,6 +22,25 @@ export interface DeltaBatch {
   readonly lastTradeTimes: Readonly<Record<string, number>>;
 }
 
+/** Fetches the trades with aggregate ids fromId…toId of a symbol (REST `/fapi/v1/aggTrades?fromId=`). */
+export type TradeFetcher = (symbol: string, fromId: number, toId: number) => Promise<readonly AggTrade[]>;
+
+/** Ids the exchange could not provide any more: the klines from `fromTime` to `toTime` must be rebuilt from its klines. */
+export interface UnrepairedGap {
+  readonly symbol: string;
+  readonly fromId: number;
+  readonly toId: number;
+  readonly fromTime: number;
+  readonly toTime: number;
+}
+
+export interface GapRepairStats {
+  readonly repaired: number;
+  readonly repairedTrades: number;
+  readonly unrepaired: number;
+  readonly pending: number;
+}
+
 export interface PartitionWorkerOptions {
   readonly id: number;
   readonly intervals: readonly IntervalName[];
@@ -29,6 +50,9 @@ export interface PartitionWorkerOptions {
    * would have live — without a timer or an event per trade.
    */
   readonly clockFromTrades?: boolean;
+  /** Gap repair: without it a gap is accepted and counted (replays of files, which have nobody to ask). */
+  readonly fetchTrades?: TradeFetcher;
+  readonly onUnrepairedGap?: (gap: UnrepairedGap) => void;
 }
 
 const MAX_REMEMBERED_GAPS = 1000;
@@ -36,17 +60,28 @@ const MAX_REMEMBERED_GAPS = 1000;
 export class PartitionWorker {
   readonly id: number;
   readonly ingest: FrameIngest;
-  /** Gaps seen and accepted (repair arrives with exchange I/O); the most recent ones. */
+  /** Gaps accepted without repair (no fetcher: a replay of a file); the most recent ones. */
   readonly gaps: GapInfo[] = [];
   #finals: Kline[] = [];
   /** Per symbol index: last trade time since the previous pull (0: none), and which symbols traded. */
   #lastTradeTime: number[] = [];
   #traded: number[] = [];
   readonly #clockFromTrades: boolean;
+  readonly #fetchTrades: TradeFetcher | undefined;
+  readonly #onUnrepairedGap: ((gap: UnrepairedGap) => void) | undefined;
+  /** Per held symbol (a gap being repaired): the frames that arrived meanwhile, in order. */
+  readonly #held = new Map<number, Buffer[]>();
+  /** Per symbol index: time of the last applied trade (where an unrepairable gap starts). */
+  #lastAppliedTime: number[] = [];
+  /** Time advances wait while a repair runs, so the missing trades do not arrive in already-final periods. */
+  #deferredTime = Number.NEGATIVE_INFINITY;
+  #repairs = { repaired: 0, repairedTrades: 0, unrepaired: 0 };
 
   constructor(options: PartitionWorkerOptions) {
     this.id = options.id;
     this.#clockFromTrades = options.clockFromTrades ?? false;
+    this.#fetchTrades = options.fetchTrades;
+    this.#onUnrepairedGap = options.onUnrepairedGap;
     const engine = new KlineEngine({ intervals: options.intervals, graceMs: options.graceMs }, { onFinal: (kline) => this.#finals.push(kline) });
     this.ingest = new FrameIngest(engine);
   }
@@ -87,17 +122,29 @@ export class PartitionWorker {
 
   /** The per-trade path: one frame from the socket (or a recording). */
   ingestFrame(frame: Uint8Array): FrameOutcome {
-    return this.#handle(this.ingest.ingest(frame));
+    return this.#handle(frame, this.ingest.ingest(frame));
   }
 
   /** The per-trade path for a frame a router already parsed (in-process: parse once, not once per hop). */
   ingestParsed(frame: Uint8Array, trade: ParsedTrade): FrameOutcome {
-    return this.#handle(this.ingest.ingestParsed(frame, trade));
+    return this.#handle(frame, this.ingest.ingestParsed(frame, trade));
   }
 
-  #handle(first: FrameOutcome): FrameOutcome {
+  get repairStats(): GapRepairStats {
+    return { ...this.#repairs, pending: this.#held.size };
+  }
+
+  #handle(frame: Uint8Array, first: FrameOutcome): FrameOutcome {
     const ingest = this.ingest;
     let outcome = first;
+    if (outcome === FrameOutcome.Held) {
+      this.#held.get(ingest.symbol)!.push(Buffer.from(frame));
+      return outcome;
+    }
+    if (outcome === FrameOutcome.Gap && this.#fetchTrades !== undefined) {
+      this.#repair(ingest.symbol, this.engine.lastGap.fromId, this.engine.lastGap.toId, ingest.trade.tradeTime, Buffer.from(frame));
+      return outcome;
+    }
     if (outcome === FrameOutcome.Gap) {
       // Repair (fetching the missing ids over REST) arrives with exchange I/O; until then the gap is accepted,
       // counted and remembered, so it is never silent.
@@ -108,15 +155,68 @@ export class PartitionWorker {
     }
     if (outcome === FrameOutcome.Applied) {
       const symbol = ingest.symbol;
+      this.#lastAppliedTime[symbol] = ingest.trade.tradeTime;
       if (this.#lastTradeTime[symbol] === undefined || this.#lastTradeTime[symbol] === 0) this.#traded.push(symbol);
       this.#lastTradeTime[symbol] = ingest.trade.tradeTime;
     }
-    if (this.#clockFromTrades && outcome !== FrameOutcome.Rejected) this.engine.advanceTo(ingest.trade.tradeTime);
+    if (this.#clockFromTrades && outcome !== FrameOutcome.Rejected) this.advanceTo(ingest.trade.tradeTime);
     return outcome;
   }
 
   advanceTo(now: number): void {
+    if (this.#held.size > 0) {
+      if (now > this.#deferredTime) this.#deferredTime = now;
+      return;
+    }
     this.engine.advanceTo(now);
+  }
+
+  /**
+   * Holds the symbol's intake, fetches the missing ids, applies them in order, then replays what arrived meanwhile
+   * (which may reveal the next gap and start the next repair). Ids the exchange no longer has are accepted and reported
+   * as an unrepaired gap, so their klines get rebuilt from the exchange's klines.
+   */
+  #repair(symbol: number, fromId: number, toId: number, toTime: number, frame: Buffer): void {
+    const name = this.engine.symbolName(symbol);
+    const fromTime = this.#lastAppliedTime[symbol] ?? toTime;
+    this.ingest.setHeld(symbol, true);
+    this.#held.set(symbol, [frame]);
+    void this.#fetchTrades!(name, fromId, toId)
+      .catch(() => [] as readonly AggTrade[])
+      .then((trades) => {
+        for (const trade of trades) {
+          if (trade.aggId < fromId || trade.aggId > toId) continue;
+          if (this.#applyFetched(symbol, trade)) this.#repairs.repairedTrades++;
+        }
+        const reached = this.engine.lastAggIdOf(symbol);
+        if (reached < toId) {
+          this.engine.acceptGap(symbol, toId + 1);
+          this.#repairs.unrepaired++;
+          this.#onUnrepairedGap?.({ symbol: name, fromId: reached + 1, toId, fromTime, toTime });
+        } else {
+          this.#repairs.repaired++;
+        }
+        const waiting = this.#held.get(symbol) ?? [];
+        this.#held.delete(symbol);
+        this.ingest.setHeld(symbol, false);
+        for (const held of waiting) this.ingestFrame(held);
+        if (this.#held.size === 0 && this.#deferredTime > Number.NEGATIVE_INFINITY) {
+          const time = this.#deferredTime;
+          this.#deferredTime = Number.NEGATIVE_INFINITY;
+          this.engine.advanceTo(time);
+        }
+      });
+  }
+
+  #applyFetched(symbol: number, trade: AggTrade): boolean {
+    const price = parseDecimal(trade.price);
+    const qty = parseDecimal(trade.qty);
+    const outcome = this.engine.applyTrade(symbol, trade.aggId, price.mantissa, price.decimals, qty.mantissa, qty.decimals, trade.firstTradeId, trade.lastTradeId, trade.tradeTime, trade.buyerIsMaker);
+    if (outcome !== 0) return false;
+    this.#lastAppliedTime[symbol] = trade.tradeTime;
+    if (this.#lastTradeTime[symbol] === undefined || this.#lastTradeTime[symbol] === 0) this.#traded.push(symbol);
+    this.#lastTradeTime[symbol] = trade.tradeTime;
+    return true;
   }
 
   /** End of input (a replay's recording ended): every begun kline becomes final. */

@@ -9,7 +9,7 @@ import type { SymbolScales } from '../domain/kline-engine.ts';
 import type { Kline } from '../domain/kline.ts';
 import type { DeltaBatch, PartitionWorkerOptions } from './partition-worker.ts';
 import type { PartitionWorkerPort, WorkerStats } from './partition-worker-port.ts';
-import type { ThreadReply, ThreadRequest } from './thread-protocol.ts';
+import type { ThreadNotice, ThreadReply, ThreadRequest } from './thread-protocol.ts';
 
 const BATCH_BYTES = 256 * 1024;
 const BATCH_FRAMES = 2048;
@@ -28,8 +28,19 @@ export class ThreadPartitionWorker implements PartitionWorkerPort {
 
   constructor(options: PartitionWorkerOptions) {
     this.id = options.id;
-    this.#thread = new Worker(new URL('./partition-worker-thread.ts', import.meta.url), { workerData: options });
-    this.#thread.on('message', (reply: ThreadReply) => {
+    const { fetchTrades, onUnrepairedGap, ...plain } = options;
+    this.#thread = new Worker(new URL('./partition-worker-thread.ts', import.meta.url), { workerData: { ...plain, repair: fetchTrades !== undefined } });
+    this.#thread.on('message', (reply: ThreadReply | ThreadNotice) => {
+      if (reply.type === 'fetchTrades') {
+        void fetchTrades!(reply.symbol, reply.fromId, reply.toId)
+          .catch(() => [])
+          .then((trades) => this.#thread.postMessage({ type: 'fetchedTrades', id: reply.id, trades } satisfies ThreadRequest));
+        return;
+      }
+      if (reply.type === 'unrepairedGap') {
+        onUnrepairedGap?.(reply.gap);
+        return;
+      }
       const waiter = this.#pending.get(reply.id);
       if (waiter === undefined) return;
       this.#pending.delete(reply.id);

@@ -1,5 +1,7 @@
 /** Messages between `ThreadPartitionWorker` (main thread) and `partition-worker-thread.ts` (its worker thread). */
+import type { AggTrade } from '../domain/agg-trade.ts';
 import type { SymbolScales } from '../domain/kline-engine.ts';
+import type { UnrepairedGap } from './partition-worker.ts';
 import type { Kline } from '../domain/kline.ts';
 
 export type ThreadRequest =
@@ -11,6 +13,15 @@ export type ThreadRequest =
   | { readonly type: 'activate'; readonly id: number; readonly symbol: string; readonly scales: SymbolScales; readonly initialData: readonly Kline[] }
   | { readonly type: 'position'; readonly id: number; readonly symbol: string }
   | { readonly type: 'deltas'; readonly id: number; readonly seq: number }
-  | { readonly type: 'stats'; readonly id: number };
+  | { readonly type: 'stats'; readonly id: number }
+  /** The answer to the thread's `fetchTrades` (gap repair goes through the main thread's REST client). */
+  | { readonly type: 'fetchedTrades'; readonly id: number; readonly trades: readonly AggTrade[] };
 
-export type ThreadReply = { readonly id: number; readonly ok: true; readonly value: unknown } | { readonly id: number; readonly ok: false; readonly error: string };
+/** What the thread asks of the main thread on its own initiative. */
+export type ThreadNotice =
+  | { readonly type: 'fetchTrades'; readonly id: number; readonly symbol: string; readonly fromId: number; readonly toId: number }
+  | { readonly type: 'unrepairedGap'; readonly gap: UnrepairedGap };
+
+export type ThreadReply =
+  | { readonly type?: undefined; readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly type?: undefined; readonly id: number; readonly ok: false; readonly error: string };

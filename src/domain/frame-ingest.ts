@@ -15,6 +15,8 @@ export const FrameOutcome = {
   UnknownSymbol: 11,
   /** An aggTrade for a known symbol that is switched off (not Active): not aggregated. */
   Inactive: 12,
+  /** The symbol's intake is held (a gap is being repaired): the caller keeps the frame and offers it again later. */
+  Held: 13,
 } as const;
 export type FrameOutcome = (typeof FrameOutcome)[keyof typeof FrameOutcome];
 
@@ -43,6 +45,8 @@ export class FrameIngest {
   #trade: ParsedTrade = this.#parser.trade;
   /** Per engine symbol index: 0 while the symbol is switched off. */
   #enabled = new Uint8Array(64);
+  /** Per engine symbol index: 1 while its intake is held. */
+  #held = new Uint8Array(64);
 
   constructor(engine: KlineEngine, onUnknownSymbol?: UnknownSymbolPolicy) {
     this.engine = engine;
@@ -65,6 +69,16 @@ export class FrameIngest {
 
   isEnabled(index: number): boolean {
     return this.#enabled[index] === 1;
+  }
+
+  /** Holds or releases a symbol's intake (while a gap is repaired, later trades must wait their turn). */
+  setHeld(index: number, held: boolean): void {
+    if (index >= this.#held.length) {
+      const grown = new Uint8Array(Math.max(this.#held.length * 2, index + 1));
+      grown.set(this.#held);
+      this.#held = grown;
+    }
+    this.#held[index] = held ? 1 : 0;
   }
 
   /** The trade parsed from the last frame (valid after any outcome but Rejected). */
@@ -129,6 +143,7 @@ export class FrameIngest {
       this.counters.inactive++;
       return FrameOutcome.Inactive;
     }
+    if (this.#held[symbol] === 1) return FrameOutcome.Held;
     return this.applyLast();
   }
 
