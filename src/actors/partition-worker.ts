@@ -178,24 +178,27 @@ export class PartitionWorker {
    */
   #repair(symbol: number, fromId: number, toId: number, toTime: number, frame: Buffer): void {
     const name = this.engine.symbolName(symbol);
-    const fromTime = this.#lastAppliedTime[symbol] ?? toTime;
     this.ingest.setHeld(symbol, true);
     this.#held.set(symbol, [frame]);
     void this.#fetchTrades!(name, fromId, toId)
       .catch(() => [] as readonly AggTrade[])
       .then((trades) => {
+        let unrepaired = false;
+        const missing = (upTo: number, nextTime: number): void => {
+          const from = this.engine.lastAggIdOf(symbol) + 1;
+          unrepaired = true;
+          this.#onUnrepairedGap?.({ symbol: name, fromId: from, toId: upTo, fromTime: this.#lastAppliedTime[symbol] ?? nextTime, toTime: nextTime });
+          this.engine.acceptGap(symbol, upTo + 1);
+        };
         for (const trade of trades) {
           if (trade.aggId < fromId || trade.aggId > toId) continue;
+          // A hole inside what the exchange returned: report exactly that range, keep everything it does have.
+          if (trade.aggId > this.engine.lastAggIdOf(symbol) + 1) missing(trade.aggId - 1, trade.tradeTime);
           if (this.#applyFetched(symbol, trade)) this.#repairs.repairedTrades++;
         }
-        const reached = this.engine.lastAggIdOf(symbol);
-        if (reached < toId) {
-          this.engine.acceptGap(symbol, toId + 1);
-          this.#repairs.unrepaired++;
-          this.#onUnrepairedGap?.({ symbol: name, fromId: reached + 1, toId, fromTime, toTime });
-        } else {
-          this.#repairs.repaired++;
-        }
+        if (this.engine.lastAggIdOf(symbol) < toId) missing(toId, toTime);
+        if (unrepaired) this.#repairs.unrepaired++;
+        else this.#repairs.repaired++;
         const waiting = this.#held.get(symbol) ?? [];
         this.#held.delete(symbol);
         this.ingest.setHeld(symbol, false);

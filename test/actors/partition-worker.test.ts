@@ -1,0 +1,96 @@
+import t from 'tap';
+import { PartitionWorker, type UnrepairedGap } from '../../src/actors/partition-worker.ts';
+import type { AggTrade } from '../../src/domain/agg-trade.ts';
+import type { Kline } from '../../src/domain/kline.ts';
+import type { IntervalName } from '../../src/domain/interval.ts';
+import { readTradeFrames } from '../support/fixtures.ts';
+
+const frames = readTradeFrames();
+const trades: AggTrade[] = frames.map((frame) => {
+  const e = JSON.parse(frame.toString()) as { s: string; a: number; p: string; q: string; f: number; l: number; T: number; m: boolean };
+  return { symbol: e.s, aggId: e.a, price: e.p, qty: e.q, firstTradeId: e.f, lastTradeId: e.l, tradeTime: e.T, buyerIsMaker: e.m };
+});
+const INTERVALS: IntervalName[] = ['1m', '1h'];
+const SCALES = { priceScale: 8, qtyScale: 8 };
+
+function worker(options: { fetchTrades?: (symbol: string, fromId: number, toId: number) => Promise<readonly AggTrade[]>; gaps?: UnrepairedGap[] } = {}) {
+  const w = new PartitionWorker({ id: 0, intervals: INTERVALS, graceMs: 1000, clockFromTrades: true, fetchTrades: options.fetchTrades, onUnrepairedGap: (gap) => options.gaps?.push(gap) });
+  w.activate('XRPETH', SCALES, []);
+  return w;
+}
+
+async function settle(w: PartitionWorker): Promise<void> {
+  while (w.repairStats.pending > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+}
+
+function finals(w: PartitionWorker): Kline[] {
+  w.finish();
+  return [...w.takeDeltas(1).finals];
+}
+
+const reference = (() => {
+  const w = worker();
+  for (const frame of frames) w.ingestFrame(frame);
+  return finals(w);
+})();
+
+/** Serves trades by id like `/fapi/v1/aggTrades?fromId=`, after a real asynchronous pause. */
+function restLike(available: (trade: AggTrade) => boolean) {
+  const calls: [number, number][] = [];
+  const fetch = async (_symbol: string, fromId: number, toId: number): Promise<readonly AggTrade[]> => {
+    calls.push([fromId, toId]);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    return trades.filter((trade) => trade.aggId >= fromId && trade.aggId <= toId && available(trade));
+  };
+  return { calls, fetch };
+}
+
+t.test('gaps are repaired from REST: the missing trades are applied in order, then what arrived meanwhile', async (t) => {
+  const rest = restLike(() => true);
+  const w = worker({ fetchTrades: rest.fetch });
+  const skipped = (i: number) => (i >= 100 && i < 200) || (i >= 5000 && i < 5050) || i === 9000;
+  for (let i = 0; i < frames.length; i++) {
+    if (!skipped(i)) w.ingestFrame(frames[i]!);
+    if (i % 500 === 0) await new Promise((resolve) => setTimeout(resolve, 0)); // frames keep coming during a repair
+  }
+  await settle(w);
+  t.same(rest.calls, [
+    [trades[100]!.aggId, trades[199]!.aggId],
+    [trades[5000]!.aggId, trades[5049]!.aggId],
+    [trades[9000]!.aggId, trades[9000]!.aggId],
+  ], 'each gap fetched once, by id range');
+  t.match(w.repairStats, { repaired: 3, repairedTrades: 151, unrepaired: 0, pending: 0 });
+  t.same(finals(w), reference, 'klines identical to the uninterrupted stream');
+});
+
+t.test('duplicates around a repair are dropped; nothing counts twice', async (t) => {
+  const rest = restLike(() => true);
+  const w = worker({ fetchTrades: rest.fetch });
+  for (let i = 0; i < frames.length; i++) {
+    if (i >= 300 && i < 320) continue;
+    w.ingestFrame(frames[i]!);
+    if (i === 330) for (let j = 310; j < 335; j++) w.ingestFrame(frames[j]!); // a replayed range during the repair
+  }
+  await settle(w);
+  t.same(finals(w), reference);
+  t.ok(w.engine.counters.duplicates >= 15, 'the replayed range was dropped as duplicates');
+});
+
+t.test('ids the exchange no longer has are accepted and reported for a kline rebuild', async (t) => {
+  const gaps: UnrepairedGap[] = [];
+  const lost = (trade: AggTrade) => trade.aggId < trades[1000]!.aggId || trade.aggId > trades[1009]!.aggId;
+  const rest = restLike(lost);
+  const w = worker({ fetchTrades: rest.fetch, gaps });
+  for (let i = 0; i < frames.length; i++) if (i < 995 || i >= 1015) w.ingestFrame(frames[i]!);
+  await settle(w);
+  t.same(
+    gaps,
+    [{ symbol: 'XRPETH', fromId: trades[1000]!.aggId, toId: trades[1009]!.aggId, fromTime: trades[999]!.tradeTime, toTime: trades[1010]!.tradeTime }],
+    'exactly the ids REST could not provide, with the time span whose klines need a rebuild',
+  );
+  t.match(w.repairStats, { repaired: 0, unrepaired: 1, repairedTrades: 10 }, 'what REST still had on both sides of the hole was applied');
+  const got = finals(w);
+  t.equal(got.length, reference.length, 'every period still gets its kline');
+  const differing = got.filter((k, i) => JSON.stringify(k) !== JSON.stringify(reference[i])).map((k) => k.openTime);
+  t.ok(differing.length > 0 && differing.every((time) => time <= trades[1010]!.tradeTime && time + 3_600_000 > trades[999]!.tradeTime), 'only klines within the reported span differ');
+});
