@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '../infra/config/config-error.ts';
 import { createRootLogger } from '../infra/logger.ts';
+import { recordCommand } from './record-command.ts';
 import { replayCommand } from './replay-command.ts';
 
 const logger = createRootLogger({ level: (process.env['KLAGG_LOG_LEVEL'] as 'info' | undefined) ?? 'info', pretty: process.stderr.isTTY });
@@ -11,7 +12,8 @@ const program = new Command('klagg')
   .description('exchange-exact klines from Binance USDⓈ-M aggregate trades')
   .showHelpAfterError()
   .option('-c, --config <file>', 'JSON config file (also KLAGG_CONFIG); environment variables and flags override it')
-  .addCommand(replayCommand(logger));
+  .addCommand(replayCommand(logger))
+  .addCommand(recordCommand(logger));
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,112 @@
+/**
+ * Klines the trades cannot make any more: when the exchange no longer has the trades of a gap, the klines that span it
+ * are rebuilt from the exchange's own klines once those periods are closed, and stored as a new revision marked
+ * `repair` — a correction is always a visible revision, never a silent overwrite.
+ */
+import { nextOpenTime, openTimeOf, type IntervalName } from '../domain/interval.ts';
+import type { Kline } from '../domain/kline.ts';
+import type { Logger } from '../infra/logger.ts';
+import type { KlineRecord } from './kline-sink.ts';
+import type { UnrepairedGap } from './partition-worker.ts';
+
+/** A kline as the exchange's REST `/fapi/v1/klines` gives it (decimals as the exact strings). */
+export interface ExchangeKline {
+  readonly openTime: number;
+  readonly open: string;
+  readonly high: string;
+  readonly low: string;
+  readonly close: string;
+  readonly volume: string;
+  readonly closeTime: number;
+  readonly quoteVolume: string;
+  readonly tradeCount: number;
+  readonly takerBuyVolume: string;
+  readonly takerBuyQuoteVolume: string;
+}
+
+export interface KlineRebuilderOptions {
+  readonly venue: string;
+  readonly market: string;
+  readonly intervals: readonly IntervalName[];
+  readonly fetchKlines: (symbol: string, interval: IntervalName, startTime: number, endTime: number) => Promise<readonly ExchangeKline[]>;
+  readonly write: (records: readonly KlineRecord[]) => void;
+  readonly logger: Logger;
+}
+
+interface PendingRebuild {
+  readonly gap: UnrepairedGap;
+  readonly interval: IntervalName;
+  readonly from: number;
+  /** Open time of the last affected period; it must be closed before the exchange's kline is final. */
+  readonly to: number;
+}
+
+export class KlineRebuilder {
+  readonly #options: KlineRebuilderOptions;
+  #pending: PendingRebuild[] = [];
+  /** Revision per kline key: each rebuild of the same kline stores a higher one. */
+  readonly #revisions = new Map<string, number>();
+  rebuilt = 0;
+
+  constructor(options: KlineRebuilderOptions) {
+    this.#options = options;
+  }
+
+  get pending(): number {
+    return this.#pending.length;
+  }
+
+  add(gap: UnrepairedGap): void {
+    this.#options.logger.warn({ symbol: gap.symbol, fromId: gap.fromId, toId: gap.toId }, 'trades no longer available from the exchange; the klines spanning them will be rebuilt from its klines');
+    for (const interval of this.#options.intervals) {
+      this.#pending.push({ gap, interval, from: openTimeOf(interval, gap.fromTime), to: openTimeOf(interval, gap.toTime) });
+    }
+  }
+
+  /** Rebuilds every pending range whose periods closed before `now` (the exchange's time). */
+  async rebuildClosed(now: number): Promise<number> {
+    const due = this.#pending.filter((p) => nextOpenTime(p.interval, p.to) <= now);
+    this.#pending = this.#pending.filter((p) => !due.includes(p));
+    let written = 0;
+    for (const item of due) {
+      try {
+        const klines = await this.#options.fetchKlines(item.gap.symbol, item.interval, item.from, item.to);
+        const records = klines.map((k) => this.#record(item.gap.symbol, item.interval, k));
+        this.#options.write(records);
+        written += records.length;
+      } catch (error) {
+        this.#pending.push(item); // try again on the next call
+        this.#options.logger.warn({ err: error, symbol: item.gap.symbol, interval: item.interval }, 'kline rebuild failed; will retry');
+      }
+    }
+    this.rebuilt += written;
+    return written;
+  }
+
+  #record(symbol: string, interval: IntervalName, k: ExchangeKline): KlineRecord {
+    const key = `${symbol}|${interval}|${k.openTime}`;
+    const revision = (this.#revisions.get(key) ?? 0) + 1;
+    this.#revisions.set(key, revision);
+    const kline: Kline = {
+      symbol,
+      interval,
+      openTime: k.openTime,
+      closeTime: k.closeTime,
+      open: k.open,
+      high: k.high,
+      low: k.low,
+      close: k.close,
+      volume: k.volume,
+      quoteVolume: k.quoteVolume,
+      tradeCount: k.tradeCount,
+      takerBuyVolume: k.takerBuyVolume,
+      takerBuyQuoteVolume: k.takerBuyQuoteVolume,
+      // The exchange's klines carry no trade ids; a rebuilt kline is versioned by its revision alone.
+      firstTradeId: -1,
+      lastTradeId: -1,
+      lastAggId: -1,
+      isFinal: true,
+    };
+    return { venue: this.#options.venue, market: this.#options.market, kline, revision, source: 'repair' };
+  }
+}
