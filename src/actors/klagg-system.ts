@@ -180,6 +180,20 @@ export class KlaggSystem {
     for (const worker of this.#workerRefs()) worker.send({ type: 'TICK', now });
   }
 
+  /** Fetches a symbol's trades up to `toId` over REST when no later trade will reveal them missing. */
+  catchUp(symbol: string, toId: number): void {
+    this.workers[this.workerOf(symbol)]!.catchUp(symbol, toId);
+  }
+
+  /** Resolves once no worker is repairing a gap. */
+  async repairsSettled(): Promise<void> {
+    for (;;) {
+      const stats = await Promise.all(this.workers.map((worker) => worker.stats()));
+      if (stats.every((s) => s.pendingRepairs === 0)) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   /** End of input (a replay's recording ended): every begun kline becomes final. */
   finishInput(): void {
     for (const worker of this.#workerRefs()) worker.send({ type: 'FINISH' });

@@ -21,6 +21,8 @@ export interface PartitionWorkerPort {
    */
   ingestFrame(frame: Buffer, parsed: ParsedTrade | undefined): void;
   advanceTo(now: number): void;
+  /** Fetches a symbol's trades up to `toId` when no later trade will reveal that they are missing. */
+  catchUp(symbol: string, toId: number): void;
   finish(): void;
   takeDeltas(seq: number): Promise<DeltaBatch>;
   /** Counters of the worker's engine and frame intake (for metrics and tests). */
@@ -37,6 +39,7 @@ export interface WorkerStats {
   readonly repairedGaps: number;
   readonly repairedTrades: number;
   readonly unrepairedGaps: number;
+  readonly pendingRepairs: number;
 }
 
 export class LocalPartitionWorker implements PartitionWorkerPort {
@@ -69,6 +72,10 @@ export class LocalPartitionWorker implements PartitionWorkerPort {
     this.core.advanceTo(now);
   }
 
+  catchUp(symbol: string, toId: number): void {
+    this.core.catchUp(symbol, toId);
+  }
+
   finish(): void {
     this.core.finish();
   }
@@ -97,5 +104,6 @@ export function workerStats(core: PartitionWorker): WorkerStats {
     repairedGaps: r.repaired,
     repairedTrades: r.repairedTrades,
     unrepairedGaps: r.unrepaired,
+    pendingRepairs: r.pending,
   };
 }

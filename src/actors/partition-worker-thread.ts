@@ -45,6 +45,9 @@ port.on('message', (message: ThreadRequest) => {
     case 'finish':
       core.finish();
       return;
+    case 'catchUp':
+      core.catchUp(message.symbol, message.toId);
+      return;
     case 'deactivate':
       core.deactivate(message.symbol);
       return;

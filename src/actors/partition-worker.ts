@@ -176,10 +176,22 @@ export class PartitionWorker {
    * (which may reveal the next gap and start the next repair). Ids the exchange no longer has are accepted and reported
    * as an unrepaired gap, so their klines get rebuilt from the exchange's klines.
    */
-  #repair(symbol: number, fromId: number, toId: number, toTime: number, frame: Buffer): void {
+  /**
+   * Fetches what the exchange has up to `toId` when no later trade will reveal the gap (the end of a stream, a
+   * connection lost just before a symbol went quiet).
+   */
+  catchUp(symbol: string, toId: number): void {
+    const index = this.engine.symbolIndex(symbol);
+    if (index === undefined || this.#fetchTrades === undefined || this.#held.has(index)) return;
+    const last = this.engine.lastAggIdOf(index);
+    if (last >= toId) return;
+    this.#repair(index, last + 1, toId, this.#lastAppliedTime[index] ?? 0, null);
+  }
+
+  #repair(symbol: number, fromId: number, toId: number, toTime: number, frame: Buffer | null): void {
     const name = this.engine.symbolName(symbol);
     this.ingest.setHeld(symbol, true);
-    this.#held.set(symbol, [frame]);
+    this.#held.set(symbol, frame === null ? [] : [frame]);
     void this.#fetchTrades!(name, fromId, toId)
       .catch(() => [] as readonly AggTrade[])
       .then((trades) => {

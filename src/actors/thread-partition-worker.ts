@@ -85,6 +85,10 @@ export class ThreadPartitionWorker implements PartitionWorkerPort {
     this.#post({ type: 'finish' });
   }
 
+  catchUp(symbol: string, toId: number): void {
+    this.#post({ type: 'catchUp', symbol, toId });
+  }
+
   takeDeltas(seq: number): Promise<DeltaBatch> {
     return this.#request((id) => ({ type: 'deltas', id, seq })) as Promise<DeltaBatch>;
   }

@@ -9,6 +9,7 @@ export type ThreadRequest =
   | { readonly type: 'frames'; readonly buffer: ArrayBuffer; readonly ends: Uint32Array }
   | { readonly type: 'advance'; readonly now: number }
   | { readonly type: 'finish' }
+  | { readonly type: 'catchUp'; readonly symbol: string; readonly toId: number }
   | { readonly type: 'deactivate'; readonly symbol: string }
   | { readonly type: 'activate'; readonly id: number; readonly symbol: string; readonly scales: SymbolScales; readonly initialData: readonly Kline[] }
   | { readonly type: 'position'; readonly id: number; readonly symbol: string }

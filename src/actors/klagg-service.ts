@@ -1,0 +1,114 @@
+/**
+ * klagg connected to an exchange: the actor system, the exchange's REST API (universe, gap repair, kline rebuilds)
+ * and its market streams, over a kline store. This is the composition root the `chaos` (and later `run` and `demo`)
+ * commands start; every part keeps its own narrow interface.
+ */
+import { scaleOf } from '../domain/decimal.ts';
+import type { IntervalName } from '../domain/interval.ts';
+import { BinanceRestClient } from '../infra/binance/rest-client.ts';
+import type { ExchangeSymbol } from '../infra/binance/rest-types.ts';
+import { requestWeightLimitPerMinute } from '../infra/binance/rest-types.ts';
+import type { Clock } from '../infra/clock.ts';
+import type { KlineStore } from '../infra/db/kline-store.ts';
+import { StreamManager, type StreamManagerOptions } from '../infra/exchange-stream/stream-manager.ts';
+import type { Logger } from '../infra/logger.ts';
+import { KlaggSystem, type KlaggSystemOptions } from './klagg-system.ts';
+import { KlineRebuilder } from './kline-rebuilder.ts';
+
+export interface KlaggServiceOptions {
+  readonly venue: string;
+  readonly market: string;
+  readonly intervals: readonly IntervalName[];
+  readonly restBaseUrl: string;
+  readonly wsBaseUrl: string;
+  readonly store: KlineStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Only these symbols (else every PERPETUAL, USDT-quoted, TRADING symbol of exchangeInfo). */
+  readonly symbols?: readonly string[];
+  readonly system: Pick<KlaggSystemOptions, 'graceMs' | 'workers' | 'partitions' | 'threads' | 'gateway' | 'dispatcher' | 'dbWriter' | 'watchdog' | 'tickIntervalMs' | 'clockFromTrades' | 'inspect'>;
+  readonly streams?: Partial<Pick<StreamManagerOptions, 'silenceMs' | 'rotateAfterMs' | 'maxStreamsPerConnection' | 'maxMessagesPerSecond' | 'initialBackoffMs' | 'maxBackoffMs'>>;
+  readonly rest?: { readonly budgetShare?: number; readonly maxRetries?: number; readonly backoffBaseMs?: number };
+}
+
+export class KlaggService {
+  readonly rest: BinanceRestClient;
+  readonly streams: StreamManager;
+  readonly system: KlaggSystem;
+  readonly rebuilder: KlineRebuilder;
+  readonly #options: KlaggServiceOptions;
+  #symbols: readonly ExchangeSymbol[] = [];
+
+  constructor(options: KlaggServiceOptions) {
+    this.#options = options;
+    const log = options.logger;
+    this.rest = new BinanceRestClient({ baseUrl: options.restBaseUrl, clock: options.clock, logger: log.child({ actor: 'rest' }), ...options.rest });
+    this.streams = new StreamManager({
+      wsBaseUrl: options.wsBaseUrl,
+      clock: options.clock,
+      logger: log.child({ actor: 'streams' }),
+      onFrame: (frame) => this.system.ingestFrame(frame),
+      inspect: options.system.inspect,
+      ...options.streams,
+    });
+    this.rebuilder = new KlineRebuilder({
+      venue: options.venue,
+      market: options.market,
+      intervals: options.intervals,
+      logger: log.child({ actor: 'rebuilder' }),
+      fetchKlines: (symbol, interval, start, end) => this.rest.klinesRange(symbol, interval, start, end),
+      write: (records) => this.system.dbWriter.add(records),
+    });
+    this.system = new KlaggSystem({
+      ...options.system,
+      venue: options.venue,
+      market: options.market,
+      intervals: options.intervals,
+      sink: { write: async (records) => void (await options.store.upsert(records)) },
+      clock: options.clock,
+      logger: log,
+      fetchTrades: (symbol, fromId, toId) => this.rest.aggTradesFrom(symbol, fromId, toId),
+      onUnrepairedGap: (gap) => this.rebuilder.add(gap),
+      tradeSource: {
+        subscribe: (symbol) => this.streams.subscribe([`${symbol.toLowerCase()}@aggTrade`]),
+        unsubscribe: (symbol) => this.streams.unsubscribe([`${symbol.toLowerCase()}@aggTrade`]),
+      },
+    });
+  }
+
+  /** The symbols this service aggregates (after `start`). */
+  get symbols(): readonly string[] {
+    return this.#symbols.map((s) => s.symbol);
+  }
+
+  /** Reads the universe, starts the actors, and activates every symbol with its latest stored klines. */
+  async start(): Promise<void> {
+    const info = await this.rest.exchangeInfo();
+    const limit = requestWeightLimitPerMinute(info);
+    if (limit !== undefined) this.rest.setWeightLimit(limit);
+    const wanted = this.#options.symbols;
+    this.#symbols = info.symbols.filter((s) =>
+      wanted ? wanted.includes(s.symbol) : s.contractType === 'PERPETUAL' && s.quoteAsset === 'USDT' && s.status === 'TRADING',
+    );
+    this.system.start();
+    for (const symbol of this.#symbols) {
+      if (symbol.tickSize === undefined || symbol.stepSize === undefined) {
+        this.#options.logger.warn({ symbol: symbol.symbol }, 'no tick or step size in exchangeInfo; not activated');
+        continue;
+      }
+      const initialData = await this.#options.store.latest(this.#options.venue, this.#options.market, symbol.symbol, this.#options.intervals);
+      this.system.activate({ symbol: symbol.symbol, scales: { priceScale: scaleOf(symbol.tickSize), qtyScale: scaleOf(symbol.stepSize) }, initialData });
+    }
+    await this.system.whenSubscribed(this.symbols);
+  }
+
+  /**
+   * Orderly stop: streams closed, kline rebuilds of periods closed by `closedBy` written, the system drained.
+   * Resolves with the exit code.
+   */
+  async stop(reason: string, closedBy: number = this.#options.clock.now()): Promise<number> {
+    await this.streams.stop();
+    await this.rebuilder.rebuildClosed(closedBy);
+    return this.system.stop(reason);
+  }
+}
