@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '../infra/config/config-error.ts';
 import { createRootLogger } from '../infra/logger.ts';
+import { chaosCommand } from './chaos-command.ts';
 import { recordCommand } from './record-command.ts';
 import { replayCommand } from './replay-command.ts';
 
@@ -13,7 +14,8 @@ const program = new Command('klagg')
   .showHelpAfterError()
   .option('-c, --config <file>', 'JSON config file (also KLAGG_CONFIG); environment variables and flags override it')
   .addCommand(replayCommand(logger))
-  .addCommand(recordCommand(logger));
+  .addCommand(recordCommand(logger))
+  .addCommand(chaosCommand(logger));
 
 try {
   await program.parseAsync(process.argv);
