@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { ConfigError } from '../infra/config/config-error.ts';
 import { createRootLogger } from '../infra/logger.ts';
 import { chaosCommand } from './chaos-command.ts';
+import { fakeExchangeCommand } from './fake-exchange-command.ts';
 import { recordCommand } from './record-command.ts';
 import { replayCommand } from './replay-command.ts';
 
@@ -15,7 +16,8 @@ const program = new Command('klagg')
   .option('-c, --config <file>', 'JSON config file (also KLAGG_CONFIG); environment variables and flags override it')
   .addCommand(replayCommand(logger))
   .addCommand(recordCommand(logger))
-  .addCommand(chaosCommand(logger));
+  .addCommand(chaosCommand(logger))
+  .addCommand(fakeExchangeCommand(logger));
 
 try {
   await program.parseAsync(process.argv);

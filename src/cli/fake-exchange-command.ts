@@ -1,0 +1,136 @@
+/**
+ * `klagg fake-exchange`: runs the local fake Binance USDⓈ-M exchange alone, serving a recording (`--replay`) or a
+ * generated market, until SIGINT/SIGTERM. Prints one JSON line with its URLs on stdout.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { FakeExchange, type DelistingSpec, type FakeExchangeOptions, type ListingSpec, type MarketSource } from '../infra/fake-exchange/fake-exchange.ts';
+import type { Logger } from '../infra/logger.ts';
+
+export interface FakeExchangeCliOptions {
+  readonly replay?: string;
+  readonly speed: number | 'max';
+  readonly symbols: number;
+  readonly rate: number;
+  readonly seed: number;
+  readonly listings?: readonly ListingSpec[];
+  readonly delistings?: readonly DelistingSpec[];
+  readonly port: number;
+  readonly weightLimit?: number;
+  readonly banMs?: number;
+  readonly maxConnectionAgeMs?: number;
+  readonly pingIntervalMs?: number;
+  readonly legacySilent: boolean;
+  readonly aggTradesHistoryMs?: number;
+  readonly startOnSubscribe?: boolean;
+}
+
+export interface RunContext {
+  readonly logger: Logger;
+  /** Stops the exchange when aborted. */
+  readonly signal: AbortSignal;
+  /** Receives the URL line. */
+  readonly write: (line: string) => void;
+  /** Called once the exchange listens. */
+  readonly onStarted?: (exchange: FakeExchange) => void;
+}
+
+/** Starts the fake exchange, prints its URLs, and resolves once it has closed after `signal` aborted. */
+export async function runFakeExchange(options: FakeExchangeCliOptions, context: RunContext): Promise<void> {
+  const source: MarketSource = options.replay
+    ? { kind: 'recording', path: options.replay, speed: options.speed }
+    : { kind: 'generated', symbols: options.symbols, rate: options.rate, seed: options.seed, listings: options.listings, delistings: options.delistings };
+  const exchangeOptions: FakeExchangeOptions = {
+    source,
+    port: options.port,
+    host: '127.0.0.1',
+    weightLimit: options.weightLimit,
+    banMs: options.banMs,
+    maxConnectionAgeMs: options.maxConnectionAgeMs,
+    pingIntervalMs: options.pingIntervalMs,
+    legacySilent: options.legacySilent,
+    aggTradesHistoryMs: options.aggTradesHistoryMs,
+    startOnSubscribe: options.startOnSubscribe,
+    logger: context.logger,
+  };
+  const exchange = await FakeExchange.start(exchangeOptions);
+  context.write(
+    `${JSON.stringify({
+      restUrl: exchange.restUrl,
+      wsUrl: exchange.wsUrl,
+      marketStream: `${exchange.wsUrl}/market/stream?streams=`,
+      adminFaults: `${exchange.restUrl}/_fake/faults`,
+      symbols: exchange.market.symbols().length,
+    })}\n`,
+  );
+  context.onStarted?.(exchange);
+  if (!context.signal.aborted) await new Promise<void>((resolve) => context.signal.addEventListener('abort', () => resolve(), { once: true }));
+  await exchange.close();
+  context.logger.info({ stats: exchange.stats() }, 'fake exchange stopped');
+}
+
+export function fakeExchangeCommand(logger: Logger): Command {
+  return new Command('fake-exchange')
+    .description('run a local fake Binance USDⓈ-M futures exchange (REST + WebSocket on 127.0.0.1) serving recorded or generated trades')
+    .option('--replay <file>', 'serve this aggTrade recording (one frame per line) instead of a generated market')
+    .option('--speed <x|max>', 'with --replay: recorded time ÷ x, or max (as fast as clients take it)', speedOption, 1)
+    .option('--symbols <n>', 'generated market: symbols listed from the start', integerOption('--symbols', 1, 100_000), 50)
+    .option('--rate <trades/s>', 'generated market: mean trades per second, whole market', numberOption('--rate'), 200)
+    .option('--seed <n>', 'generated market: seed', integerOption('--seed', 0, Number.MAX_SAFE_INTEGER), 1)
+    .option('--listings <ms,...>', 'generated market: new symbols appear (PENDING_TRADING, trading 60 s later) this many ms after the start', listingsOption)
+    .option('--delistings <symbol@ms,...>', 'generated market: symbols (name or index) go SETTLING (and stop trading) this many ms after the start', delistingsOption)
+    .option('--port <p>', 'port on 127.0.0.1 (0: any free port)', integerOption('--port', 0, 65_535), 0)
+    .option('--weight-limit <n>', 'REST IP weight per minute', integerOption('--weight-limit', 1, 1_000_000))
+    .option('--ban-ms <ms>', 'ban length after an ignored 429', integerOption('--ban-ms', 0, 30 * 86_400_000))
+    .option('--max-connection-age-ms <ms>', 'WebSocket connections are cut at this age', integerOption('--max-connection-age-ms', 1, 30 * 86_400_000))
+    .option('--ping-interval-ms <ms>', 'server ping period', integerOption('--ping-interval-ms', 1, 86_400_000))
+    .option('--agg-trades-history-ms <ms>', 'REST aggTrades keep only this much history', integerOption('--agg-trades-history-ms', 1, Number.MAX_SAFE_INTEGER))
+    .option('--start-on-subscribe', 'publish only once a first @aggTrade stream is subscribed (a --speed max replay waits for its consumer)')
+    .option('--no-legacy-silent', 'let the legacy /ws and /stream routes deliver market data')
+    .action(async (opts: FakeExchangeCliOptions) => {
+      const stop = new AbortController();
+      const onSignal = (signal: NodeJS.Signals): void => {
+        logger.info({ signal }, 'fake exchange: stopping');
+        stop.abort();
+      };
+      process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+      try {
+        await runFakeExchange(opts, { logger, signal: stop.signal, write: (line) => process.stdout.write(line) });
+      } finally {
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      }
+    });
+}
+
+function integerOption(name: string, min: number, max: number): (value: string) => number {
+  return (value) => {
+    const parsed = Number(value);
+    if (!/^\d+$/.test(value) || parsed < min || parsed > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    return parsed;
+  };
+}
+
+function numberOption(name: string): (value: string) => number {
+  return (value) => {
+    const parsed = Number(value);
+    if (!/^\d+(\.\d+)?$/.test(value) || !(parsed > 0)) throw new InvalidArgumentError(`${name} must be a number > 0, got ${JSON.stringify(value)}`);
+    return parsed;
+  };
+}
+
+function speedOption(value: string): number | 'max' {
+  if (value === 'max') return 'max';
+  return numberOption('--speed')(value);
+}
+
+function listingsOption(value: string): ListingSpec[] {
+  return value.split(',').map((part) => ({ atMs: integerOption('--listings', 0, Number.MAX_SAFE_INTEGER)(part.trim()) }));
+}
+
+function delistingsOption(value: string): DelistingSpec[] {
+  return value.split(',').map((part) => {
+    const match = /^([A-Za-z0-9]+)@(\d+)$/.exec(part.trim());
+    if (!match) throw new InvalidArgumentError(`--delistings takes symbol@ms (symbol: a name or an index), got ${JSON.stringify(part)}`);
+    const [, symbol, at] = match as unknown as [string, string, string];
+    return { symbol: /^\d+$/.test(symbol) ? Number(symbol) : symbol, atMs: Number(at) };
+  });
+}

@@ -1,0 +1,46 @@
+/**
+ * Binance-style REST errors: an HTTP status and the `{"code":-1121,"msg":"Invalid symbol."}` body, with the codes
+ * and messages the real API uses.
+ */
+export class BinanceError extends Error {
+  readonly status: number;
+  readonly code: number;
+  constructor(status: number, code: number, msg: string) {
+    super(msg);
+    this.name = 'BinanceError';
+    this.status = status;
+    this.code = code;
+  }
+
+  get body(): { code: number; msg: string } {
+    return { code: this.code, msg: this.message };
+  }
+}
+
+export const invalidSymbol = (): BinanceError => new BinanceError(400, -1121, 'Invalid symbol.');
+export const invalidInterval = (): BinanceError => new BinanceError(400, -1120, 'Invalid interval.');
+export const mandatoryParam = (name: string): BinanceError =>
+  new BinanceError(400, -1102, `Mandatory parameter '${name}' was not sent, was empty/null, or malformed.`);
+export const illegalChars = (name: string): BinanceError =>
+  new BinanceError(400, -1100, `Illegal characters found in parameter '${name}'; legal range is '^[0-9]{1,20}$'.`);
+export const invalidParameter = (name: string): BinanceError => new BinanceError(400, -1130, `Data sent for parameter '${name}' is not valid.`);
+export const startAfterEnd = (): BinanceError => new BinanceError(400, -1023, 'Start time is greater than end time.');
+export const moreThanHours = (hours: number): BinanceError => new BinanceError(400, -1127, `More than ${hours} hours between startTime and endTime.`);
+export const unknownRoute = (method: string, path: string): BinanceError => new BinanceError(404, -5000, `Path ${path}, Method ${method} is invalid`);
+
+export function tooManyRequests(ip: string, limit: number): BinanceError {
+  return new BinanceError(
+    429,
+    -1003,
+    `Too many requests; current limit of IP(${ip}) is ${limit} requests per minute. Please use the websocket for live updates to avoid polling the API.`,
+  );
+}
+
+export function banned(ip: string, until: number): BinanceError {
+  return new BinanceError(418, -1003, `Way too many requests; IP(${ip}) banned until ${until}. Please use the websocket for live updates to avoid bans.`);
+}
+
+export function serverError(status: number): BinanceError {
+  if (status === 503) return new BinanceError(503, -1008, 'Server is currently overloaded with other requests. Please try again in a few minutes.');
+  return new BinanceError(status, -1000, 'An unknown error occurred while processing the request.');
+}
