@@ -29,6 +29,8 @@ export interface KlaggServiceOptions {
   readonly system: Pick<KlaggSystemOptions, 'graceMs' | 'workers' | 'partitions' | 'threads' | 'gateway' | 'dispatcher' | 'dbWriter' | 'watchdog' | 'tickIntervalMs' | 'clockFromTrades' | 'inspect'>;
   readonly streams?: Partial<Pick<StreamManagerOptions, 'silenceMs' | 'rotateAfterMs' | 'maxStreamsPerConnection' | 'maxMessagesPerSecond' | 'initialBackoffMs' | 'maxBackoffMs'>>;
   readonly rest?: { readonly budgetShare?: number; readonly maxRetries?: number; readonly backoffBaseMs?: number };
+  /** Per symbol, the aggregate id its history ends at when the store has none (the first trade after it is expected). */
+  readonly startAfterIds?: ReadonlyMap<string, number>;
 }
 
 export class KlaggService {
@@ -97,7 +99,12 @@ export class KlaggService {
         continue;
       }
       const initialData = await this.#options.store.latest(this.#options.venue, this.#options.market, symbol.symbol, this.#options.intervals);
-      this.system.activate({ symbol: symbol.symbol, scales: { priceScale: scaleOf(symbol.tickSize), qtyScale: scaleOf(symbol.stepSize) }, initialData });
+      this.system.activate({
+        symbol: symbol.symbol,
+        scales: { priceScale: scaleOf(symbol.tickSize), qtyScale: scaleOf(symbol.stepSize) },
+        initialData,
+        startAfterId: this.#options.startAfterIds?.get(symbol.symbol),
+      });
     }
     await this.system.whenSubscribed(this.symbols);
   }

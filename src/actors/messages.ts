@@ -19,6 +19,11 @@ export interface ActivateSymbol {
   readonly initialData: readonly Kline[];
   /** Forced activation (admin): also from Failed. */
   readonly force?: boolean;
+  /**
+   * Where the symbol's history ends when no stored kline says so: trades after this aggregate id are expected, so a
+   * first trade beyond `startAfterId + 1` is a gap to repair, not a new beginning.
+   */
+  readonly startAfterId?: number;
 }
 
 export type DispatcherEvent =

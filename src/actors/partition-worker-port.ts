@@ -12,7 +12,7 @@ import { PartitionWorker, type PartitionWorkerOptions } from './partition-worker
 export interface PartitionWorkerPort {
   readonly id: number;
   /** Installs initial data and switches the symbol on; resolves with its position (last aggregate id, −1 if none). */
-  activate(symbol: string, scales: SymbolScales, initialData: readonly Kline[]): Promise<number>;
+  activate(symbol: string, scales: SymbolScales, initialData: readonly Kline[], startAfterId?: number): Promise<number>;
   deactivate(symbol: string): void;
   positionOf(symbol: string): Promise<number>;
   /**
@@ -51,8 +51,8 @@ export class LocalPartitionWorker implements PartitionWorkerPort {
     this.core = new PartitionWorker(options);
   }
 
-  async activate(symbol: string, scales: SymbolScales, initialData: readonly Kline[]): Promise<number> {
-    return this.core.activate(symbol, scales, initialData);
+  async activate(symbol: string, scales: SymbolScales, initialData: readonly Kline[], startAfterId?: number): Promise<number> {
+    return this.core.activate(symbol, scales, initialData, startAfterId);
   }
 
   deactivate(symbol: string): void {

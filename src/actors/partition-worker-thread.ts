@@ -53,7 +53,7 @@ port.on('message', (message: ThreadRequest) => {
       return;
     case 'activate':
       try {
-        reply({ id: message.id, ok: true, value: core.activate(message.symbol, message.scales, message.initialData) });
+        reply({ id: message.id, ok: true, value: core.activate(message.symbol, message.scales, message.initialData, message.startAfterId) });
       } catch (error) {
         reply({ id: message.id, ok: false, error: (error as Error).message });
       }

@@ -94,12 +94,13 @@ export class PartitionWorker {
    * Makes a symbol Active: registers it and installs its latest stored klines so open klines continue where the
    * store left them. Returns the symbol's position (last aggregate id, −1 if unknown) for the subscription.
    */
-  activate(symbol: string, scales: SymbolScales, initialData: readonly Kline[]): number {
+  activate(symbol: string, scales: SymbolScales, initialData: readonly Kline[], startAfterId?: number): number {
     for (const kline of initialData) {
       if (kline.symbol !== symbol) throw new Error(`initial data for ${symbol} holds a kline of ${kline.symbol}`);
     }
     const index = this.ingest.addSymbol(symbol, scales);
     for (const kline of initialData) this.engine.installKline(kline);
+    if (startAfterId !== undefined && this.engine.lastAggIdOf(index) < startAfterId) this.engine.acceptGap(index, startAfterId + 1);
     this.ingest.setEnabled(index, true);
     return this.engine.lastAggIdOf(index);
   }

@@ -53,8 +53,8 @@ export class ThreadPartitionWorker implements PartitionWorkerPort {
     });
   }
 
-  activate(symbol: string, scales: SymbolScales, initialData: readonly Kline[]): Promise<number> {
-    return this.#request((id) => ({ type: 'activate', id, symbol, scales, initialData })) as Promise<number>;
+  activate(symbol: string, scales: SymbolScales, initialData: readonly Kline[], startAfterId?: number): Promise<number> {
+    return this.#request((id) => ({ type: 'activate', id, symbol, scales, initialData, startAfterId })) as Promise<number>;
   }
 
   deactivate(symbol: string): void {

@@ -11,7 +11,7 @@ export type ThreadRequest =
   | { readonly type: 'finish' }
   | { readonly type: 'catchUp'; readonly symbol: string; readonly toId: number }
   | { readonly type: 'deactivate'; readonly symbol: string }
-  | { readonly type: 'activate'; readonly id: number; readonly symbol: string; readonly scales: SymbolScales; readonly initialData: readonly Kline[] }
+  | { readonly type: 'activate'; readonly id: number; readonly symbol: string; readonly scales: SymbolScales; readonly initialData: readonly Kline[]; readonly startAfterId: number | undefined }
   | { readonly type: 'position'; readonly id: number; readonly symbol: string }
   | { readonly type: 'deltas'; readonly id: number; readonly seq: number }
   | { readonly type: 'stats'; readonly id: number }

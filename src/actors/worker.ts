@@ -71,7 +71,7 @@ export const workerMachine = setup({
         return;
       }
       lifecycle.send({ type: command.force ? 'FORCE_ACTIVATE' : 'ACTIVATE' });
-      context.core.activate(symbol, command.scales, command.initialData).then(
+      context.core.activate(symbol, command.scales, command.initialData, command.startAfterId).then(
         (position) => {
           lifecycle.send({ type: 'ACTIVATED' });
           replyTo.send({ type: 'SYMBOL_ACTIVATED', symbol, attempt, position });

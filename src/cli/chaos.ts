@@ -18,6 +18,9 @@ import { KlineStore } from '../infra/db/kline-store.ts';
 import { openDatabase } from '../infra/db/open-database.ts';
 import { FakeExchange, type FaultSpec, type FaultType, type MarketSource } from '../infra/fake-exchange/fake-exchange.ts';
 import type { Logger } from '../infra/logger.ts';
+import { AggTradeParser } from '../domain/agg-trade-parser.ts';
+import { planGeneratedMarket } from '../infra/fake-exchange/generated-source.ts';
+import { readLines } from '../infra/recording/line-reader.ts';
 
 export interface ChaosOptions {
   readonly source: MarketSource;
@@ -81,6 +84,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       watchdog: { checkIntervalMs: 500 },
       tickIntervalMs: 0,
     },
+    // The run covers the exchange's whole history: each symbol's starts just before its first trade, so a first trade
+    // lost to a fault is a gap to repair, not a later beginning.
+    startAfterIds: new Map([...(await firstTradeIds(options.source))].map(([symbol, id]) => [symbol, id - 1])),
     streams: { silenceMs: 750, initialBackoffMs: 50, maxBackoffMs: 500, maxStreamsPerConnection: Math.max(1, Math.ceil(symbols.length / 3)) },
     rest: { backoffBaseMs: 20, maxRetries: 20 },
   });
@@ -147,6 +153,30 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     await database.close();
     if (tempDir) await rm(tempDir, { recursive: true, force: true });
   }
+}
+
+/** The first aggregate id of every symbol the market will publish (read ahead from its source). */
+async function firstTradeIds(source: MarketSource): Promise<Map<string, number>> {
+  const first = new Map<string, number>();
+  if (source.kind === 'recording') {
+    const parser = new AggTradeParser();
+    for await (const frame of readLines(source.path)) {
+      if (!parser.parse(frame)) continue;
+      const t = parser.trade;
+      const symbol = frame.subarray(t.symbolStart, t.symbolEnd).toString('latin1');
+      const known = first.get(symbol);
+      if (known === undefined || t.aggId < known) first.set(symbol, t.aggId);
+    }
+    return first;
+  }
+  if (source.trades === undefined) throw new Error('a generated chaos market needs a trade count');
+  const feed = planGeneratedMarket(source, 0).feed;
+  for (let i = 0; i < source.trades; i++) {
+    const trade = feed.take();
+    if (trade === undefined) break;
+    if (!first.has(trade.symbol)) first.set(trade.symbol, trade.aggId);
+  }
+  return first;
 }
 
 async function lagging(service: KlaggService, exchange: FakeExchange, symbols: readonly string[]): Promise<[string, number][]> {

@@ -2,17 +2,16 @@
  * The recording through the whole actor system into real databases: the exchange's 3,560 klines end up stored, a
  * restart continues open klines from the store, and a database outage in the middle loses no final kline.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { replaySystem, type SystemReplayOptions } from '../../src/cli/system-replay.ts';
-import { KlineStore } from '../../src/infra/db/kline-store.ts';
-import { openDatabase } from '../../src/infra/db/open-database.ts';
 import { createRootLogger } from '../../src/infra/logger.ts';
 import type { Kline } from '../../src/domain/kline.ts';
 import type { IntervalName } from '../../src/domain/interval.ts';
-import { canonicalDecimal, readPublishedKlines, XRPETH_TRADES } from '../support/fixtures.ts';
+import { readPublishedKlines, XRPETH_TRADES } from '../support/fixtures.ts';
+import { assertMatchesExchange, storedKlines as stored } from '../support/stored-klines.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 
@@ -20,28 +19,8 @@ const logger = createRootLogger({ level: 'silent' });
 const published = readPublishedKlines();
 const FAST = { gateway: { pullIntervalMs: 50, pullTimeoutMs: 30, timeoutAlertThreshold: 5 }, dbWriter: { flushIntervalMs: 50, maxBatchRows: 500, backoffInitialMs: 20, backoffMaxMs: 200, maxBufferedRows: 1_000_000 } };
 
-async function storedKlines(location: { url?: string; dataDir?: string }, interval: IntervalName): Promise<Kline[]> {
-  const handle = await openDatabase(location);
-  try {
-    return await new KlineStore(handle.db).range('binance', 'usdm', 'XRPETH', interval, { limit: 100_000 });
-  } finally {
-    await handle.close();
-  }
-}
-
-function matchesExchange(t: Test, klines: readonly Kline[]): void {
-  t.equal(klines.length, published.length, 'exactly the exchange’s 3,560 1m klines are stored');
-  let mismatches = 0;
-  klines.forEach((k, i) => {
-    const want = published[i]!;
-    const same =
-      k.isFinal &&
-      k.openTime === want.openTime &&
-      [k.open, k.high, k.low, k.close, k.volume].map(canonicalDecimal).join() === [want.open, want.high, want.low, want.close, want.volume].map(canonicalDecimal).join();
-    if (!same && mismatches++ < 3) t.fail(`stored kline ${i} differs`, { stored: k, published: want });
-  });
-  t.equal(mismatches, 0, 'every stored kline is final and equals the published one');
-}
+const storedKlines = (location: { url?: string; dataDir?: string }, interval: IntervalName): Promise<Kline[]> => stored(location, 'XRPETH', interval);
+const matchesExchange = assertMatchesExchange;
 
 function replay(extra: Partial<SystemReplayOptions>): ReturnType<typeof replaySystem> {
   return replaySystem({ input: XRPETH_TRADES, intervals: ['1m'], graceMs: 1000, logger, tuning: FAST, ...extra });
