@@ -40,7 +40,8 @@ export function createExchangeSocket(input: ExchangeSocketInput) {
   let open = false;
   let closed = false;
   let nextId = 1;
-  const outbox: string[] = [];
+  /** Requests waiting for the pacer; consecutive ones of the same method merge, up to `paramsPerMessage` streams. */
+  const outbox: { method: 'SUBSCRIBE' | 'UNSUBSCRIBE'; streams: string[] }[] = [];
 
   const report = (event: StreamConnectionEvent): void => {
     if (closed) return;
@@ -49,14 +50,17 @@ export function createExchangeSocket(input: ExchangeSocketInput) {
   };
 
   const enqueue = (method: 'SUBSCRIBE' | 'UNSUBSCRIBE', streams: readonly string[]): void => {
-    for (let i = 0; i < streams.length; i += input.paramsPerMessage) {
-      outbox.push(JSON.stringify({ method, params: streams.slice(i, i + input.paramsPerMessage), id: nextId++ }));
+    for (const stream of streams) {
+      const last = outbox.at(-1);
+      if (last !== undefined && last.method === method && last.streams.length < input.paramsPerMessage) last.streams.push(stream);
+      else outbox.push({ method, streams: [stream] });
     }
   };
 
   const pacer = setInterval(() => {
     if (!open || outbox.length === 0) return;
-    socket.send(outbox.shift()!);
+    const { method, streams } = outbox.shift()!;
+    socket.send(JSON.stringify({ method, params: streams, id: nextId++ }));
   }, Math.ceil(1000 / input.maxMessagesPerSecond));
 
   const watchdog = setInterval(() => {
