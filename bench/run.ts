@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { benchDecimals } from './decimals.ts';
+import { benchChaosLarge } from './chaos-large.ts';
 import { benchDbFlush } from './db-flush.ts';
 import { benchExchangeIngest } from './exchange-ingest.ts';
 import { benchHotPath } from './hot-path.ts';
@@ -19,4 +20,5 @@ await benchHotPath(values.quick ? { symbols: 500, trades: 200_000, runs: 3 } : {
 await benchDbFlush(report);
 await benchSystemReplay(values.quick ? { symbols: 500, trades: 100_000, runs: 1 } : { symbols: 500, trades: 500_000, runs: 5 }, report);
 await benchExchangeIngest(values.quick ? { symbols: 200, trades: 50_000 } : { symbols: 200, trades: 500_000 }, report);
+await benchChaosLarge(values.quick ? { symbols: 200, trades: 100_000, marketSeconds: 600, wallSeconds: 5 } : { symbols: 200, trades: 1_000_000, marketSeconds: 1800, wallSeconds: 25 }, report);
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report.records, null, 2)}\n`);

@@ -19,7 +19,7 @@ export async function storedKlines(location: { url?: string; dataDir?: string },
 export async function allStoredKlines(url: string): Promise<string[]> {
   const handle = await openDatabase({ url });
   try {
-    const rows = await handle.db.selectFrom('klines').selectAll().orderBy(['symbol', 'interval', 'open_time']).execute();
+    const rows = await handle.db.selectFrom('klines').selectAll().orderBy('symbol').orderBy('interval').orderBy('open_time').execute();
     return rows.map((row) => JSON.stringify({ ...row, updated_at: undefined }));
   } finally {
     await handle.close();

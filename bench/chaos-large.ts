@@ -1,0 +1,57 @@
+/**
+ * The large chaos run: a generated market of ≥ 200 symbols and ≥ 1,000,000 trades served by the fake exchange with
+ * every fault kind injected throughout, against a fault-free run of the same input. The stored klines must be
+ * identical row for row; the benchmark throws (and `npm run bench` fails) otherwise.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runChaos, type ChaosSummary } from '../src/cli/chaos.ts';
+import { toCombinedFrame } from '../src/domain/agg-trade.ts';
+import { generateTrades } from '../src/domain/synthetic-market.ts';
+import { openDatabase } from '../src/infra/db/open-database.ts';
+import { createRootLogger } from '../src/infra/logger.ts';
+import { createTestDatabase } from '../test/support/postgres.ts';
+import type { BenchReport } from './report.ts';
+
+async function rows(url: string): Promise<string[]> {
+  const handle = await openDatabase({ url });
+  try {
+    const all = await handle.db.selectFrom('klines').selectAll().orderBy('symbol').orderBy('interval').orderBy('open_time').execute();
+    return all.map((row) => JSON.stringify({ ...row, updated_at: undefined }));
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function benchChaosLarge(options: { symbols: number; trades: number; marketSeconds: number; wallSeconds: number }, report: BenchReport): Promise<void> {
+  const path = join(mkdtempSync(join(tmpdir(), 'klagg-chaos-large-')), 'market.jsonl');
+  const rate = options.trades / options.marketSeconds;
+  const lines = [...generateTrades({ seed: 99, symbols: options.symbols, startTime: Date.UTC(2026, 10, 2), trades: options.trades, meanRatePerSecond: rate })].map((trade) => toCombinedFrame(trade));
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  lines.length = 0;
+  const source = { kind: 'recording' as const, path, speed: options.marketSeconds / options.wallSeconds };
+  const logger = createRootLogger({ level: 'silent' });
+  const faulty = await createTestDatabase('klagg_chaos_large_faulty');
+  const clean = await createTestDatabase('klagg_chaos_large_clean');
+  try {
+    const withFaults: ChaosSummary = await runChaos({ source, intervals: ['1m', '5m', '1h'], databaseUrl: faulty.url, faults: true, faultEveryMs: 500, logger });
+    const reference: ChaosSummary = await runChaos({ source, intervals: ['1m', '5m', '1h'], databaseUrl: clean.url, faults: false, logger });
+    const a = await rows(faulty.url);
+    const b = await rows(clean.url);
+    const differing = a.length !== b.length ? Math.abs(a.length - b.length) : a.filter((row, i) => row !== b[i]).length;
+    const faults = Object.values(withFaults.faultsInjected).reduce((sum, n) => sum + n, 0);
+    report.line(
+      `chaos large (${options.symbols} symbols, ${withFaults.tradesServed} trades, ${faults} faults: ${withFaults.gapsRepaired} gaps repaired, ` +
+        `${withFaults.reconnects} reconnects, ${withFaults.duplicatesDropped} duplicates dropped): ${a.length} klines, ${differing} differ from the fault-free run ` +
+        `(${withFaults.seconds.toFixed(0)} s with faults, ${reference.seconds.toFixed(0)} s without)`,
+    );
+    report.record('chaosLarge', { withFaults, reference, klines: a.length, differing });
+    if (differing !== 0 || withFaults.aggregated !== options.trades || reference.aggregated !== options.trades) {
+      throw new Error(`chaos large: ${differing} klines differ, ${withFaults.aggregated}/${reference.aggregated} of ${options.trades} trades aggregated`);
+    }
+  } finally {
+    await faulty.drop();
+    await clean.drop();
+  }
+}
