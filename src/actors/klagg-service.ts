@@ -3,17 +3,15 @@
  * and its market streams, over a kline store. This is the composition root the `chaos` (and later `run` and `demo`)
  * commands start; every part keeps its own narrow interface.
  */
-import { scaleOf } from '../domain/decimal.ts';
 import type { IntervalName } from '../domain/interval.ts';
 import { BinanceRestClient } from '../infra/binance/rest-client.ts';
-import type { ExchangeSymbol } from '../infra/binance/rest-types.ts';
-import { requestWeightLimitPerMinute } from '../infra/binance/rest-types.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
 import { StreamManager, type StreamManagerOptions } from '../infra/exchange-stream/stream-manager.ts';
 import type { Logger } from '../infra/logger.ts';
 import { KlaggSystem, type KlaggSystemOptions } from './klagg-system.ts';
 import { KlineRebuilder } from './kline-rebuilder.ts';
+import { SymbolManager, type HistoryBackfill } from './symbol-manager.ts';
 
 export interface KlaggServiceOptions {
   readonly venue: string;
@@ -31,6 +29,11 @@ export interface KlaggServiceOptions {
   readonly rest?: { readonly budgetShare?: number; readonly maxRetries?: number; readonly backoffBaseMs?: number };
   /** Per symbol, the aggregate id its history ends at when the store has none (the first trade after it is expected). */
   readonly startAfterIds?: ReadonlyMap<string, number>;
+  /** History and holes (the KlineBackfiller); none: no backfill. */
+  readonly backfill?: HistoryBackfill;
+  /** Watch `!miniTicker@arr` and exchangeInfo for listings and delistings. */
+  readonly detectNewSymbols?: boolean;
+  readonly exchangeInfoPollMs?: number;
 }
 
 export class KlaggService {
@@ -38,8 +41,9 @@ export class KlaggService {
   readonly streams: StreamManager;
   readonly system: KlaggSystem;
   readonly rebuilder: KlineRebuilder;
+  readonly manager: SymbolManager;
   readonly #options: KlaggServiceOptions;
-  #symbols: readonly ExchangeSymbol[] = [];
+  #rebuildTimer: NodeJS.Timeout | undefined;
 
   constructor(options: KlaggServiceOptions) {
     this.#options = options;
@@ -49,7 +53,7 @@ export class KlaggService {
       wsBaseUrl: options.wsBaseUrl,
       clock: options.clock,
       logger: log.child({ actor: 'streams' }),
-      onFrame: (frame) => this.system.ingestFrame(frame),
+      onFrame: (frame) => (SymbolManager.isTickerFrame(frame) ? this.manager.onTickers(frame) : this.system.ingestFrame(frame)),
       inspect: options.system.inspect,
       ...options.streams,
     });
@@ -76,37 +80,39 @@ export class KlaggService {
         unsubscribe: (symbol) => this.streams.unsubscribe([`${symbol.toLowerCase()}@aggTrade`]),
       },
     });
+    this.manager = new SymbolManager({
+      venue: options.venue,
+      market: options.market,
+      intervals: options.intervals,
+      rest: this.rest,
+      store: options.store,
+      system: this.system,
+      rebuilder: this.rebuilder,
+      clock: options.clock,
+      logger: log.child({ actor: 'symbolManager' }),
+      symbols: options.symbols,
+      startAfterIds: options.startAfterIds,
+      backfill: options.backfill,
+      detectNewSymbols: options.detectNewSymbols,
+      exchangeInfoPollMs: options.exchangeInfoPollMs,
+      subscribeTickers: (on) => (on ? this.streams.subscribe(['!miniTicker@arr']) : this.streams.unsubscribe(['!miniTicker@arr'])),
+    });
   }
 
   /** The symbols this service aggregates (after `start`). */
   get symbols(): readonly string[] {
-    return this.#symbols.map((s) => s.symbol);
+    return this.manager.active;
   }
 
-  /** Reads the universe, starts the actors, and activates every symbol with its latest stored klines. */
+  /**
+   * Starts the actors, then the SymbolManager: every symbol activated at once (stored klines as initial data), the
+   * backfill and the listing watch alongside. Resolves once the startup symbols are subscribed.
+   */
   async start(): Promise<void> {
-    const info = await this.rest.exchangeInfo();
-    const limit = requestWeightLimitPerMinute(info);
-    if (limit !== undefined) this.rest.setWeightLimit(limit);
-    const wanted = this.#options.symbols;
-    this.#symbols = info.symbols.filter((s) =>
-      wanted ? wanted.includes(s.symbol) : s.contractType === 'PERPETUAL' && s.quoteAsset === 'USDT' && s.status === 'TRADING',
-    );
     this.system.start();
-    for (const symbol of this.#symbols) {
-      if (symbol.tickSize === undefined || symbol.stepSize === undefined) {
-        this.#options.logger.warn({ symbol: symbol.symbol }, 'no tick or step size in exchangeInfo; not activated');
-        continue;
-      }
-      const initialData = await this.#options.store.latest(this.#options.venue, this.#options.market, symbol.symbol, this.#options.intervals);
-      this.system.activate({
-        symbol: symbol.symbol,
-        scales: { priceScale: scaleOf(symbol.tickSize), qtyScale: scaleOf(symbol.stepSize) },
-        initialData,
-        startAfterId: this.#options.startAfterIds?.get(symbol.symbol),
-      });
-    }
+    await this.manager.start();
     await this.system.whenSubscribed(this.symbols);
+    this.#rebuildTimer = setInterval(() => void this.rebuilder.rebuildClosed(this.#options.clock.now()), 10_000);
   }
 
   /**
@@ -114,6 +120,8 @@ export class KlaggService {
    * Resolves with the exit code.
    */
   async stop(reason: string, closedBy: number = this.#options.clock.now()): Promise<number> {
+    if (this.#rebuildTimer) clearInterval(this.#rebuildTimer);
+    await this.manager.stop();
     await this.streams.stop();
     await this.rebuilder.rebuildClosed(closedBy);
     return this.system.stop(reason);

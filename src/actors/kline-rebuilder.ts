@@ -63,6 +63,17 @@ export class KlineRebuilder {
     }
   }
 
+  /**
+   * A symbol that joined the live stream at `time` without its history: the period under way in every interval is
+   * partial; once closed it is rebuilt from the exchange's kline.
+   */
+  addPartial(symbol: string, time: number): void {
+    for (const interval of this.#options.intervals) {
+      const open = openTimeOf(interval, time);
+      this.#pending.push({ gap: { symbol, fromId: -1, toId: -1, fromTime: time, toTime: time }, interval, from: open, to: open });
+    }
+  }
+
   /** Rebuilds every pending range whose periods closed before `now` (the exchange's time). */
   async rebuildClosed(now: number): Promise<number> {
     const due = this.#pending.filter((p) => nextOpenTime(p.interval, p.to) <= now);

@@ -1,0 +1,233 @@
+/**
+ * The SymbolManager: builds the universe from exchangeInfo and is the only producer of activation commands.
+ *
+ * Service first: every symbol is activated at once, in a stream, without waiting for any download. A symbol whose
+ * stored klines are recent continues them (its stored last aggregate id is its position; what the streams missed
+ * meanwhile is repaired trade by trade). A symbol with nothing recent stored starts live from now, and the periods it
+ * joined mid-way are rebuilt from the exchange's klines once closed. Meanwhile the KlineBackfiller fills history and
+ * holes, two symbols at a time. The NewSymbolDetector half watches `!miniTicker@arr` and re-reads exchangeInfo
+ * periodically: a new TRADING symbol is activated from its very first trade (found over REST) within seconds; a symbol
+ * that leaves TRADING is deactivated, its history kept.
+ */
+import { createActor, type Actor } from 'xstate';
+import { scaleOf } from '../domain/decimal.ts';
+import type { IntervalName } from '../domain/interval.ts';
+import { symbolManagerMachine } from '../machines/symbol-manager.ts';
+import type { BinanceRestClient } from '../infra/binance/rest-client.ts';
+import type { ExchangeSymbol } from '../infra/binance/rest-types.ts';
+import { requestWeightLimitPerMinute } from '../infra/binance/rest-types.ts';
+import type { Clock } from '../infra/clock.ts';
+import type { KlineStore } from '../infra/db/kline-store.ts';
+import type { Logger } from '../infra/logger.ts';
+import { reportHealth } from './health-board.ts';
+import type { KlaggSystem } from './klagg-system.ts';
+import type { KlineRebuilder } from './kline-rebuilder.ts';
+
+/** What the manager needs of the KlineBackfiller. */
+export interface HistoryBackfill {
+  run(symbols: readonly { readonly symbol: string; readonly listedAt: number }[], now: number, onSymbolDone?: (symbol: string) => void): Promise<unknown>;
+}
+
+export interface SymbolManagerOptions {
+  readonly venue: string;
+  readonly market: string;
+  readonly intervals: readonly IntervalName[];
+  readonly rest: Pick<BinanceRestClient, 'exchangeInfo' | 'aggTrades' | 'setWeightLimit'>;
+  readonly store: KlineStore;
+  readonly system: KlaggSystem;
+  readonly rebuilder: KlineRebuilder;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Only these symbols; else PERPETUAL, USDT-quoted, TRADING. */
+  readonly symbols?: readonly string[];
+  /** Where history ends per symbol when nothing recent is stored (a replayed market from its first trade). */
+  readonly startAfterIds?: ReadonlyMap<string, number>;
+  readonly backfill?: HistoryBackfill;
+  /** Watch for listings and delistings (`!miniTicker@arr` and periodic exchangeInfo). */
+  readonly detectNewSymbols?: boolean;
+  readonly exchangeInfoPollMs?: number;
+  /** Stored klines older than this are not continued trade by trade (too many trades to fetch): start fresh instead. */
+  readonly maxTradeRepairMs?: number;
+  /** Subscribe `!miniTicker@arr` (the manager's own stream). */
+  readonly subscribeTickers?: (subscribe: boolean) => void;
+}
+
+const TICKER_PREFIX = Buffer.from('{"stream":"!miniTicker@arr"');
+
+export class SymbolManager {
+  readonly actor: Actor<typeof symbolManagerMachine>;
+  readonly #options: SymbolManagerOptions;
+  readonly #known = new Map<string, ExchangeSymbol>();
+  readonly #active = new Set<string>();
+  #pollTimer: NodeJS.Timeout | undefined;
+  #refreshing: Promise<void> | undefined;
+  #refreshQueued = false;
+  #backfill: Promise<unknown> | undefined;
+  #stopped = false;
+
+  constructor(options: SymbolManagerOptions) {
+    this.#options = options;
+    this.actor = createActor(symbolManagerMachine, { id: 'symbolManager' });
+    this.actor.subscribe((snapshot) => {
+      const c = snapshot.context;
+      reportHealth(options.system.health, 'symbolManager', c.lastError ? 'degraded' : 'ok', `${c.activated} of ${c.universe} symbols activated, ${c.listed} listed, ${c.delisted} delisted`, options.clock.now());
+      reportHealth(options.system.health, 'backfiller', 'ok', c.backfillDone ? `done (${c.backfilled} symbols)` : `${c.backfilled} symbols backfilled`, options.clock.now());
+    });
+  }
+
+  /** Symbols currently activated by the manager. */
+  get active(): readonly string[] {
+    return [...this.#active];
+  }
+
+  /** True for a `!miniTicker@arr` frame (the caller hands it here instead of to the trade router). */
+  static isTickerFrame(frame: Buffer): boolean {
+    return frame.length > TICKER_PREFIX.length && frame.subarray(0, TICKER_PREFIX.length).equals(TICKER_PREFIX);
+  }
+
+  async start(): Promise<void> {
+    const o = this.#options;
+    this.actor.start();
+    let universe: ExchangeSymbol[];
+    try {
+      const info = await o.rest.exchangeInfo();
+      const limit = requestWeightLimitPerMinute(info);
+      if (limit !== undefined) o.rest.setWeightLimit(limit);
+      universe = info.symbols.filter((s) => this.#wanted(s));
+      for (const s of info.symbols) this.#known.set(s.symbol, s);
+    } catch (error) {
+      this.actor.send({ type: 'START_FAILED', error: (error as Error).message });
+      throw error;
+    }
+    this.actor.send({ type: 'UNIVERSE_LOADED', symbols: universe.length });
+    o.logger.info({ symbols: universe.length }, 'universe loaded; activating every symbol now, backfilling alongside');
+    // Activate in a stream: the first symbol is live long before the last one's initial data is read.
+    for (const symbol of universe) await this.#activate(symbol, 'startup');
+    if (o.backfill) {
+      const now = o.clock.now();
+      this.#backfill = o.backfill
+        .run(universe.map((s) => ({ symbol: s.symbol, listedAt: s.onboardDate })), now, (symbol) => this.actor.send({ type: 'BACKFILLED', symbol }))
+        .then(
+          () => this.actor.send({ type: 'BACKFILL_DONE' }),
+          (error: unknown) => this.actor.send({ type: 'ERROR', error: `backfill: ${(error as Error).message}` }),
+        );
+    }
+    if (o.detectNewSymbols) {
+      o.subscribeTickers?.(true);
+      this.#pollTimer = setInterval(() => void this.refresh(), o.exchangeInfoPollMs ?? 60_000);
+    }
+  }
+
+  /** A `!miniTicker@arr` frame: any symbol not seen before makes the manager re-read exchangeInfo. */
+  onTickers(frame: Buffer): void {
+    this.actor.send({ type: 'TICKERS', at: this.#options.clock.now() });
+    let items: unknown;
+    try {
+      items = (JSON.parse(frame.toString()) as { data?: unknown }).data;
+    } catch {
+      return;
+    }
+    if (!Array.isArray(items)) return;
+    const unseen = items.some((item) => typeof (item as { s?: unknown }).s === 'string' && !this.#active.has((item as { s: string }).s) && !this.#ignored((item as { s: string }).s));
+    if (unseen) void this.refresh();
+  }
+
+  /** Re-reads exchangeInfo: activates new TRADING symbols, deactivates those that stopped trading. */
+  refresh(): Promise<void> {
+    if (this.#refreshing) {
+      this.#refreshQueued = true;
+      return this.#refreshing;
+    }
+    this.#refreshing = this.#refresh().finally(() => {
+      this.#refreshing = undefined;
+      if (this.#refreshQueued && !this.#stopped) {
+        this.#refreshQueued = false;
+        void this.refresh();
+      }
+    });
+    return this.#refreshing;
+  }
+
+  async #refresh(): Promise<void> {
+    const o = this.#options;
+    let symbols: readonly ExchangeSymbol[];
+    try {
+      symbols = (await o.rest.exchangeInfo()).symbols;
+    } catch (error) {
+      this.actor.send({ type: 'ERROR', error: `exchangeInfo: ${(error as Error).message}` });
+      return;
+    }
+    for (const s of symbols) {
+      this.#known.set(s.symbol, s);
+      if (this.#stopped) return;
+      if (this.#wanted(s) && !this.#active.has(s.symbol)) {
+        o.logger.info({ symbol: s.symbol }, 'new listing: activating from its first trade and backfilling what history exists');
+        this.actor.send({ type: 'LISTED', symbol: s.symbol });
+        await this.#activate(s, 'listing');
+        void o.backfill?.run([{ symbol: s.symbol, listedAt: s.onboardDate }], o.clock.now(), (symbol) => this.actor.send({ type: 'BACKFILLED', symbol }));
+      } else if (!this.#wanted(s) && this.#active.has(s.symbol)) {
+        o.logger.warn({ symbol: s.symbol, status: s.status }, 'symbol stopped trading: deactivated, its history kept');
+        this.#active.delete(s.symbol);
+        o.system.deactivate(s.symbol, 'delisted');
+        this.actor.send({ type: 'DELISTED', symbol: s.symbol });
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#pollTimer) clearInterval(this.#pollTimer);
+    this.#options.subscribeTickers?.(false);
+    this.actor.send({ type: 'STOP' });
+  }
+
+  /** Resolves when the startup backfill has finished (for tests and the backfill command). */
+  async backfillDone(): Promise<void> {
+    await this.#backfill;
+  }
+
+  #wanted(s: ExchangeSymbol): boolean {
+    const explicit = this.#options.symbols;
+    if (explicit) return explicit.includes(s.symbol) && s.status === 'TRADING';
+    return s.contractType === 'PERPETUAL' && s.quoteAsset === 'USDT' && s.status === 'TRADING';
+  }
+
+  #ignored(symbol: string): boolean {
+    const known = this.#known.get(symbol);
+    return known !== undefined && !this.#wanted(known);
+  }
+
+  async #activate(s: ExchangeSymbol, why: 'startup' | 'listing'): Promise<void> {
+    const o = this.#options;
+    if (s.tickSize === undefined || s.stepSize === undefined) {
+      o.logger.warn({ symbol: s.symbol }, 'no tick or step size in exchangeInfo; not activated');
+      return;
+    }
+    this.#active.add(s.symbol);
+    const now = o.clock.now();
+    const stored = await o.store.latest(o.venue, o.market, s.symbol, o.intervals);
+    const newest = stored.reduce((max, k) => (k.lastAggId >= 0 ? Math.max(max, k.closeTime) : max), Number.NEGATIVE_INFINITY);
+    const continues = stored.length > 0 && newest >= now - (o.maxTradeRepairMs ?? 15 * 60_000);
+    let startAfterId = o.startAfterIds?.get(s.symbol);
+    if (!continues && startAfterId === undefined) {
+      if (why === 'listing') {
+        // A new listing: its history is short, so start at its very first trade; the live stream's first trade is then
+        // a gap that REST fills, and its first kline is built from real trades.
+        startAfterId = await o.rest.aggTrades(s.symbol, { fromId: 0, limit: 1 }).then(
+          (trades) => (trades[0] ? trades[0].aggId - 1 : undefined),
+          () => undefined,
+        );
+      } else {
+        // Joining mid-period: the periods under way are partial until closed, then rebuilt from the exchange's klines.
+        o.rebuilder.addPartial(s.symbol, now);
+      }
+    }
+    o.system.activate({
+      symbol: s.symbol,
+      scales: { priceScale: scaleOf(s.tickSize), qtyScale: scaleOf(s.stepSize) },
+      initialData: continues ? stored : [],
+      startAfterId,
+    });
+    this.actor.send({ type: 'ACTIVATED', symbol: s.symbol });
+  }
+}
