@@ -1,0 +1,105 @@
+/**
+ * The SymbolManager against the fake exchange over loopback, in real time: a listing that appears mid-run is live
+ * within seconds of its first trade with klines equal to the exchange's; a delisting deactivates without deleting.
+ */
+import t from 'tap';
+import { KlaggService } from '../../src/actors/klagg-service.ts';
+import { systemClock } from '../../src/infra/clock.ts';
+import { KlineStore } from '../../src/infra/db/kline-store.ts';
+import { openDatabase } from '../../src/infra/db/open-database.ts';
+import { FakeExchange } from '../../src/infra/fake-exchange/fake-exchange.ts';
+import { createRootLogger } from '../../src/infra/logger.ts';
+import { canonicalDecimal } from '../support/fixtures.ts';
+import { createTestDatabase } from '../support/postgres.ts';
+
+const logger = createRootLogger({ level: 'silent' });
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+t.test('a listing mid-run goes live within 5 s of its first trade; a delisting is deactivated, its data kept', async (t) => {
+  const database = await createTestDatabase('klagg_symbol_manager');
+  const exchange = await FakeExchange.start({
+    source: {
+      kind: 'generated',
+      symbols: 4,
+      rate: 40,
+      seed: 8,
+      quietPeriods: false,
+      listings: [{ atMs: 1_500, pendingMs: 1_000, rate: 5 }],
+      delistings: [{ symbol: 3, atMs: 5_000 }],
+    },
+  });
+  const handle = await openDatabase({ url: database.url });
+  const store = new KlineStore(handle.db);
+  t.teardown(async () => {
+    await exchange.close();
+    await handle.close();
+    await database.drop();
+  });
+  const startSymbols = exchange.market.symbols().map((s) => s.symbol);
+  const service = new KlaggService({
+    venue: 'binance',
+    market: 'usdm',
+    intervals: ['1m'],
+    restBaseUrl: exchange.restUrl,
+    wsBaseUrl: exchange.wsUrl,
+    store,
+    clock: systemClock,
+    logger,
+    detectNewSymbols: true,
+    exchangeInfoPollMs: 1_000,
+    system: {
+      graceMs: 500,
+      workers: 2,
+      partitions: 256,
+      gateway: { pullIntervalMs: 200, pullTimeoutMs: 100, timeoutAlertThreshold: 5 },
+      dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 100 },
+      dbWriter: { flushIntervalMs: 200, maxBatchRows: 5000, backoffInitialMs: 50, backoffMaxMs: 1000, maxBufferedRows: 1_000_000 },
+      watchdog: { checkIntervalMs: 500 },
+      tickIntervalMs: 250,
+    },
+  });
+  await service.start();
+  t.same([...service.symbols].sort(), [...startSymbols].sort(), 'the universe at start');
+
+  // The listing: PENDING_TRADING at 1.5 s, TRADING (and its first trade) at 2.5 s.
+  let listed: string | undefined;
+  let firstTradeAt = 0;
+  for (let i = 0; i < 100 && listed === undefined; i++) {
+    await wait(100);
+    listed = exchange.market.symbols().find((s) => !startSymbols.includes(s.symbol) && s.status === 'TRADING')?.symbol;
+  }
+  t.ok(listed, 'the exchange listed a new symbol');
+  for (let i = 0; i < 100 && firstTradeAt === 0; i++) {
+    firstTradeAt = exchange.market.trades(listed!)[0]?.tradeTime ?? 0;
+    if (firstTradeAt === 0) await wait(50);
+  }
+  let liveAt = 0;
+  for (let i = 0; i < 200 && liveAt === 0; i++) {
+    if (service.system.isSubscribed(listed!) && service.system.symbolState(listed!) === 'Active') liveAt = Date.now();
+    else await wait(25);
+  }
+  t.ok(liveAt > 0 && liveAt - firstTradeAt < 5_000, `live ${liveAt - firstTradeAt} ms after its first trade (≤ 5 s)`);
+
+  // The delisting at 5 s: deactivated, history kept.
+  const delisted = startSymbols[3]!;
+  for (let i = 0; i < 100 && service.system.symbolState(delisted) !== 'Pending'; i++) await wait(100);
+  t.equal(service.system.symbolState(delisted), 'Pending', 'the delisted symbol left Active');
+  t.notOk(service.system.isSubscribed(delisted), 'and its stream is unsubscribed');
+  await wait(1_500); // let the listed symbol trade for a while
+
+  service.system.finishInput();
+  t.equal(await service.stop('test'), 0);
+  t.ok((await store.count('binance', 'usdm', delisted)) > 0, 'the delisted symbol’s klines are still stored');
+
+  const stored = await store.range('binance', 'usdm', listed!, '1m', { limit: 1000 });
+  const exchangeKlines = exchange.market.klines(listed!, '1m', { limit: 1000 });
+  t.ok(stored.length > 0, 'the listing’s klines are stored');
+  const first = stored[0]!;
+  const theirs = exchangeKlines.find((k) => k.openTime === first.openTime);
+  t.ok(theirs, 'the exchange has the same first period');
+  t.same(
+    [first.open, first.high, first.low, first.close, first.volume, first.quoteVolume].map(canonicalDecimal).concat([String(first.tradeCount)]),
+    [theirs!.open, theirs!.high, theirs!.low, theirs!.close, theirs!.volume, theirs!.quoteVolume].map(canonicalDecimal).concat([String(theirs!.tradeCount)]),
+    'its first kline is built from its real first trades: equal to the exchange’s',
+  );
+});
