@@ -9,6 +9,7 @@ import { benchChaosLarge } from './chaos-large.ts';
 import { benchDbFlush } from './db-flush.ts';
 import { benchExchangeIngest } from './exchange-ingest.ts';
 import { benchHotPath } from './hot-path.ts';
+import { benchSymbolStart } from './symbol-start.ts';
 import { benchSystemReplay } from './system-replay.ts';
 import { BenchReport } from './report.ts';
 
@@ -21,4 +22,5 @@ await benchDbFlush(report);
 await benchSystemReplay(values.quick ? { symbols: 500, trades: 100_000, runs: 1 } : { symbols: 500, trades: 500_000, runs: 5 }, report);
 await benchExchangeIngest(values.quick ? { symbols: 200, trades: 50_000 } : { symbols: 200, trades: 500_000 }, report);
 await benchChaosLarge(values.quick ? { symbols: 200, trades: 100_000, marketSeconds: 600, wallSeconds: 5 } : { symbols: 200, trades: 1_000_000, marketSeconds: 1800, wallSeconds: 25 }, report);
+await benchSymbolStart({ symbols: 700 }, report);
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report.records, null, 2)}\n`);

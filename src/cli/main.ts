@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '../infra/config/config-error.ts';
 import { createRootLogger } from '../infra/logger.ts';
+import { auditCommand } from './audit-command.ts';
 import { chaosCommand } from './chaos-command.ts';
 import { fakeExchangeCommand } from './fake-exchange-command.ts';
 import { recordCommand } from './record-command.ts';
@@ -17,7 +18,8 @@ const program = new Command('klagg')
   .addCommand(replayCommand(logger))
   .addCommand(recordCommand(logger))
   .addCommand(chaosCommand(logger))
-  .addCommand(fakeExchangeCommand(logger));
+  .addCommand(fakeExchangeCommand(logger))
+  .addCommand(auditCommand(logger));
 
 try {
   await program.parseAsync(process.argv);
