@@ -7,6 +7,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runChaos } from '../../src/cli/chaos.ts';
+import { auditKlines } from '../../src/actors/kline-auditor.ts';
+import { BinanceRestClient } from '../../src/infra/binance/rest-client.ts';
+import { KlineStore } from '../../src/infra/db/kline-store.ts';
+import { openDatabase } from '../../src/infra/db/open-database.ts';
+import { FakeExchange } from '../../src/infra/fake-exchange/fake-exchange.ts';
 import { toCombinedFrame } from '../../src/domain/agg-trade.ts';
 import { generateTrades } from '../../src/domain/synthetic-market.ts';
 import { createRootLogger } from '../../src/infra/logger.ts';
@@ -36,6 +41,30 @@ t.test('chaos on the real data leaves exactly the exchange’s 3,560 1m klines',
   t.ok(summary.reconnects > 0, `connections replaced (${summary.reconnects})`);
   t.ok(summary.rest.http429 > 0 && summary.rest.http418 > 0, 'injected 429 and 418 answers were honoured');
   assertMatchesExchange(t, await storedKlines({ url: database.url }, 'XRPETH', '1m'));
+
+  // And the audit, comparing the store with the exchange's own klines, finds nothing after the chaos.
+  const exchange = await FakeExchange.start({ source: { kind: 'recording', path: XRPETH_TRADES, speed: 'max' }, autoPublish: false });
+  const handle = await openDatabase({ url: database.url });
+  t.teardown(async () => {
+    await exchange.close();
+    await handle.close();
+  });
+  exchange.market.publishAll();
+  const differences: unknown[] = [];
+  const audit = await auditKlines({
+    rest: new BinanceRestClient({ baseUrl: exchange.restUrl }),
+    store: new KlineStore(handle.db),
+    venue: 'binance',
+    market: 'usdm',
+    symbols: ['XRPETH'],
+    intervals: ['1m'],
+    since: Date.UTC(2019, 9, 11),
+    until: Date.UTC(2019, 9, 14),
+    onDifference: (d) => void differences.push(d),
+  });
+  t.ok(audit.compared >= 3_559, `audit compared ${audit.compared} klines`);
+  t.same(differences, [], 'klagg audit reports zero differences after the chaos run');
+  t.ok(audit.ok);
 });
 
 t.test('chaos on a generated market stores exactly what a fault-free run stores', async (t) => {

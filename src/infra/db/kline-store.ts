@@ -230,6 +230,34 @@ export class KlineStore {
     return rows.map(toKline);
   }
 
+  /**
+   * Open times of the stored klines of one symbol and interval with `from ≤ openTime ≤ to`, ascending; with
+   * `finalOnly`, only of final ones. What hole detection subtracts from the periods it expects: one read of the
+   * primary key (plus `is_final` when asked), no kline fields, however long the range.
+   */
+  async openTimes(
+    venue: string,
+    market: string,
+    symbol: string,
+    interval: IntervalName,
+    from: number,
+    to: number,
+    options: { readonly finalOnly?: boolean } = {},
+  ): Promise<number[]> {
+    let select = this.#db
+      .selectFrom('klines')
+      .select('open_time')
+      .where('venue', '=', venue)
+      .where('market', '=', market)
+      .where('symbol', '=', symbol)
+      .where('interval', '=', interval)
+      .where('open_time', '>=', from)
+      .where('open_time', '<=', to);
+    if (options.finalOnly === true) select = select.where('is_final', '=', true);
+    const rows = await select.orderBy('open_time', 'asc').execute();
+    return rows.map((row) => toSafeNumber(row.open_time, 'open_time'));
+  }
+
   /** Stored klines of a venue and market, optionally of one symbol and one interval. */
   async count(venue: string, market: string, symbol?: string, interval?: IntervalName): Promise<number> {
     let select = this.#db

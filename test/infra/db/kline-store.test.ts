@@ -234,6 +234,27 @@ for (const kind of BACKENDS) {
       t.equal(await store.count(venue, 'spot'), 0);
     });
 
+    t.test('openTimes() lists stored open times in [from, to], ascending, optionally only final ones', async (t) => {
+      const venue = 'open-times';
+      const minutes = [7, 2, 0, 5, 3, 9];
+      await store.upsert([
+        ...minutes.map((m) => row(venue, kline({ openTime: T0 + m * MINUTE, isFinal: m !== 5 }))),
+        row(venue, kline({ interval: '5m', openTime: T0 + 5 * MINUTE, closeTime: T0 + 10 * MINUTE - 1 })),
+        row(venue, kline({ symbol: 'BTCUSDT', openTime: T0 + 4 * MINUTE })),
+        row('elsewhere', kline({ openTime: T0 + 6 * MINUTE })),
+      ]);
+      const times = async (from: number, to: number, finalOnly?: boolean): Promise<number[]> =>
+        (await store.openTimes(venue, MARKET, 'XRPETH', '1m', T0 + from * MINUTE, T0 + to * MINUTE, finalOnly === undefined ? undefined : { finalOnly })).map(
+          (time) => (time - T0) / MINUTE,
+        );
+      t.same(await times(0, 100), [0, 2, 3, 5, 7, 9], 'ascending, other intervals, symbols and venues excluded');
+      t.same(await times(2, 7), [2, 3, 5, 7], 'both bounds inclusive');
+      t.same(await times(0, 100, true), [0, 2, 3, 7, 9], 'finalOnly leaves the open kline out');
+      t.same(await times(0, 100, false), [0, 2, 3, 5, 7, 9]);
+      t.same(await times(10, 20), []);
+      t.same(await store.openTimes(venue, MARKET, 'XRPETH', '5m', T0, T0 + 100 * MINUTE), [T0 + 5 * MINUTE]);
+    });
+
     t.test('SymbolStore round-trip', async (t) => {
       const symbols = new SymbolStore(handle.db);
       const info = [
