@@ -4,6 +4,8 @@ import { Command } from 'commander';
 import { ConfigError } from '../infra/config/config-error.ts';
 import { createRootLogger } from '../infra/logger.ts';
 import { auditCommand } from './audit-command.ts';
+import { backfillCommand } from './backfill-command.ts';
+import { runCommand } from './run-command.ts';
 import { chaosCommand } from './chaos-command.ts';
 import { fakeExchangeCommand } from './fake-exchange-command.ts';
 import { recordCommand } from './record-command.ts';
@@ -15,6 +17,8 @@ const program = new Command('klagg')
   .description('exchange-exact klines from Binance USDⓈ-M aggregate trades')
   .showHelpAfterError()
   .option('-c, --config <file>', 'JSON config file (also KLAGG_CONFIG); environment variables and flags override it')
+  .addCommand(runCommand(logger))
+  .addCommand(backfillCommand(logger))
   .addCommand(replayCommand(logger))
   .addCommand(recordCommand(logger))
   .addCommand(chaosCommand(logger))

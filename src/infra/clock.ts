@@ -39,6 +39,10 @@ export class OffsetClock implements Clock {
   get offsetMs(): number {
     return this.#offsetMs;
   }
+  setOffset(offsetMs: number): void {
+    this.#offsetMs = Math.round(offsetMs);
+  }
+
   /** One measurement: the server's time against the midpoint of the request's round trip. */
   record(sentAt: number, serverTime: number, receivedAt: number): void {
     this.#offsetMs = Math.round(serverTime - (sentAt + receivedAt) / 2);
