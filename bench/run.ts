@@ -10,6 +10,9 @@ import { benchDbFlush } from './db-flush.ts';
 import { benchExchangeIngest } from './exchange-ingest.ts';
 import { benchHotPath } from './hot-path.ts';
 import { benchSymbolStart } from './symbol-start.ts';
+import { KlineBackfiller } from '../src/actors/kline-backfiller.ts';
+import { systemClock } from '../src/infra/clock.ts';
+import { createRootLogger } from '../src/infra/logger.ts';
 import { benchSystemReplay } from './system-replay.ts';
 import { BenchReport } from './report.ts';
 
@@ -22,5 +25,14 @@ await benchDbFlush(report);
 await benchSystemReplay(values.quick ? { symbols: 500, trades: 100_000, runs: 1 } : { symbols: 500, trades: 500_000, runs: 5 }, report);
 await benchExchangeIngest(values.quick ? { symbols: 200, trades: 50_000 } : { symbols: 200, trades: 500_000 }, report);
 await benchChaosLarge(values.quick ? { symbols: 200, trades: 100_000, marketSeconds: 600, wallSeconds: 5 } : { symbols: 200, trades: 1_000_000, marketSeconds: 1800, wallSeconds: 25 }, report);
-await benchSymbolStart({ symbols: 700 }, report);
+await benchSymbolStart(
+  {
+    symbols: 700,
+    backfill: (rest, store) => {
+      const backfiller = new KlineBackfiller({ rest, store, venue: 'binance', market: 'usdm', intervals: ['1m', '5m', '30m', '1h', '4h', '1d', '1w'], clock: systemClock, logger: createRootLogger({ level: 'silent' }) });
+      return { run: (symbols, now, done) => backfiller.run(symbols, now, done) };
+    },
+  },
+  report,
+);
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report.records, null, 2)}\n`);

@@ -39,6 +39,11 @@ function serviceOptions(exchange: FakeExchange, store: KlineStore, backfill?: Hi
   };
 }
 
+/** The backfill needs the service's REST client, which exists only once the service does. */
+function lazyBackfill(make: () => HistoryBackfill): HistoryBackfill {
+  return { run: (symbols, now, done) => make().run(symbols, now, done) };
+}
+
 /** Starts a service and measures when the first and the last of `count` symbols became Active (ms after start). */
 async function timedStart(service: KlaggService, count: number): Promise<{ firstMs: number; allMs: number }> {
   const started = Date.now();
@@ -62,9 +67,9 @@ export async function benchSymbolStart(options: { symbols: number; backfill?: (r
   try {
     const store = new KlineStore(handle.db);
     // Cold: nothing stored. The backfill runs alongside; live data must flow meanwhile.
-    const cold = new KlaggService(serviceOptions(exchange, store));
-    const coldBackfill = options.backfill?.(cold.rest, store);
-    const coldService = coldBackfill ? new KlaggService(serviceOptions(exchange, store, coldBackfill)) : cold;
+    let coldService: KlaggService | undefined;
+    const coldBackfill = options.backfill ? lazyBackfill(() => options.backfill!(coldService!.rest, store)) : undefined;
+    coldService = new KlaggService(serviceOptions(exchange, store, coldBackfill));
     const coldTimes = await timedStart(coldService, options.symbols);
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     const liveRows = await store.count('binance', 'usdm');
