@@ -15,7 +15,8 @@ import { toCombinedFrame } from '../src/domain/agg-trade.ts';
 import { DEFAULT_INTERVALS } from '../src/domain/interval.ts';
 import { Replayer, ScaleInference } from '../src/domain/replay.ts';
 import { generateTrades } from '../src/domain/synthetic-market.ts';
-import { KlaggService } from '../src/actors/klagg-service.ts';
+import { defaultConfig } from '../src/infra/config/schema.ts';
+import { KlaggService, systemOptionsFrom } from '../src/actors/klagg-service.ts';
 import { systemClock } from '../src/infra/clock.ts';
 import { KlineStore } from '../src/infra/db/kline-store.ts';
 import { openDatabase } from '../src/infra/db/open-database.ts';
@@ -71,16 +72,8 @@ export async function benchExchangeIngest(options: { symbols: number; trades: nu
       clock: systemClock,
       logger: createRootLogger({ level: 'silent' }),
       startAfterIds: new Map([...firstIds].map(([symbol, id]) => [symbol, id - 1])),
-      system: {
-        graceMs: 1000,
-        workers: 2,
-        partitions: 256,
-        gateway: { pullIntervalMs: 500, pullTimeoutMs: 200, timeoutAlertThreshold: 5 },
-        dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 1000 },
-        dbWriter: { flushIntervalMs: 1000, maxBatchRows: 5000, backoffInitialMs: 250, backoffMaxMs: 30_000, maxBufferedRows: 10_000_000 },
-        watchdog: { checkIntervalMs: 1000 },
-        tickIntervalMs: 0,
-      },
+      // The documented defaults, without boundary ticks: a replayed market's klines close by their own trades.
+      system: { ...systemOptionsFrom(defaultConfig()), tickIntervalMs: 0 },
     });
     // Publishing starts with the first subscription: the clock starts when the service has started.
     await service.start();

@@ -3,7 +3,8 @@
  * Active and how soon all of them are (targets 1 s and 10 s); with a cold one, that live data flows for the first
  * symbols while the backfill still runs, and that no request is ever answered 429.
  */
-import { KlaggService, type KlaggServiceOptions } from '../src/actors/klagg-service.ts';
+import { defaultConfig } from '../src/infra/config/schema.ts';
+import { KlaggService, systemOptionsFrom, type KlaggServiceOptions } from '../src/actors/klagg-service.ts';
 import { systemClock } from '../src/infra/clock.ts';
 import { KlineStore } from '../src/infra/db/kline-store.ts';
 import { openDatabase } from '../src/infra/db/open-database.ts';
@@ -26,16 +27,8 @@ function serviceOptions(exchange: FakeExchange, store: KlineStore, backfill?: Hi
     clock: systemClock,
     logger,
     backfill,
-    system: {
-      graceMs: 1000,
-      workers: 2,
-      partitions: 256,
-      gateway: { pullIntervalMs: 500, pullTimeoutMs: 200, timeoutAlertThreshold: 5 },
-      dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 1000 },
-      dbWriter: { flushIntervalMs: 1000, maxBatchRows: 5000, backoffInitialMs: 250, backoffMaxMs: 30_000, maxBufferedRows: 10_000_000 },
-      watchdog: { checkIntervalMs: 1000 },
-      tickIntervalMs: 1000,
-    },
+    // The documented defaults (boundary ticks every second: a live service).
+    system: systemOptionsFrom(defaultConfig()),
   };
 }
 

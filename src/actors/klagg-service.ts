@@ -8,6 +8,7 @@ import { BinanceRestClient } from '../infra/binance/rest-client.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
 import { StreamManager, type StreamManagerOptions } from '../infra/exchange-stream/stream-manager.ts';
+import type { KlaggConfig } from '../infra/config/schema.ts';
 import type { Logger } from '../infra/logger.ts';
 import { KlaggSystem, type KlaggSystemOptions } from './klagg-system.ts';
 import { KlineRebuilder } from './kline-rebuilder.ts';
@@ -34,6 +35,21 @@ export interface KlaggServiceOptions {
   /** Watch `!miniTicker@arr` and exchangeInfo for listings and delistings. */
   readonly detectNewSymbols?: boolean;
   readonly exchangeInfoPollMs?: number;
+}
+
+/** The actor system's tuning as the configuration gives it (every field has a documented default). */
+export function systemOptionsFrom(config: KlaggConfig): KlaggServiceOptions['system'] {
+  return {
+    graceMs: config.engine.graceMs,
+    workers: config.workers.count,
+    partitions: config.workers.partitions,
+    threads: config.workers.threads,
+    gateway: config.gateway,
+    dispatcher: config.dispatcher,
+    dbWriter: config.dbWriter,
+    watchdog: { checkIntervalMs: config.watchdog.checkIntervalMs },
+    tickIntervalMs: config.clock.tickIntervalMs,
+  };
 }
 
 export class KlaggService {

@@ -5,24 +5,13 @@
  */
 import { nextOpenTime, openTimeOf, type IntervalName } from '../domain/interval.ts';
 import type { Kline } from '../domain/kline.ts';
+import type { RestKline } from '../infra/binance/rest-types.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { KlineRecord } from './kline-sink.ts';
 import type { UnrepairedGap } from './partition-worker.ts';
 
 /** A kline as the exchange's REST `/fapi/v1/klines` gives it (decimals as the exact strings). */
-export interface ExchangeKline {
-  readonly openTime: number;
-  readonly open: string;
-  readonly high: string;
-  readonly low: string;
-  readonly close: string;
-  readonly volume: string;
-  readonly closeTime: number;
-  readonly quoteVolume: string;
-  readonly tradeCount: number;
-  readonly takerBuyVolume: string;
-  readonly takerBuyQuoteVolume: string;
-}
+export type ExchangeKline = RestKline;
 
 export interface KlineRebuilderOptions {
   readonly venue: string;

@@ -3,7 +3,7 @@
  * alongside, listings and delistings followed. SIGINT/SIGTERM stop it in order (exit 0); a fatal error exits 1.
  */
 import { Command } from 'commander';
-import { KlaggService } from '../actors/klagg-service.ts';
+import { KlaggService, systemOptionsFrom } from '../actors/klagg-service.ts';
 import { KlineBackfiller } from '../actors/kline-backfiller.ts';
 import { OffsetClock, systemClock } from '../infra/clock.ts';
 import { loadConfig } from '../infra/config/load-config.ts';
@@ -46,17 +46,7 @@ export function runCommand(logger: Logger): Command {
         symbols: opts.symbols,
         backfill: backfillOf(() => service!),
         detectNewSymbols: true,
-        system: {
-          graceMs: config.engine.graceMs,
-          workers: config.workers.count,
-          partitions: config.workers.partitions,
-          threads: config.workers.threads,
-          gateway: config.gateway,
-          dispatcher: config.dispatcher,
-          dbWriter: config.dbWriter,
-          watchdog: { checkIntervalMs: config.watchdog.checkIntervalMs },
-          tickIntervalMs: config.clock.tickIntervalMs,
-        },
+        system: systemOptionsFrom(config),
         streams: { silenceMs: config.watchdog.silenceMs },
         rest: { budgetShare: config.exchange.weightBudgetShare },
       });
