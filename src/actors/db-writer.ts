@@ -5,7 +5,7 @@
  * up. An open kline may be coalesced into a newer state of itself. On shutdown it drains until the buffer is empty.
  */
 import { createActor, fromPromise, type Actor } from 'xstate';
-import type { Kline } from '../domain/kline.ts';
+import { isNewerVersion } from '../domain/kline-version.ts';
 import { dbWriterMachine } from '../machines/db-writer.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { KlineRecord, KlineSink } from './kline-sink.ts';
@@ -34,11 +34,6 @@ export interface DbWriterStats {
   readonly oldestBufferedFinal: number | null;
 }
 
-/** Whether `next` is a newer version of the same kline than `current` (what the store's guard also enforces). */
-export function isNewer(next: Kline, current: Kline): boolean {
-  if (next.isFinal !== current.isFinal) return next.isFinal;
-  return next.lastAggId >= current.lastAggId;
-}
 
 export class DbWriter {
   readonly actor: Actor<typeof dbWriterMachine>;
@@ -77,7 +72,7 @@ export class DbWriter {
     for (const record of records) {
       const key = `${record.venue}|${record.market}|${record.kline.symbol}|${record.kline.interval}|${record.kline.openTime}`;
       const current = this.#buffer.get(key);
-      if (current === undefined || record.revision > current.revision || (record.revision === current.revision && isNewer(record.kline, current.kline))) {
+      if (current === undefined || isNewerVersion(record, current)) {
         this.#buffer.set(key, record);
       }
     }

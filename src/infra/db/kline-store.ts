@@ -5,6 +5,7 @@
 import { sql, type Kysely } from 'kysely';
 import { parseInterval, type IntervalName } from '../../domain/interval.ts';
 import type { Kline } from '../../domain/kline.ts';
+import { isNewerVersion } from '../../domain/kline-version.ts';
 import { boolArrayLiteral, decimalArrayLiteral, intArrayLiteral, textArrayLiteral } from './array-literal.ts';
 import type { Database, KlineRecord, KlineSource } from './schema.ts';
 
@@ -38,17 +39,7 @@ export interface KlineStoreOptions {
 
 const DEFAULT_CHUNK_SIZE = 5_000;
 
-/**
- * Whether `candidate` is a newer version of the same kline than `existing`: a higher revision; or, at the same
- * revision, an open row replaced by a final one or by an open one with a higher last aggregate id. A final row is
- * never replaced at its own revision, so an older in-progress state arriving late cannot undo it. The SQL guard in
- * `upsert` is the same rule; this copy picks the winner among duplicates within one batch.
- */
-export function isNewerVersion(candidate: KlineRow, existing: KlineRow): boolean {
-  if (candidate.revision !== existing.revision) return candidate.revision > existing.revision;
-  if (existing.kline.isFinal) return false;
-  return candidate.kline.isFinal || candidate.kline.lastAggId > existing.kline.lastAggId;
-}
+export { isNewerVersion };
 
 /** The same rule as `isNewerVersion`, over the stored row (`klines`) and the proposed one (`excluded`). */
 const VERSION_GUARD = sql<boolean>`excluded.revision > klines.revision
