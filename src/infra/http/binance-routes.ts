@@ -1,0 +1,139 @@
+/**
+ * The Binance-compatible REST subset: `/fapi/v1/klines` (stored klines merged with the live open one, Binance's
+ * 12-field rows, Binance's error codes), `/fapi/v1/exchangeInfo` (the symbols klagg serves), `/fapi/v1/time`,
+ * `/fapi/v1/ping`. Existing Binance clients can point their base URL here.
+ */
+import { isIntervalName, type IntervalName } from '../../domain/interval.ts';
+import { toBinanceRow, type Kline } from '../../domain/kline.ts';
+import { isServed, type HttpContext, type ServedSymbol } from './context.ts';
+import { binanceError, json, type HttpReply, type HttpRequest, type Route } from './router.ts';
+
+export const KLINES_DEFAULT_LIMIT = 500;
+export const KLINES_MAX_LIMIT = 1500;
+
+const MSG = {
+  mandatory: (name: string) => `Mandatory parameter '${name}' was not sent, was empty/null, or malformed.`,
+  illegal: (name: string) => `Illegal characters found in parameter '${name}'; legal range is '^[0-9]{1,20}$'.`,
+  invalid: (name: string) => `Data sent for parameter '${name}' is not valid.`,
+};
+
+/** A non-negative integer parameter, or undefined when absent; -1100 when it is not digits or beyond 2^53. */
+function integerParam(query: URLSearchParams, name: string): number | undefined {
+  const raw = query.get(name);
+  if (raw === null || raw === '') return undefined;
+  if (!/^[0-9]{1,20}$/.test(raw)) throw binanceError(-1100, MSG.illegal(name));
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value)) throw binanceError(-1130, MSG.invalid(name));
+  return value;
+}
+
+export interface KlinesQuery {
+  readonly symbol: string;
+  readonly interval: IntervalName;
+  readonly startTime?: number;
+  readonly endTime?: number;
+  readonly limit: number;
+}
+
+/** Validates a klines request in Binance's order: mandatory parameters, then their values, then their combination. */
+export function parseKlinesQuery(context: HttpContext, query: URLSearchParams): KlinesQuery {
+  const symbolRaw = query.get('symbol');
+  if (symbolRaw === null || symbolRaw.trim() === '') throw binanceError(-1102, MSG.mandatory('symbol'));
+  const intervalRaw = query.get('interval');
+  if (intervalRaw === null || intervalRaw.trim() === '') throw binanceError(-1102, MSG.mandatory('interval'));
+  const startTime = integerParam(query, 'startTime');
+  const endTime = integerParam(query, 'endTime');
+  const limitParam = integerParam(query, 'limit');
+  const symbol = symbolRaw.trim().toUpperCase();
+  if (!/^[A-Z0-9_]{1,32}$/.test(symbol) || !isServed(context, symbol)) throw binanceError(-1121, 'Invalid symbol.');
+  if (!isIntervalName(intervalRaw) || !context.intervals.includes(intervalRaw)) throw binanceError(-1120, 'Invalid interval.');
+  const limit = limitParam ?? KLINES_DEFAULT_LIMIT;
+  if (limit < 1 || limit > KLINES_MAX_LIMIT) throw binanceError(-1130, MSG.invalid('limit'));
+  if (startTime !== undefined && endTime !== undefined && startTime > endTime) throw binanceError(-1023, 'Start time is greater than end time.');
+  return { symbol, interval: intervalRaw, startTime, endTime, limit };
+}
+
+/**
+ * Stored klines with the live open one merged in, as Binance selects them: ascending by openTime, within
+ * [startTime, endTime]; with a startTime the first `limit`, otherwise the latest `limit`. The live open kline
+ * replaces a stored open row of the same openTime (the store lags); a stored final row is never replaced by it.
+ */
+export async function selectKlines(context: HttpContext, q: KlinesQuery): Promise<Kline[]> {
+  const stored = await context.store.range(context.venue, context.market, q.symbol, q.interval, { startTime: q.startTime, endTime: q.endTime, limit: q.limit });
+  const live = context.view.open(q.symbol, q.interval);
+  if (live === undefined) return stored;
+  if ((q.startTime !== undefined && live.openTime < q.startTime) || (q.endTime !== undefined && live.openTime > q.endTime)) return stored;
+  const merged = stored.slice();
+  const at = merged.findIndex((k) => k.openTime >= live.openTime);
+  if (at === -1) merged.push(live);
+  else if (merged[at]!.openTime === live.openTime) {
+    if (!merged[at]!.isFinal) merged[at] = live;
+  } else merged.splice(at, 0, live);
+  if (merged.length <= q.limit) return merged;
+  return q.startTime !== undefined ? merged.slice(0, q.limit) : merged.slice(merged.length - q.limit);
+}
+
+function decimalsOf(step: string): number {
+  const dot = step.indexOf('.');
+  if (dot < 0) return 0;
+  const fraction = step.slice(dot + 1).replace(/0+$/, '');
+  return fraction.length;
+}
+
+export function exchangeSymbol(s: ServedSymbol): Record<string, unknown> {
+  return {
+    symbol: s.symbol,
+    pair: s.symbol,
+    contractType: 'PERPETUAL',
+    deliveryDate: 4133404800000,
+    onboardDate: 0,
+    status: s.status,
+    baseAsset: s.baseAsset,
+    quoteAsset: s.quoteAsset,
+    marginAsset: s.quoteAsset,
+    pricePrecision: decimalsOf(s.tickSize),
+    quantityPrecision: decimalsOf(s.stepSize),
+    baseAssetPrecision: 8,
+    quotePrecision: 8,
+    underlyingType: 'COIN',
+    filters: [
+      { filterType: 'PRICE_FILTER', minPrice: s.minPrice ?? s.tickSize, maxPrice: s.maxPrice ?? '1000000', tickSize: s.tickSize },
+      { filterType: 'LOT_SIZE', minQty: s.minQty ?? s.stepSize, maxQty: s.maxQty ?? '100000000', stepSize: s.stepSize },
+    ],
+    orderTypes: [],
+    timeInForce: [],
+  };
+}
+
+export function binanceRoutes(context: HttpContext): Route[] {
+  return [
+    {
+      method: 'GET',
+      pattern: '/fapi/v1/klines',
+      handler: async (request: HttpRequest): Promise<HttpReply> => {
+        const q = parseKlinesQuery(context, request.query);
+        const klines = await selectKlines(context, q);
+        return json(200, klines.map(toBinanceRow));
+      },
+    },
+    {
+      method: 'GET',
+      pattern: '/fapi/v1/exchangeInfo',
+      handler: () =>
+        json(200, {
+          timezone: 'UTC',
+          serverTime: context.clock.now(),
+          futuresType: 'U_MARGINED',
+          rateLimits: [
+            { rateLimitType: 'REQUEST_WEIGHT', interval: 'MINUTE', intervalNum: 1, limit: 2400 },
+            { rateLimitType: 'ORDERS', interval: 'MINUTE', intervalNum: 1, limit: 1200 },
+          ],
+          exchangeFilters: [],
+          assets: [],
+          symbols: context.symbols().map(exchangeSymbol),
+        }),
+    },
+    { method: 'GET', pattern: '/fapi/v1/time', handler: () => json(200, { serverTime: context.clock.now() }) },
+    { method: 'GET', pattern: '/fapi/v1/ping', handler: () => json(200, {}) },
+  ];
+}

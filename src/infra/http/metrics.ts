@@ -1,0 +1,130 @@
+/**
+ * Prometheus metrics on a registry of klagg's own (never prom-client's global one, so several services or tests in
+ * one process do not collide). System counters are read at scrape time from the system's read models; HTTP request
+ * counters are counted as requests are answered.
+ */
+import client from 'prom-client';
+import type { KlaggSystem } from '../../actors/klagg-system.ts';
+import { countByState } from '../../actors/symbol-registry.ts';
+import type { Clock } from '../clock.ts';
+
+export const METRICS_CONTENT_TYPE = client.Registry.PROMETHEUS_CONTENT_TYPE;
+
+export interface MetricsOptions {
+  readonly system: KlaggSystem;
+  readonly clock: Clock;
+  /** Node's default process metrics (event-loop lag, heap, GC…). Default true. */
+  readonly defaultMetrics?: boolean;
+  readonly prefix?: string;
+}
+
+export class HttpMetrics {
+  readonly registry = new client.Registry();
+  readonly #requests: client.Counter<'method' | 'route' | 'status'>;
+  readonly #rejected: client.Counter<'route' | 'reason'>;
+
+  constructor(options: MetricsOptions) {
+    const { system, clock } = options;
+    const prefix = options.prefix ?? 'klagg_';
+    const registers = [this.registry];
+    if (options.defaultMetrics ?? true) client.collectDefaultMetrics({ register: this.registry, prefix, eventLoopMonitoringPrecision: 20 });
+
+    this.#requests = new client.Counter({ name: `${prefix}http_requests_total`, help: 'HTTP requests answered, by route pattern and status', labelNames: ['method', 'route', 'status'], registers });
+    this.#rejected = new client.Counter({ name: `${prefix}http_rejected_requests_total`, help: 'HTTP requests refused (4xx), by route and reason (a Binance error code or the status)', labelNames: ['route', 'reason'], registers });
+
+    // Values that live in the system: a counter mirrors a monotonic total at scrape time.
+    const mirror = (name: string, help: string, read: () => number | Promise<number>): void => {
+      new client.Counter({
+        name: `${prefix}${name}`,
+        help,
+        registers,
+        async collect() {
+          this.reset();
+          this.inc(await read());
+        },
+      });
+    };
+    const gauge = (name: string, help: string, read: () => number | Promise<number>): void => {
+      new client.Gauge({
+        name: `${prefix}${name}`,
+        help,
+        registers,
+        async collect() {
+          this.set(await read());
+        },
+      });
+    };
+
+    // One stats() call per worker per scrape, shared by every worker metric of that scrape.
+    let workerStats: Promise<{ applied: number; duplicates: number; gaps: number; late: number; rejectedFrames: number; repairedGaps: number; unrepairedGaps: number; pendingRepairs: number }> | undefined;
+    const workers = (): NonNullable<typeof workerStats> => {
+      if (workerStats === undefined) {
+        workerStats = Promise.all(system.workers.map((worker) => worker.stats())).then((all) => {
+          const sum = { applied: 0, duplicates: 0, gaps: 0, late: 0, rejectedFrames: 0, repairedGaps: 0, unrepairedGaps: 0, pendingRepairs: 0 };
+          for (const s of all) for (const key of Object.keys(sum) as (keyof typeof sum)[]) sum[key] += s[key];
+          return sum;
+        });
+        setImmediate(() => (workerStats = undefined));
+      }
+      return workerStats;
+    };
+
+    mirror('frames_routed_total', 'Trade frames routed to the worker owning their symbol', () => system.counters.framesRouted);
+    mirror('frames_unrouted_total', 'Trade frames for symbols not subscribed (dropped)', () => system.counters.framesUnrouted);
+    mirror('frames_rejected_total', 'Malformed or unusable trade frames', async () => (await workers()).rejectedFrames);
+    mirror('trades_applied_total', 'Trades applied to klines', async () => (await workers()).applied);
+    mirror('trades_duplicate_total', 'Duplicate trades ignored', async () => (await workers()).duplicates);
+    mirror('trades_late_total', 'Trades too late for their (final) kline', async () => (await workers()).late);
+    mirror('gaps_total', 'Gaps in aggregate trade ids seen', async () => (await workers()).gaps);
+    mirror('gaps_repaired_total', 'Gaps repaired from the exchange', async () => (await workers()).repairedGaps);
+    mirror('gaps_unrepaired_total', 'Gaps the exchange could no longer fill', async () => (await workers()).unrepairedGaps);
+    gauge('gap_repairs_pending', 'Gap repairs in progress', async () => (await workers()).pendingRepairs);
+
+    gauge('db_writer_buffered_rows', 'Kline rows buffered for writing', () => system.dbWriter.stats.bufferedRows);
+    gauge('db_writer_buffered_finals', 'Final kline rows buffered for writing', () => system.dbWriter.stats.bufferedFinals);
+    mirror('db_writer_written_rows_total', 'Kline rows written to the database', () => system.dbWriter.stats.writtenRows);
+    mirror('db_writer_failed_flushes_total', 'Flushes that failed (retried)', () => system.dbWriter.stats.failedFlushes);
+    gauge('db_writer_lag_seconds', 'Age of the oldest buffered final kline (by its open time; 0 when none)', () => {
+      const oldest = system.dbWriter.stats.oldestBufferedFinal;
+      return oldest === null ? 0 : Math.max(0, (clock.now() - oldest) / 1000);
+    });
+
+    mirror('gateway_pulls_total', 'Pulls of the workers by the Gateway', () => system.counters.gateway.pulls);
+    mirror('gateway_pull_timeouts_total', 'Pulls a worker did not answer in time', () => system.counters.gateway.timeouts);
+    mirror('gateway_published_total', 'Batches published by the Gateway', () => system.counters.gateway.published);
+    mirror('activations_total', 'Symbol activations that succeeded', () => system.counters.dispatcher.activated);
+    mirror('activation_failures_total', 'Symbol activations that failed for good', () => system.counters.dispatcher.failed);
+    mirror('activation_retries_total', 'Symbol activation retries', () => system.counters.dispatcher.retries);
+
+    new client.Gauge({
+      name: `${prefix}symbols`,
+      help: 'Symbols by lifecycle state',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        for (const [state, count] of Object.entries(countByState(system.registry))) this.set({ state }, count);
+      },
+    });
+    new client.Gauge({
+      name: `${prefix}actor_health`,
+      help: 'Health board: 0 ok, 1 degraded, 2 error, per actor',
+      labelNames: ['actor'],
+      registers,
+      collect() {
+        this.reset();
+        for (const entry of Object.values(system.health.getSnapshot().context.actors)) {
+          this.set({ actor: entry.actor }, entry.status === 'ok' ? 0 : entry.status === 'degraded' ? 1 : 2);
+        }
+      },
+    });
+  }
+
+  countRequest(method: string, route: string, status: number, reason?: string): void {
+    this.#requests.inc({ method, route, status: String(status) });
+    if (status >= 400 && status < 500) this.#rejected.inc({ route, reason: reason ?? String(status) });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

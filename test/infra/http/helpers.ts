@@ -1,0 +1,90 @@
+/** A real KlaggSystem, a real PostgreSQL store and a real HTTP server on a loopback port, for the HTTP tests. */
+import { KlaggSystem, type KlaggSystemOptions } from '../../../src/actors/klagg-system.ts';
+import type { KlineSink } from '../../../src/actors/kline-sink.ts';
+import type { IntervalName } from '../../../src/domain/interval.ts';
+import { systemClock, type Clock } from '../../../src/infra/clock.ts';
+import { KlineStore } from '../../../src/infra/db/kline-store.ts';
+import type { DatabaseHandle } from '../../../src/infra/db/open-database.ts';
+import { createRootLogger, type Logger } from '../../../src/infra/logger.ts';
+import type { HttpContext, ServedSymbol } from '../../../src/infra/http/context.ts';
+import { HttpServer } from '../../../src/infra/http/http-server.ts';
+import { LiveKlineView } from '../../../src/infra/http/kline-view.ts';
+
+export const SCALES = { priceScale: 8, qtyScale: 8 };
+export const XRPETH: ServedSymbol = { symbol: 'XRPETH', status: 'TRADING', tickSize: '0.00000001', stepSize: '0.00000001', baseAsset: 'XRP', quoteAsset: 'ETH' };
+export const silentLogger = createRootLogger({ level: 'silent' });
+
+export function newSystem(sink: KlineSink, intervals: readonly IntervalName[], overrides: Partial<KlaggSystemOptions> = {}): KlaggSystem {
+  const system = new KlaggSystem({
+    venue: 'binance',
+    market: 'usdm',
+    intervals,
+    graceMs: 1000,
+    workers: 1,
+    partitions: 16,
+    gateway: { pullIntervalMs: 40, pullTimeoutMs: 30, timeoutAlertThreshold: 5 },
+    dispatcher: { queueCapacity: 64, maxRetries: 2, retryDelayMs: 10, ackTimeoutMs: 10_000 },
+    dbWriter: { flushIntervalMs: 50, maxBatchRows: 5000, backoffInitialMs: 10, backoffMaxMs: 100, maxBufferedRows: 1_000_000 },
+    tickIntervalMs: 0,
+    watchdog: { checkIntervalMs: 50 },
+    clockFromTrades: true,
+    sink,
+    clock: systemClock,
+    logger: silentLogger,
+    ...overrides,
+  });
+  system.start();
+  return system;
+}
+
+export interface Served {
+  readonly http: HttpServer;
+  readonly view: LiveKlineView;
+  readonly store: KlineStore;
+  readonly context: HttpContext;
+  close(): Promise<void>;
+}
+
+export async function serve(
+  system: KlaggSystem,
+  database: DatabaseHandle,
+  intervals: readonly IntervalName[],
+  extra: Partial<Pick<HttpContext, 'adminToken' | 'repair' | 'symbols'>> & { clock?: Clock; logger?: Logger } = {},
+): Promise<Served> {
+  const store = new KlineStore(database.db);
+  const view = new LiveKlineView(system);
+  const context: HttpContext = {
+    venue: 'binance',
+    market: 'usdm',
+    intervals,
+    store,
+    system,
+    view,
+    clock: extra.clock ?? systemClock,
+    adminToken: extra.adminToken,
+    symbols: extra.symbols ?? (() => [XRPETH]),
+    activationFor: async (symbol) => (symbol === 'XRPETH' ? { symbol, scales: SCALES, initialData: await store.latest('binance', 'usdm', symbol, intervals) } : undefined),
+    repair: extra.repair,
+  };
+  const http = await HttpServer.start({ host: '127.0.0.1', port: 0, context, logger: extra.logger ?? silentLogger, defaultMetrics: true });
+  return {
+    http,
+    view,
+    store,
+    context,
+    close: async () => {
+      view.close();
+      await http.close();
+    },
+  };
+}
+
+export async function getJson(url: string, init?: RequestInit): Promise<{ status: number; body: unknown; type: string | null }> {
+  const response = await fetch(url, init);
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {}
+  return { status: response.status, body, type: response.headers.get('content-type') };
+}
