@@ -117,6 +117,10 @@ export class KlaggSystem {
     this.#log.info({ workers: this.#options.workers, partitions: this.#options.partitions, intervals: this.#options.intervals }, 'klagg system started');
   }
 
+  get intervals(): readonly IntervalName[] {
+    return this.#options.intervals;
+  }
+
   get state(): string {
     return String(this.#root.getSnapshot().value);
   }

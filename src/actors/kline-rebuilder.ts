@@ -63,6 +63,12 @@ export class KlineRebuilder {
     }
   }
 
+  /** An explicit repair (admin): the klines of `interval` from `from` to `to` (open times) are rebuilt once closed. */
+  addRange(symbol: string, interval: IntervalName, from: number, to: number): void {
+    this.#options.logger.info({ symbol, interval, from, to }, 'repair requested: rebuilding from the exchange’s klines');
+    this.#pending.push({ gap: { symbol, fromId: -1, toId: -1, fromTime: from, toTime: to }, interval, from: openTimeOf(interval, from), to: openTimeOf(interval, to) });
+  }
+
   /** Rebuilds every pending range whose periods closed before `now` (the exchange's time). */
   async rebuildClosed(now: number): Promise<number> {
     const due = this.#pending.filter((p) => nextOpenTime(p.interval, p.to) <= now);

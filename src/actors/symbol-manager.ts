@@ -75,6 +75,11 @@ export class SymbolManager {
     });
   }
 
+  /** The exchange's description of a symbol (tick and step sizes, status), if the manager has seen it. */
+  exchangeSymbol(symbol: string): ExchangeSymbol | undefined {
+    return this.#known.get(symbol);
+  }
+
   /** Symbols currently activated by the manager. */
   get active(): readonly string[] {
     return [...this.#active];

@@ -7,6 +7,7 @@ import { auditCommand } from './audit-command.ts';
 import { backfillCommand } from './backfill-command.ts';
 import { runCommand } from './run-command.ts';
 import { chaosCommand } from './chaos-command.ts';
+import { demoCommand } from './demo-command.ts';
 import { fakeExchangeCommand } from './fake-exchange-command.ts';
 import { recordCommand } from './record-command.ts';
 import { replayCommand } from './replay-command.ts';
@@ -17,6 +18,7 @@ const program = new Command('klagg')
   .description('exchange-exact klines from Binance USDⓈ-M aggregate trades')
   .showHelpAfterError()
   .option('-c, --config <file>', 'JSON config file (also KLAGG_CONFIG); environment variables and flags override it')
+  .addCommand(demoCommand(logger))
   .addCommand(runCommand(logger))
   .addCommand(backfillCommand(logger))
   .addCommand(replayCommand(logger))

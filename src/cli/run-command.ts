@@ -10,6 +10,7 @@ import { loadConfig } from '../infra/config/load-config.ts';
 import { KlineStore } from '../infra/db/kline-store.ts';
 import { openDatabase } from '../infra/db/open-database.ts';
 import type { Logger } from '../infra/logger.ts';
+import { startServing } from './serving.ts';
 
 export function runCommand(logger: Logger): Command {
   const command = new Command('run');
@@ -19,11 +20,12 @@ export function runCommand(logger: Logger): Command {
     .option('--database-url <url>', 'PostgreSQL (default: config / DATABASE_URL, else the embedded PGlite)')
     .option('--rest-url <url>', 'exchange REST base URL (default: config)')
     .option('--ws-url <url>', 'exchange WebSocket base URL (default: config)')
-    .action(async (opts: { symbols?: string[]; databaseUrl?: string; restUrl?: string; wsUrl?: string }) => {
+    .option('--port <p>', 'port of klagg’s HTTP API and streams (default: config, 8080)', (value: string) => Number(value))
+    .action(async (opts: { symbols?: string[]; databaseUrl?: string; restUrl?: string; wsUrl?: string; port?: number }) => {
       const config = loadConfig({
         file: command.parent?.opts<{ config?: string }>().config,
         env: process.env,
-        flags: { database: { url: opts.databaseUrl }, exchange: { restBaseUrl: opts.restUrl, wsBaseUrl: opts.wsUrl } },
+        flags: { database: { url: opts.databaseUrl }, exchange: { restBaseUrl: opts.restUrl, wsBaseUrl: opts.wsUrl }, server: opts.port === undefined ? undefined : { port: opts.port } },
       });
       const database = await openDatabase({ url: config.database.url, dataDir: config.database.dataDir, logger });
       const store = new KlineStore(database.db);
@@ -56,8 +58,10 @@ export function runCommand(logger: Logger): Command {
         process.once('SIGINT', () => resolve('SIGINT')).once('SIGTERM', () => resolve('SIGTERM'));
       });
       await service.start();
-      logger.info({ symbols: service.symbols.length, clockOffsetMs: clock.offsetMs }, 'klagg is running');
+      const serving = await startServing({ service, store, venue: config.venue, market: config.market, host: config.server.host, port: config.server.port, adminToken: config.adminToken, clock, logger });
+      logger.info({ symbols: service.symbols.length, clockOffsetMs: clock.offsetMs, url: serving.url }, 'klagg is running');
       const reason = await Promise.race([stop, service.system.whenStopped().then(() => 'fatal error')]);
+      await serving.close();
       const code = await service.stop(reason);
       await database.close();
       process.exitCode = code;

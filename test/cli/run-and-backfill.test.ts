@@ -37,7 +37,7 @@ t.test('klagg run: live klines into the database; SIGTERM stops it in order with
   const exchange = await fakeExchange(t);
   const database = await createTestDatabase('klagg_run');
   t.teardown(() => database.drop());
-  const child = klagg(['run', '--rest-url', exchange.restUrl, '--ws-url', exchange.wsUrl, '--database-url', database.url], { KLAGG_LOG_LEVEL: 'info' });
+  const child = klagg(['run', '--rest-url', exchange.restUrl, '--ws-url', exchange.wsUrl, '--database-url', database.url, '--port', '0'], { KLAGG_LOG_LEVEL: 'info' });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   for (let i = 0; i < 200 && !stderr.includes('klagg is running'); i++) await new Promise((resolve) => setTimeout(resolve, 50));

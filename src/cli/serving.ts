@@ -1,0 +1,89 @@
+/**
+ * klagg's faces on one port: the Binance-compatible REST routes, klagg's API, admin, metrics (HttpServer) and the
+ * Binance-compatible kline streams (KlineStreamServer) on the same server. Used by `run` and `demo`.
+ */
+import { scaleOf } from '../domain/decimal.ts';
+import type { KlaggService } from '../actors/klagg-service.ts';
+import type { Clock } from '../infra/clock.ts';
+import type { KlineStore } from '../infra/db/kline-store.ts';
+import { HttpServer, type ServedSymbol } from '../infra/http/http-server.ts';
+import { LiveKlineView } from '../infra/http/kline-view.ts';
+import type { Logger } from '../infra/logger.ts';
+import { KlineStreamServer } from '../infra/stream-server/stream-server.ts';
+
+export interface ServingOptions {
+  readonly service: KlaggService;
+  readonly store: KlineStore;
+  readonly venue: string;
+  readonly market: string;
+  readonly host: string;
+  readonly port: number;
+  readonly adminToken?: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+export interface Serving {
+  readonly http: HttpServer;
+  readonly streams: KlineStreamServer;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export async function startServing(options: ServingOptions): Promise<Serving> {
+  const { service, store } = options;
+  const manager = service.manager;
+  const served = (): ServedSymbol[] =>
+    service.symbols.flatMap((symbol) => {
+      const info = manager.exchangeSymbol(symbol);
+      if (!info || info.tickSize === undefined || info.stepSize === undefined) return [];
+      return [{ symbol, status: info.status, tickSize: info.tickSize, stepSize: info.stepSize, baseAsset: info.baseAsset, quoteAsset: info.quoteAsset }];
+    });
+  const view = new LiveKlineView(service.system);
+  const http = await HttpServer.start({
+    host: options.host,
+    port: options.port,
+    logger: options.logger,
+    context: {
+      venue: options.venue,
+      market: options.market,
+      intervals: service.system.intervals,
+      store,
+      system: service.system,
+      view,
+      clock: options.clock,
+      adminToken: options.adminToken,
+      symbols: served,
+      activationFor: async (symbol) => {
+        const info = manager.exchangeSymbol(symbol);
+        if (!info || info.tickSize === undefined || info.stepSize === undefined) return undefined;
+        return {
+          symbol,
+          scales: { priceScale: scaleOf(info.tickSize), qtyScale: scaleOf(info.stepSize) },
+          initialData: await store.latest(options.venue, options.market, symbol, service.system.intervals),
+        };
+      },
+      repair: async (symbol, interval, from, to) => {
+        service.rebuilder.addRange(symbol, interval, from, to);
+        return { klines: await service.rebuilder.rebuildClosed(options.clock.now()) };
+      },
+    },
+  });
+  const streams = new KlineStreamServer({
+    server: http.server,
+    source: service.system,
+    clock: options.clock,
+    logger: options.logger.child({ component: 'streams-out' }),
+    isKnownSymbol: (symbol) => service.symbols.includes(symbol),
+  });
+  return {
+    http,
+    streams,
+    url: http.url,
+    close: async () => {
+      streams.close();
+      view.close();
+      await http.close();
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/** `klagg demo` as a user runs it: a child process; its URLs answer; its stream pushes klines; SIGTERM stops it with 0. */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { createTestDatabase } from '../support/postgres.ts';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+t.test('klagg demo serves live klines over the Binance-compatible REST route and stream, and stops cleanly', async (t) => {
+  const database = await createTestDatabase('klagg_demo');
+  t.teardown(() => database.drop());
+  const child = spawn(process.execPath, [MAIN, 'demo', '--symbols', '6', '--rate', '60', '--port', '0', '--database-url', database.url], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { ...process.env, KLAGG_LOG_LEVEL: 'warn' },
+  });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const urls = await new Promise<Record<string, string>>((resolve) => createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as Record<string, string>)));
+
+  const symbols = (await (await fetch(urls['symbols']!)).json()) as { symbols: { symbol: string; state: string }[] };
+  t.equal(symbols.symbols.length, 6, 'six symbols');
+  t.ok(symbols.symbols.every((s) => s.state === 'Active'), 'all Active');
+  t.equal((await fetch(urls['health']!)).status, 200, 'healthy');
+
+  const ws = new WebSocket(urls['streams']!);
+  const event = await new Promise<{ stream: string; data: { e: string; k: { i: string; o: string; x: boolean } } }>((resolve, reject) => {
+    ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString())));
+    setTimeout(() => reject(new Error('no kline pushed within 10 s')), 10_000);
+  });
+  ws.close();
+  t.match(event.stream, /@kline_1m$/);
+  t.equal(event.data.e, 'kline');
+  t.match(event.data.k.o, /^\d+(\.\d+)?$/, 'prices as exact decimal strings');
+
+  const rows = (await (await fetch(`${urls['rest']}&limit=5`)).json()) as unknown[][];
+  t.ok(rows.length >= 1 && rows.every((row) => row.length === 12), 'Binance’s 12-field rows, the live kline included');
+  const bad = await fetch(urls['rest']!.replace('interval=1m', 'interval=2m'));
+  t.same([bad.status, await bad.json()], [400, { code: -1120, msg: 'Invalid interval.' }]);
+
+  child.kill('SIGTERM');
+  const [code] = (await once(child, 'exit')) as [number];
+  t.equal(code, 0, 'SIGTERM stops it cleanly');
+});
