@@ -6,6 +6,7 @@ import { scaleOf } from '../domain/decimal.ts';
 import type { KlaggService } from '../actors/klagg-service.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
+import { chartStaticRoutes } from '../infra/http/chart-routes.ts';
 import { HttpServer, type ServedSymbol } from '../infra/http/http-server.ts';
 import { LiveKlineView } from '../infra/http/kline-view.ts';
 import type { Logger } from '../infra/logger.ts';
@@ -44,6 +45,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     host: options.host,
     port: options.port,
     logger: options.logger,
+    staticRoutes: chartStaticRoutes(),
     context: {
       venue: options.venue,
       market: options.market,

@@ -443,8 +443,12 @@ export class KlineStreamServer {
   }
 }
 
-function validId(id: unknown): id is number {
-  return typeof id === 'number' && Number.isSafeInteger(id) && id >= 0;
+/**
+ * An unsigned integer as the futures docs say — or a short string, which Binance's own connectors send (and the
+ * exchange accepts), so clients built on them work unchanged.
+ */
+function validId(id: unknown): id is number | string {
+  return (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) || (typeof id === 'string' && id.length > 0 && id.length <= 64);
 }
 
 function rawText(data: RawData): string {
@@ -459,7 +463,9 @@ function rawText(data: RawData): string {
  */
 export function parseStreamRoute(url: URL): Route | 'not-ours' | 'bad-stream' {
   const segments = url.pathname.split('/').filter((s) => s.length > 0);
-  if (segments[0] === 'market') segments.shift();
+  // Binance splits its streams over /market, /public and /private (2026); clients such as the official connector
+  // open all three. klagg serves only kline streams, so every prefix reaches the same routes.
+  if (segments[0] === 'market' || segments[0] === 'public' || segments[0] === 'private') segments.shift();
   const kind = segments.shift();
   let streams: string[];
   if (kind === 'stream' && segments.length === 0) {

@@ -83,7 +83,8 @@ t.test('each malformed request gets Binance’s error shape', async (t) => {
     ['[1,2]', 2, /^Invalid request/, null],
     [{ params: [], id: 7 }, 2, /missing field `method`/, 7],
     [{ method: 'SUBSCRIBE', params: ['btcusdt@kline_1m'], id: -1 }, 2, /request ID must be an unsigned integer/, null],
-    [{ method: 'SUBSCRIBE', params: ['btcusdt@kline_1m'], id: 'a' }, 2, /request ID must be an unsigned integer/, null],
+    // A string id is accepted (Binance's own connectors send one); an object, a negative or a fraction is not.
+    [{ method: 'SUBSCRIBE', params: ['btcusdt@kline_1m'], id: { n: 1 } }, 2, /request ID must be an unsigned integer/, null],
     [{ method: 'SUBSCRIBE', params: ['btcusdt@kline_1m'], id: 1.5 }, 2, /request ID must be an unsigned integer/, null],
     [{ method: 'PING', id: 8 }, 2, /unknown variant `PING`, expected one of `SUBSCRIBE`/, 8],
     [{ method: 'SUBSCRIBE', id: 9 }, 2, /missing field `params`/, 9],
