@@ -10,6 +10,7 @@ import { benchDbFlush } from './db-flush.ts';
 import { benchExchangeIngest } from './exchange-ingest.ts';
 import { benchHotPath } from './hot-path.ts';
 import { benchSymbolStart } from './symbol-start.ts';
+import { benchStreamLatency } from './stream-latency.ts';
 import { KlineBackfiller } from '../src/actors/kline-backfiller.ts';
 import { systemClock } from '../src/infra/clock.ts';
 import { createRootLogger } from '../src/infra/logger.ts';
@@ -35,4 +36,5 @@ await benchSymbolStart(
   },
   report,
 );
+await benchStreamLatency(values.quick ? { symbols: 50, rate: 500, clients: 100, seconds: 5 } : { symbols: 50, rate: 500, clients: 500, seconds: 10 }, report);
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report.records, null, 2)}\n`);
