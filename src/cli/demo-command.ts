@@ -12,6 +12,7 @@ import { KlineStore } from '../infra/db/kline-store.ts';
 import { openDatabase } from '../infra/db/open-database.ts';
 import { FakeExchange } from '../infra/fake-exchange/fake-exchange.ts';
 import type { Logger } from '../infra/logger.ts';
+import { InspectorHub } from '../infra/inspector/inspector-hub.ts';
 import { startServing } from './serving.ts';
 
 function whole(name: string, min: number, max: number): (value: string) => number {
@@ -29,6 +30,8 @@ export interface DemoUrls {
   readonly health: string;
   readonly metrics: string;
   readonly exchange: string;
+  readonly chart: string;
+  readonly inspector: string;
 }
 
 export function demoCommand(logger: Logger): Command {
@@ -48,6 +51,7 @@ export function demoCommand(logger: Logger): Command {
       const exchange = await FakeExchange.start({ source: { kind: 'generated', symbols: opts.symbols, rate: opts.rate, seed: 1 }, logger });
       const database = await openDatabase({ url: config.database.url, dataDir: config.database.dataDir, logger });
       const store = new KlineStore(database.db);
+      const inspector = new InspectorHub();
       let service: KlaggService | undefined;
       service = new KlaggService({
         venue: config.venue,
@@ -63,13 +67,13 @@ export function demoCommand(logger: Logger): Command {
           run: (symbols, now, done) =>
             new KlineBackfiller({ rest: service!.rest, store, venue: config.venue, market: config.market, intervals: config.intervals, clock: systemClock, logger: logger.child({ actor: 'backfiller' }) }).run(symbols, now, done),
         },
-        system: systemOptionsFrom(config),
+        system: { ...systemOptionsFrom(config), inspect: inspector.inspect },
       });
       const stop = new Promise<string>((resolve) => {
         process.once('SIGINT', () => resolve('SIGINT')).once('SIGTERM', () => resolve('SIGTERM'));
       });
       await service.start();
-      const serving = await startServing({ service, store, venue: config.venue, market: config.market, host: config.server.host, port: config.server.port, adminToken: config.adminToken, clock: systemClock, logger });
+      const serving = await startServing({ service, store, venue: config.venue, market: config.market, host: config.server.host, port: config.server.port, adminToken: config.adminToken, clock: systemClock, logger, inspector });
       const base = serving.url;
       const urls: DemoUrls = {
         rest: `${base}/fapi/v1/klines?symbol=${service.symbols[0] ?? 'BTCUSDT'}&interval=1m`,
@@ -78,6 +82,8 @@ export function demoCommand(logger: Logger): Command {
         health: `${base}/health`,
         metrics: `${base}/metrics`,
         exchange: exchange.restUrl,
+        chart: `${base}/chart?symbol=${service.symbols[0] ?? 'BTCUSDT'}&interval=1m`,
+        inspector: `${base}/inspector`,
       };
       process.stdout.write(`${JSON.stringify(urls)}\n`);
       logger.info({ ...urls, symbols: service.symbols.length }, 'klagg demo is running (Ctrl+C to stop)');

@@ -10,6 +10,7 @@ import { loadConfig } from '../infra/config/load-config.ts';
 import { KlineStore } from '../infra/db/kline-store.ts';
 import { openDatabase } from '../infra/db/open-database.ts';
 import type { Logger } from '../infra/logger.ts';
+import { InspectorHub } from '../infra/inspector/inspector-hub.ts';
 import { startServing } from './serving.ts';
 
 export function runCommand(logger: Logger): Command {
@@ -31,6 +32,7 @@ export function runCommand(logger: Logger): Command {
       const store = new KlineStore(database.db);
       // Klines close on the exchange's clock: local time plus the measured offset.
       const clock = new OffsetClock(systemClock);
+      const inspector = new InspectorHub();
       let service: KlaggService | undefined;
       const backfillOf = (svc: () => KlaggService) => ({
         run: (symbols: readonly { symbol: string; listedAt: number }[], now: number, done?: (symbol: string) => void) =>
@@ -48,7 +50,7 @@ export function runCommand(logger: Logger): Command {
         symbols: opts.symbols,
         backfill: backfillOf(() => service!),
         detectNewSymbols: true,
-        system: systemOptionsFrom(config),
+        system: { ...systemOptionsFrom(config), inspect: inspector.inspect },
         streams: { silenceMs: config.watchdog.silenceMs },
         rest: { budgetShare: config.exchange.weightBudgetShare },
       });
@@ -58,7 +60,7 @@ export function runCommand(logger: Logger): Command {
         process.once('SIGINT', () => resolve('SIGINT')).once('SIGTERM', () => resolve('SIGTERM'));
       });
       await service.start();
-      const serving = await startServing({ service, store, venue: config.venue, market: config.market, host: config.server.host, port: config.server.port, adminToken: config.adminToken, clock, logger });
+      const serving = await startServing({ service, store, venue: config.venue, market: config.market, host: config.server.host, port: config.server.port, adminToken: config.adminToken, clock, logger, inspector });
       logger.info({ symbols: service.symbols.length, clockOffsetMs: clock.offsetMs, url: serving.url }, 'klagg is running');
       const reason = await Promise.race([stop, service.system.whenStopped().then(() => 'fatal error')]);
       await serving.close();

@@ -11,6 +11,8 @@ import { HttpServer, type ServedSymbol } from '../infra/http/http-server.ts';
 import { LiveKlineView } from '../infra/http/kline-view.ts';
 import type { Logger } from '../infra/logger.ts';
 import { KlineStreamServer } from '../infra/stream-server/stream-server.ts';
+import type { InspectorHub } from '../infra/inspector/inspector-hub.ts';
+import { InspectorServer } from '../infra/inspector/inspector-routes.ts';
 
 export interface ServingOptions {
   readonly service: KlaggService;
@@ -22,6 +24,8 @@ export interface ServingOptions {
   readonly adminToken?: string;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The live inspector's hub (the same one passed as `inspect` to the service's actors). */
+  readonly inspector?: InspectorHub;
 }
 
 export interface Serving {
@@ -41,11 +45,13 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
       return [{ symbol, status: info.status, tickSize: info.tickSize, stepSize: info.stepSize, baseAsset: info.baseAsset, quoteAsset: info.quoteAsset }];
     });
   const view = new LiveKlineView(service.system);
+  const inspector = options.inspector ? new InspectorServer(options.inspector) : undefined;
   const http = await HttpServer.start({
     host: options.host,
     port: options.port,
     logger: options.logger,
     staticRoutes: chartStaticRoutes(),
+    extraRoutes: inspector?.routes,
     context: {
       venue: options.venue,
       market: options.market,
@@ -71,6 +77,9 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
       },
     },
   });
+  inspector?.attach(http.server);
+  // The DB writer and the SymbolManager are actors of their own (not spawned by the supervisor): follow them too.
+  const detach = options.inspector ? [options.inspector.attach(service.system.dbWriter.actor), options.inspector.attach(service.manager.actor)] : [];
   const streams = new KlineStreamServer({
     server: http.server,
     source: service.system,
@@ -83,6 +92,8 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     streams,
     url: http.url,
     close: async () => {
+      for (const stop of detach) stop();
+      inspector?.close();
       streams.close();
       view.close();
       await http.close();

@@ -137,10 +137,10 @@ for (const threads of [false, true]) t.test(`a worker that stops answering pulls
     const entry = context.actors['worker-0'];
     if (entry && reports.at(-1) !== `${entry.status}: ${entry.detail}`) reports.push(`${entry.status}: ${entry.detail}`);
   });
-  system.stallWorker(0, 2_000); // thirty pull cycles (fewer on a loaded machine): far past the 5-timeout alert threshold
+  system.stallWorker(0, 4_000); // sixty pull cycles (far fewer on a loaded machine): well past the 5-timeout alert threshold
   await feed(system, frames);
   // Wait (bounded) for the alert and the recovery, rather than guessing how long a loaded machine takes.
-  for (let i = 0; i < 300 && !(reports.some((r) => r.startsWith('error')) && reports.at(-1)?.startsWith('ok')); i++) {
+  for (let i = 0; i < 600 && !(reports.some((r) => r.startsWith('error')) && reports.at(-1)?.startsWith('ok')); i++) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   // (A busy worker thread may miss an earlier pull too and recover; what matters is the run of misses in the stall.)

@@ -1,0 +1,84 @@
+/**
+ * The inspector in a real browser: `klagg demo` as a child process with an admin token, /inspector in headless
+ * Chromium. It draws the machines' state charts, shows each symbol's lifecycle live, and an admin deactivation shows
+ * up as a state change. Screenshot in test-artifacts/inspector.png.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { createTestDatabase } from '../support/postgres.ts';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+const CHROMIUM = process.env['KLAGG_CHROMIUM'] ?? '/usr/bin/chromium';
+const TOKEN = 'inspector-test-admin-token-0123456789';
+
+t.test('the inspector draws the state charts and shows a state change after an admin action', async (t) => {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: install it with \`apt-get install -y chromium\``);
+  const database = await createTestDatabase('klagg_inspector');
+  const profile = mkdtempSync(join(tmpdir(), 'klagg-chromium-'));
+  const child = spawn(process.execPath, [MAIN, 'demo', '--symbols', '3', '--rate', '30', '--port', '0', '--database-url', database.url], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { ...process.env, KLAGG_LOG_LEVEL: 'warn', KLAGG_ADMIN_TOKEN: TOKEN },
+  });
+  let browser: BrowserContext | undefined;
+  t.teardown(async () => {
+    await browser?.close().catch(() => {});
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await once(child, 'exit');
+      clearTimeout(timer);
+    }
+    rmSync(profile, { recursive: true, force: true });
+    await database.drop();
+  });
+  const urls = await new Promise<Record<string, string>>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as Record<string, string>));
+    child.once('exit', (code) => reject(new Error(`klagg demo exited with ${code} before printing its URLs`)));
+  });
+  const base = new URL(urls['rest']!).origin;
+  const symbol = new URL(urls['rest']!).searchParams.get('symbol')!;
+
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    viewport: { width: 1400, height: 900 },
+    timeout: 30_000,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = browser.pages()[0] ?? (await browser.newPage());
+  const foreign: string[] = [];
+  page.on('request', (request) => {
+    const host = new URL(request.url()).hostname;
+    if (host !== '127.0.0.1' && host !== 'localhost') foreign.push(request.url());
+  });
+  await page.goto(`${base}/inspector`);
+  await page.waitForSelector('#charts .machine[data-machine="symbol"]');
+  const states = await page.$$eval('#charts .machine[data-machine="symbol"] [data-state-id]', (boxes) => boxes.map((b) => b.getAttribute('data-state-id')));
+  for (const state of ['symbol.Pending', 'symbol.Activating', 'symbol.Active', 'symbol.Failed']) t.ok(states.includes(state), `the lifecycle chart shows ${state}`);
+
+  await page.fill('#filter', symbol);
+  const stateOf = () =>
+    page.$$eval('#actors tbody tr', (rows, name) => {
+      const row = rows.find((r) => r.children[0]?.textContent?.includes(name as string) && r.children[1]?.textContent === 'symbol');
+      return row?.children[2]?.textContent ?? '';
+    }, symbol);
+  for (let i = 0; i < 100 && !(await stateOf()).startsWith('Active'); i++) await page.waitForTimeout(100);
+  t.match(await stateOf(), /^Active/, `${symbol} shows Active`);
+
+  const response = await fetch(`${base}/admin/symbols/${symbol}/deactivate`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+  t.equal(response.status, 200, 'the admin deactivation was accepted');
+  for (let i = 0; i < 100 && !(await stateOf()).startsWith('Pending'); i++) await page.waitForTimeout(100);
+  t.match(await stateOf(), /^Pending/, 'the admin action shows up live as Active → Pending');
+  const events = await page.$eval('#events', (list) => list.textContent ?? '');
+  t.match(events, /DEACTIVATE/, 'and in the recent events');
+  t.same(foreign, [], 'nothing loaded from another host');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'inspector.png'), fullPage: true });
+});
