@@ -18,6 +18,7 @@ import type { Logger } from '../logger.ts';
 import type { Faults, WsFaultTarget } from './faults.ts';
 import type { Market } from './market.ts';
 import type { Scheduler, Timer } from './scheduler.ts';
+import { handleStreamRequest } from '../binance-ws/request-protocol.ts';
 
 export interface WsRoutesOptions {
   readonly market: Market;
@@ -86,7 +87,6 @@ const CLOSE_GRACE_MS = 1000;
 /** At speed 'max' the market waits while any connection has more than this queued. */
 const BACKPRESSURE_BYTES = 4 << 20;
 const STREAM_NAME = /^[^\s/]+$/;
-const METHODS = '`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`';
 
 export class WsRoutes implements WsFaultTarget {
   readonly stats: WsStats = {
@@ -391,118 +391,14 @@ export class WsRoutes implements WsFaultTarget {
 
   #request(connection: Connection, text: string): void {
     this.stats.requests++;
-    const reply = (body: unknown): void => {
-      if (connection.ws.readyState === WebSocket.OPEN) connection.ws.send(JSON.stringify(body));
-    };
-    const fail = (code: number, msg: string, id: unknown = null): void => {
-      this.stats.requestErrors++;
-      reply({ error: { code, msg }, id });
-    };
-    let message: unknown;
-    try {
-      message = JSON.parse(text);
-    } catch (error) {
-      fail(3, `Invalid JSON: ${(error as Error).message}`);
-      return;
-    }
-    if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-      fail(2, 'Invalid request: expected a JSON object');
-      return;
-    }
-    const request = message as Record<string, unknown>;
-    const id = request['id'];
-    if (!('method' in request)) {
-      fail(2, 'Invalid request: missing field `method`', validId(id) ? id : null);
-      return;
-    }
-    if (!validId(id)) {
-      fail(2, 'Invalid request: request ID must be an unsigned integer');
-      return;
-    }
-    const method = request['method'];
-    const params = request['params'];
-    switch (method) {
-      case 'SUBSCRIBE':
-      case 'UNSUBSCRIBE': {
-        if (!Array.isArray(params)) {
-          fail(2, 'Invalid request: missing field `params`', id);
-          return;
-        }
-        if (!params.every((p): p is string => typeof p === 'string' && STREAM_NAME.test(p))) {
-          fail(2, 'Invalid request: invalid stream', id);
-          return;
-        }
-        if (method === 'SUBSCRIBE') {
-          const fresh = new Set(params.filter((p) => !connection.streams.has(p)));
-          const limit = this.#options.maxStreamsPerConnection;
-          if (connection.streams.size + fresh.size > limit) {
-            fail(2, `Invalid request: too many streams: at most ${limit} per connection`, id);
-            return;
-          }
-          for (const stream of fresh) this.#subscribe(connection, stream);
-        } else {
-          for (const stream of params) this.#unsubscribe(connection, stream);
-        }
-        reply({ result: null, id });
-        return;
-      }
-      case 'LIST_SUBSCRIPTIONS':
-        reply({ result: [...connection.streams], id });
-        return;
-      case 'SET_PROPERTY': {
-        if (!Array.isArray(params) || params.length < 2) {
-          fail(2, 'Invalid request: missing parameters', id);
-          return;
-        }
-        if (params.length > 2) {
-          fail(2, 'Invalid request: too many parameters', id);
-          return;
-        }
-        if (typeof params[0] !== 'string') {
-          fail(2, 'Invalid request: property name must be a string', id);
-          return;
-        }
-        if (params[0] !== 'combined') {
-          fail(0, 'Unknown property', id);
-          return;
-        }
-        if (typeof params[1] !== 'boolean') {
-          fail(1, 'Invalid value type: expected Boolean', id);
-          return;
-        }
-        connection.combined = params[1];
-        reply({ result: null, id });
-        return;
-      }
-      case 'GET_PROPERTY': {
-        if (!Array.isArray(params) || params.length < 1) {
-          fail(2, 'Invalid request: missing parameters', id);
-          return;
-        }
-        if (params.length > 1) {
-          fail(2, 'Invalid request: too many parameters', id);
-          return;
-        }
-        if (typeof params[0] !== 'string') {
-          fail(2, 'Invalid request: property name must be a string', id);
-          return;
-        }
-        if (params[0] !== 'combined') {
-          fail(0, 'Unknown property', id);
-          return;
-        }
-        reply({ result: connection.combined, id });
-        return;
-      }
-      default:
-        fail(2, `Invalid request: unknown variant \`${typeof method === 'string' ? method : JSON.stringify(method)}\`, expected one of ${METHODS}`, id);
-    }
+    const outcome = handleStreamRequest(text, connection, { isValidStream: (name) => STREAM_NAME.test(name), maxStreams: this.#options.maxStreamsPerConnection });
+    if (outcome.kind === 'subscribe') for (const stream of outcome.streams) this.#subscribe(connection, stream);
+    if (outcome.kind === 'unsubscribe') for (const stream of outcome.streams) this.#unsubscribe(connection, stream);
+    if (outcome.kind === 'error') this.stats.requestErrors++;
+    if (connection.ws.readyState === WebSocket.OPEN) connection.ws.send(JSON.stringify(outcome.reply));
   }
 }
 
-function validId(id: unknown): id is number {
-  return typeof id === 'number' && Number.isSafeInteger(id) && id >= 0;
-}
 
 function rawText(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');

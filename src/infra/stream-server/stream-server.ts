@@ -23,6 +23,7 @@ import type { PublishedBatch } from '../../actors/messages.ts';
 import type { Kline } from '../../domain/kline.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
+import { handleStreamRequest } from '../binance-ws/request-protocol.ts';
 import { klineStreamName, parseKlineStream, toKlineEvent } from './kline-event.ts';
 
 export interface BatchSource {
@@ -95,7 +96,6 @@ interface StreamState {
   timer: NodeJS.Timeout | undefined;
 }
 
-const METHODS = '`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`';
 export const SLOW_CONSUMER_REASON = 'slow consumer: buffer exceeded';
 
 export class KlineStreamServer {
@@ -349,107 +349,14 @@ export class KlineStreamServer {
 
   #request(connection: Connection, text: string): void {
     this.stats.requests++;
-    const reply = (body: unknown): void => {
-      if (!connection.closing && connection.ws.readyState === WebSocket.OPEN) connection.ws.send(JSON.stringify(body));
-    };
-    const fail = (code: number, msg: string, id: unknown = null): void => {
-      this.stats.requestErrors++;
-      reply({ error: { code, msg }, id });
-    };
-    let message: unknown;
-    try {
-      message = JSON.parse(text);
-    } catch (error) {
-      fail(3, `Invalid JSON: ${(error as Error).message}`);
-      return;
-    }
-    if (typeof message !== 'object' || message === null || Array.isArray(message)) {
-      fail(2, 'Invalid request: expected a JSON object');
-      return;
-    }
-    const request = message as Record<string, unknown>;
-    const id = request['id'];
-    if (!('method' in request)) {
-      fail(2, 'Invalid request: missing field `method`', validId(id) ? id : null);
-      return;
-    }
-    if (!validId(id)) {
-      fail(2, 'Invalid request: request ID must be an unsigned integer');
-      return;
-    }
-    const method = request['method'];
-    const params = request['params'];
-    switch (method) {
-      case 'SUBSCRIBE':
-      case 'UNSUBSCRIBE': {
-        if (!Array.isArray(params)) {
-          fail(2, 'Invalid request: missing field `params`', id);
-          return;
-        }
-        if (!params.every((p): p is string => typeof p === 'string' && parseKlineStream(p) !== undefined)) {
-          fail(2, 'Invalid request: invalid stream', id);
-          return;
-        }
-        if (method === 'SUBSCRIBE') {
-          const fresh = new Set(params.filter((p) => !connection.streams.has(p)));
-          if (connection.streams.size + fresh.size > this.#maxStreams) {
-            fail(2, `Invalid request: too many streams: at most ${this.#maxStreams} per connection`, id);
-            return;
-          }
-          for (const stream of fresh) this.#subscribe(connection, stream);
-        } else {
-          for (const stream of params) this.#unsubscribe(connection, stream);
-        }
-        reply({ result: null, id });
-        return;
-      }
-      case 'LIST_SUBSCRIPTIONS':
-        reply({ result: [...connection.streams], id });
-        return;
-      case 'SET_PROPERTY':
-      case 'GET_PROPERTY': {
-        const arity = method === 'SET_PROPERTY' ? 2 : 1;
-        if (!Array.isArray(params) || params.length < arity) {
-          fail(2, 'Invalid request: missing parameters', id);
-          return;
-        }
-        if (params.length > arity) {
-          fail(2, 'Invalid request: too many parameters', id);
-          return;
-        }
-        if (typeof params[0] !== 'string') {
-          fail(2, 'Invalid request: property name must be a string', id);
-          return;
-        }
-        if (params[0] !== 'combined') {
-          fail(0, 'Unknown property', id);
-          return;
-        }
-        if (method === 'GET_PROPERTY') {
-          reply({ result: connection.combined, id });
-          return;
-        }
-        if (typeof params[1] !== 'boolean') {
-          fail(1, 'Invalid value type: expected Boolean', id);
-          return;
-        }
-        connection.combined = params[1];
-        reply({ result: null, id });
-        return;
-      }
-      default:
-        fail(2, `Invalid request: unknown variant \`${typeof method === 'string' ? method : JSON.stringify(method)}\`, expected one of ${METHODS}`, id);
-    }
+    const outcome = handleStreamRequest(text, connection, { isValidStream: (name) => parseKlineStream(name) !== undefined, maxStreams: this.#maxStreams });
+    if (outcome.kind === 'subscribe') for (const stream of outcome.streams) this.#subscribe(connection, stream);
+    if (outcome.kind === 'unsubscribe') for (const stream of outcome.streams) this.#unsubscribe(connection, stream);
+    if (outcome.kind === 'error') this.stats.requestErrors++;
+    if (!connection.closing && connection.ws.readyState === WebSocket.OPEN) connection.ws.send(JSON.stringify(outcome.reply));
   }
 }
 
-/**
- * An unsigned integer as the futures docs say — or a short string, which Binance's own connectors send (and the
- * exchange accepts), so clients built on them work unchanged.
- */
-function validId(id: unknown): id is number | string {
-  return (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) || (typeof id === 'string' && id.length > 0 && id.length <= 64);
-}
 
 function rawText(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');

@@ -86,7 +86,8 @@ t.test('request errors', async (t) => {
     ['[1,2]', { error: { code: 2, msg: /^Invalid request: / }, id: null }],
     [{ method: 'SUBSCRIBE', params: [stream(A)] }, { error: { code: 2, msg: 'Invalid request: request ID must be an unsigned integer' }, id: null }],
     [{ method: 'SUBSCRIBE', params: [stream(A)], id: -1 }, { error: { code: 2, msg: 'Invalid request: request ID must be an unsigned integer' }, id: null }],
-    [{ method: 'SUBSCRIBE', params: [stream(A)], id: 'x' }, { error: { code: 2, msg: 'Invalid request: request ID must be an unsigned integer' }, id: null }],
+    // A string id is accepted (Binance's own connectors send one); an object id is not.
+    [{ method: 'SUBSCRIBE', params: [stream(A)], id: { n: 1 } }, { error: { code: 2, msg: 'Invalid request: request ID must be an unsigned integer' }, id: null }],
     [{ params: [], id: 9 }, { error: { code: 2, msg: 'Invalid request: missing field `method`' }, id: 9 }],
     [
       { method: 'SUBSCRIBED', params: [], id: 10 },
