@@ -129,14 +129,15 @@ for (const threads of [false, true]) t.test(`a worker that stops answering pulls
   const sink = new MemorySink();
   const published: number[] = [];
   const system = newSystem(sink, { threads, workers: 1 });
-  system.onBatch((batch) => published.push(...batch.finals.map((k) => k.openTime)));
-  system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: [] });
-  await system.whenSubscribed(['XRPETH']);
+  // Watched from the start: a worker thread that boots slowly on a loaded machine misses its first pulls too.
   const reports: string[] = [];
   system.health.subscribe(({ context }) => {
     const entry = context.actors['worker-0'];
     if (entry && reports.at(-1) !== `${entry.status}: ${entry.detail}`) reports.push(`${entry.status}: ${entry.detail}`);
   });
+  system.onBatch((batch) => published.push(...batch.finals.map((k) => k.openTime)));
+  system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: [] });
+  await system.whenSubscribed(['XRPETH']);
   system.stallWorker(0, 4_000); // sixty pull cycles (far fewer on a loaded machine): well past the 5-timeout alert threshold
   await feed(system, frames);
   // Wait (bounded) for the alert and the recovery, rather than guessing how long a loaded machine takes.
