@@ -4,17 +4,13 @@
  * on the local host (no CDN), and a screenshot lands in test-artifacts/chart.png. A missing Chromium fails the test.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { createTestDatabase } from '../support/postgres.ts';
+import { startDemo } from '../support/demo.ts';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const CHROMIUM = process.env['KLAGG_CHROMIUM'] ?? '/usr/bin/chromium';
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -31,32 +27,13 @@ t.test('the chart page draws history, updates live and loads nothing from other 
     throw new Error(`Chromium is missing at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (or set KLAGG_CHROMIUM)`);
   }
 
-  const database = await createTestDatabase('klagg_chart');
+  const { base, symbol } = await startDemo(t, { prefix: 'klagg_chart', symbols: 3, rate: 60 });
   const profile = mkdtempSync(join(tmpdir(), 'klagg-chromium-'));
-  const child = spawn(process.execPath, [MAIN, 'demo', '--symbols', '3', '--rate', '60', '--port', '0', '--database-url', database.url], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-    env: { ...process.env, KLAGG_LOG_LEVEL: 'warn' },
-  });
   let browser: BrowserContext | undefined;
   t.teardown(async () => {
     await browser?.close().catch(() => {});
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await once(child, 'exit');
-      clearTimeout(timer);
-    }
     rmSync(profile, { recursive: true, force: true });
-    await database.drop();
   });
-
-  const urls = await new Promise<Record<string, string>>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as Record<string, string>));
-    child.once('exit', (code) => reject(new Error(`klagg demo exited with ${code} before printing its URLs`)));
-  });
-  const rest = new URL(urls['rest']!);
-  const base = rest.origin;
-  const symbol = rest.searchParams.get('symbol')!;
 
   // A persistent context on a fresh directory is playwright's way to pass --user-data-dir.
   browser = await chromium.launchPersistentContext(profile, {

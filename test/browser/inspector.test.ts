@@ -4,47 +4,26 @@
  * up as a state change. Screenshot in test-artifacts/inspector.png.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { createTestDatabase } from '../support/postgres.ts';
+import { startDemo } from '../support/demo.ts';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const CHROMIUM = process.env['KLAGG_CHROMIUM'] ?? '/usr/bin/chromium';
 const TOKEN = 'inspector-test-admin-token-0123456789';
 
 t.test('the inspector draws the state charts and shows a state change after an admin action', async (t) => {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: install it with \`apt-get install -y chromium\``);
-  const database = await createTestDatabase('klagg_inspector');
+  const { base, symbol } = await startDemo(t, { prefix: 'klagg_inspector', symbols: 3, rate: 30, env: { KLAGG_ADMIN_TOKEN: TOKEN } });
   const profile = mkdtempSync(join(tmpdir(), 'klagg-chromium-'));
-  const child = spawn(process.execPath, [MAIN, 'demo', '--symbols', '3', '--rate', '30', '--port', '0', '--database-url', database.url], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-    env: { ...process.env, KLAGG_LOG_LEVEL: 'warn', KLAGG_ADMIN_TOKEN: TOKEN },
-  });
   let browser: BrowserContext | undefined;
   t.teardown(async () => {
     await browser?.close().catch(() => {});
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await once(child, 'exit');
-      clearTimeout(timer);
-    }
     rmSync(profile, { recursive: true, force: true });
-    await database.drop();
   });
-  const urls = await new Promise<Record<string, string>>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as Record<string, string>));
-    child.once('exit', (code) => reject(new Error(`klagg demo exited with ${code} before printing its URLs`)));
-  });
-  const base = new URL(urls['rest']!).origin;
-  const symbol = new URL(urls['rest']!).searchParams.get('symbol')!;
 
   browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,

@@ -3,35 +3,15 @@
  * its REST klines call and its kline stream work unchanged.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import {
   DerivativesTradingUsdsFutures,
   DerivativesTradingUsdsFuturesRestAPI,
   DerivativesTradingUsdsFuturesWebsocketStreams,
 } from '@binance/derivatives-trading-usds-futures';
-import { createTestDatabase } from '../support/postgres.ts';
-
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+import { startDemo } from '../support/demo.ts';
 
 t.test('the official Binance connector reads klagg’s klines and subscribes to its kline stream', async (t) => {
-  const database = await createTestDatabase('klagg_connector');
-  t.teardown(() => database.drop());
-  const child = spawn(process.execPath, [MAIN, 'demo', '--symbols', '3', '--rate', '60', '--port', '0', '--database-url', database.url], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-    env: { ...process.env, KLAGG_LOG_LEVEL: 'warn' },
-  });
-  t.teardown(async () => {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-  });
-  const urls = await new Promise<Record<string, string>>((resolve) => createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as Record<string, string>)));
-  const base = new URL(urls['symbols']!).origin;
-  const symbol = new URL(urls['rest']!).searchParams.get('symbol')!;
+  const { base, symbol } = await startDemo(t, { prefix: 'klagg_connector', symbols: 3, rate: 60 });
 
   const client = new DerivativesTradingUsdsFutures({
     configurationRestAPI: { apiKey: '', apiSecret: '', basePath: base },

@@ -1,25 +1,11 @@
 /** `klagg demo` as a user runs it: a child process; its URLs answer; its stream pushes klines; SIGTERM stops it with 0. */
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { createTestDatabase } from '../support/postgres.ts';
-
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+import { startDemo } from '../support/demo.ts';
 
 t.test('klagg demo serves live klines over the Binance-compatible REST route and stream, and stops cleanly', async (t) => {
-  const database = await createTestDatabase('klagg_demo');
-  t.teardown(() => database.drop());
-  const child = spawn(process.execPath, [MAIN, 'demo', '--symbols', '6', '--rate', '60', '--port', '0', '--database-url', database.url], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-    env: { ...process.env, KLAGG_LOG_LEVEL: 'warn' },
-  });
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  const urls = await new Promise<Record<string, string>>((resolve) => createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as Record<string, string>)));
+  const demo = await startDemo(t, { prefix: 'klagg_demo', symbols: 6, rate: 60 });
+  const urls = demo.urls;
 
   const symbols = (await (await fetch(urls['symbols']!)).json()) as { symbols: { symbol: string; state: string }[] };
   t.equal(symbols.symbols.length, 6, 'six symbols');
@@ -41,7 +27,5 @@ t.test('klagg demo serves live klines over the Binance-compatible REST route and
   const bad = await fetch(urls['rest']!.replace('interval=1m', 'interval=2m'));
   t.same([bad.status, await bad.json()], [400, { code: -1120, msg: 'Invalid interval.' }]);
 
-  child.kill('SIGTERM');
-  const [code] = (await once(child, 'exit')) as [number];
-  t.equal(code, 0, 'SIGTERM stops it cleanly');
+  t.equal(await demo.stop(), 0, 'SIGTERM stops it cleanly');
 });
