@@ -17,7 +17,10 @@ export const TradeOutcome = {
   Duplicate: 1,
   /** `a` > last + 1: not applied; the caller repairs the gap or accepts it (`acceptGap`) and offers the trade again. */
   Gap: 2,
-  /** The trade belongs to a period that is already final: not applied, counted; repair rebuilds that period. */
+  /**
+   * Never returned any more (kept so the numbering of outcomes stays stable): a trade for a period that is already
+   * final is applied to it and the kline is emitted again as a revision (see `applyTrade`). Late is never dropped.
+   */
   Late: 3,
   /** The price or quantity cannot be held exactly even after growing the symbol's scale. */
   Unrepresentable: 4,
@@ -39,8 +42,17 @@ export interface SymbolScales {
 
 /** Receives everything the engine emits, synchronously and in a deterministic order. */
 export interface KlineSink {
-  /** A kline that just became final; emitted exactly once per (symbol, interval, openTime). */
+  /**
+   * A kline that just became final; emitted once per (symbol, interval, openTime, revision). A revision (revision ≥ 1)
+   * is a final kline corrected by a late trade: same key, higher revision, the corrected values.
+   */
   onFinal(kline: Kline): void;
+  /**
+   * A late trade fell into a period older than the last final kline the engine remembers for that interval: the
+   * trade is counted in every period the engine still holds, but the klines of `interval` from `fromOpenTime` to
+   * `toOpenTime` (open times, inclusive) can only be made exact from the exchange's klines. Never silent.
+   */
+  onRebuildNeeded?(symbol: string, interval: IntervalName, fromOpenTime: number, toOpenTime: number): void;
 }
 
 export interface EngineCounters {
@@ -49,7 +61,14 @@ export interface EngineCounters {
   gaps: number;
   /** Trades skipped over by accepted gaps (lost unless repaired elsewhere). */
   acceptedGapTrades: number;
+  /** Trades dropped because their period was final. Always 0: late trades amend their period instead. */
   late: number;
+  /** Late trades applied to a period that was already final (its kline emitted again as a revision). */
+  amended: number;
+  /** Revised final klines emitted (a late trade can revise one kline per interval). */
+  revisions: number;
+  /** Late trades older than the remembered final of some interval: that interval's klines go to the rebuild path. */
+  lateBeyondMemory: number;
   unrepresentable: number;
   finals: number;
   scaleChanges: number;
@@ -64,7 +83,7 @@ export interface GapInfo {
   toId: number;
 }
 
-export const ENGINE_SNAPSHOT_VERSION = 1;
+export const ENGINE_SNAPSHOT_VERSION = 2;
 
 export interface EngineSnapshot {
   readonly version: typeof ENGINE_SNAPSHOT_VERSION;
@@ -82,6 +101,8 @@ export interface SymbolSnapshot {
   readonly lastAggId: number;
   /** Per interval, the slot's cells (see the layout below), or null while the interval has no kline yet. */
   readonly slots: readonly (readonly number[] | null)[];
+  /** Per interval, the last final kline's cells (the amendment memory), or null. */
+  readonly finals: readonly (readonly number[] | null)[];
 }
 
 // Slot layout: one kline per symbol × interval, STRIDE doubles each.
@@ -100,10 +121,17 @@ const FIRST_ID = 15;
 const LAST_ID = 16;
 const LAST_AGG = 17;
 const STATE = 18;
-const STRIDE = 19;
+/** The revision the slot's kline carries: 0 for a kline never emitted as final before. */
+const REVISION = 19;
+const STRIDE = 20;
 
-const STATE_EMPTY = 0; // no kline yet for this interval
+const STATE_EMPTY = 0; // no kline yet for this interval (in the amendment memory: nothing remembered)
 const STATE_OPEN = 1;
+/**
+ * A final kline installed from the store (a restart): it stands as the current period, so a trade that still belongs
+ * to it turns it into an open kline of the next revision; if none does, its roll emits nothing (it is stored already).
+ */
+const STATE_INSTALLED_FINAL = 2;
 
 export class KlineEngine {
   readonly intervals: readonly IntervalName[];
@@ -114,6 +142,9 @@ export class KlineEngine {
     gaps: 0,
     acceptedGapTrades: 0,
     late: 0,
+    amended: 0,
+    revisions: 0,
+    lateBeyondMemory: 0,
     unrepresentable: 0,
     finals: 0,
     scaleChanges: 0,
@@ -124,6 +155,13 @@ export class KlineEngine {
   readonly #lengths: Float64Array; // per interval; 0 for calendar months
   readonly #perSymbol: number; // STRIDE × intervals
   #cells: Float64Array;
+  /**
+   * The amendment memory: per symbol × interval, the last final kline (same layout), so a late trade can correct it
+   * exactly and emit it again as a revision. Older finals take the rebuild path (the exchange's klines).
+   */
+  #finalCells: Float64Array;
+  /** Per symbol: 1 while time may not finalize its klines (a restart or a gap is being repaired first). */
+  #timeHeld = new Uint8Array(64);
   #names: string[] = [];
   #index = new Map<string, number>();
   #priceScale: number[] = [];
@@ -148,6 +186,7 @@ export class KlineEngine {
     this.#lengths = Float64Array.from(this.intervals, (interval) => fixedLengthMs(interval === '1M' ? '1M' : interval) ?? 0);
     this.#perSymbol = STRIDE * this.intervals.length;
     this.#cells = new Float64Array(this.#perSymbol * 64);
+    this.#finalCells = new Float64Array(this.#perSymbol * 64);
   }
 
   get symbolCount(): number {
@@ -183,6 +222,14 @@ export class KlineEngine {
       const grown = new Float64Array(this.#cells.length * 2);
       grown.set(this.#cells);
       this.#cells = grown;
+      const grownFinals = new Float64Array(this.#finalCells.length * 2);
+      grownFinals.set(this.#finalCells);
+      this.#finalCells = grownFinals;
+    }
+    if (index + 1 > this.#timeHeld.length) {
+      const grown = new Uint8Array(this.#timeHeld.length * 2);
+      grown.set(this.#timeHeld);
+      this.#timeHeld = grown;
     }
     if ((index + 1) * this.intervals.length > this.#dirty.length) {
       const grown = new Uint8Array(this.#dirty.length * 2);
@@ -229,13 +276,6 @@ export class KlineEngine {
         return TradeOutcome.Gap;
       }
     }
-    if (tradeTime < this.#floorTime[symbol]!) {
-      this.counters.late++;
-      // The id is consumed all the same: the trade is accounted for (as late), not missing.
-      this.#lastAggId[symbol] = aggId;
-      return TradeOutcome.Late;
-    }
-
     let price = rescaleMantissa(priceMantissa, priceDecimals, this.#priceScale[symbol]!);
     let qty = rescaleMantissa(qtyMantissa, qtyDecimals, this.#qtyScale[symbol]!);
     if (Number.isNaN(price) || Number.isNaN(qty)) {
@@ -251,39 +291,87 @@ export class KlineEngine {
       }
     }
 
+    if (tradeTime < this.#floorTime[symbol]!) {
+      this.#applyLate(symbol, aggId, price, qty, firstTradeId, lastTradeId, tradeTime, !buyerIsMaker);
+      return TradeOutcome.Applied;
+    }
+
     const cells = this.#cells;
-    const count = lastTradeId - firstTradeId + 1;
-    const takerBuy = !buyerIsMaker;
     let at = symbol * this.#perSymbol;
     for (let i = 0; i < this.#lengths.length; i++, at += STRIDE) {
       if (cells[at + STATE] === STATE_EMPTY) this.#openFirst(symbol, i, at, tradeTime);
       else if (tradeTime >= cells[at + NEXT_OPEN]!) this.#roll(symbol, i, at, tradeTime);
-      if (cells[at + COUNT] === 0) {
-        cells[at + OPEN] = price;
-        cells[at + HIGH] = price;
-        cells[at + LOW] = price;
-        cells[at + FIRST_ID] = firstTradeId;
-      } else if (price > cells[at + HIGH]!) cells[at + HIGH] = price;
-      else if (price < cells[at + LOW]!) cells[at + LOW] = price;
-      cells[at + CLOSE] = price;
-      addWide(cells, at + VOLUME, qty);
-      addWideProduct(cells, at + QUOTE, price, qty);
-      if (takerBuy) {
-        addWide(cells, at + TAKER_VOLUME, qty);
-        addWideProduct(cells, at + TAKER_QUOTE, price, qty);
-      }
-      cells[at + COUNT]! += count;
-      cells[at + LAST_ID] = lastTradeId;
-      cells[at + LAST_AGG] = aggId;
-      const slot = at / STRIDE;
-      if (this.#dirty[slot] === 0) {
-        this.#dirty[slot] = 1;
-        this.#changed.push(slot);
-      }
+      accumulate(cells, at, price, qty, firstTradeId, lastTradeId, aggId, !buyerIsMaker);
+      this.#markChanged(at);
     }
     this.#lastAggId[symbol] = aggId;
     this.counters.applied++;
     return TradeOutcome.Applied;
+  }
+
+  /**
+   * A trade for a period that time already finalized (the stream lagged past the grace, a gap was repaired after the
+   * period closed, a restart): per interval it lands in the open kline when that still holds its time, else in the
+   * remembered last final kline, which is emitted again as the next revision. Older than that, the interval's klines
+   * from the trade's period on are handed to the rebuild path. Flat klines after the trade take its price as their
+   * close. The trade is never dropped.
+   */
+  #applyLate(symbol: number, aggId: number, price: number, qty: number, firstTradeId: number, lastTradeId: number, tradeTime: number, takerBuy: boolean): void {
+    const cells = this.#cells;
+    const finals = this.#finalCells;
+    let amended = false;
+    let beyond = false;
+    let at = symbol * this.#perSymbol;
+    for (let i = 0; i < this.#lengths.length; i++, at += STRIDE) {
+      if (cells[at + STATE] === STATE_EMPTY) this.#openFirst(symbol, i, at, tradeTime);
+      if (tradeTime >= cells[at + OPEN_TIME]!) {
+        if (tradeTime >= cells[at + NEXT_OPEN]!) this.#roll(symbol, i, at, tradeTime);
+        accumulate(cells, at, price, qty, firstTradeId, lastTradeId, aggId, takerBuy);
+        this.#markChanged(at);
+        continue;
+      }
+      if (finals[at + STATE] !== STATE_EMPTY && tradeTime >= finals[at + OPEN_TIME]! && tradeTime < finals[at + NEXT_OPEN]!) {
+        accumulate(finals, at, price, qty, firstTradeId, lastTradeId, aggId, takerBuy);
+        finals[at + REVISION]!++;
+        amended = true;
+        this.counters.revisions++;
+        this.#sink.onFinal(this.#klineAt(finals, symbol, i, at, true));
+      } else {
+        // Older than the remembered final: this interval's klines from the trade's period to the last final are
+        // rebuilt from the exchange's klines. The memory of the last final is dropped (it is no longer the truth).
+        beyond = true;
+        const interval = this.intervals[i]!;
+        const to = finals[at + STATE] !== STATE_EMPTY ? finals[at + OPEN_TIME]! : openTimeOf(interval, cells[at + OPEN_TIME]! - 1);
+        finals[at + STATE] = STATE_EMPTY;
+        this.#sink.onRebuildNeeded?.(this.#names[symbol]!, interval, openTimeOf(interval, tradeTime), to);
+      }
+      // The open kline has no trade yet: it is flat at the previous close, which this trade just changed.
+      if (cells[at + COUNT] === 0) {
+        cells[at + OPEN] = price;
+        cells[at + HIGH] = price;
+        cells[at + LOW] = price;
+        cells[at + CLOSE] = price;
+        this.#markChanged(at);
+      }
+    }
+    this.#lastAggId[symbol] = aggId;
+    this.counters.applied++;
+    if (amended) this.counters.amended++;
+    if (beyond) this.counters.lateBeyondMemory++;
+  }
+
+  /**
+   * Holds or releases time for one symbol: while held, time advances finalize none of its klines (its missing trades
+   * are being fetched, e.g. after a restart), so they land in open periods instead of revising finals.
+   */
+  setTimeHeld(symbol: number, held: boolean): void {
+    this.#timeHeld[symbol] = held ? 1 : 0;
+    // Released: the next advance must look at this symbol again, whatever deadline was computed meanwhile.
+    if (!held) this.#nextDeadline = Number.NEGATIVE_INFINITY;
+  }
+
+  isTimeHeld(symbol: number): boolean {
+    return this.#timeHeld[symbol] === 1;
   }
 
   /**
@@ -307,10 +395,11 @@ export class KlineEngine {
     let deadline = Number.POSITIVE_INFINITY;
     const cells = this.#cells;
     for (let symbol = 0; symbol < this.#names.length; symbol++) {
+      const held = this.#timeHeld[symbol] === 1;
       let at = symbol * this.#perSymbol;
       for (let i = 0; i < this.#lengths.length; i++, at += STRIDE) {
-        if (cells[at + STATE] !== STATE_OPEN) continue;
-        if (target >= cells[at + NEXT_OPEN]!) this.#roll(symbol, i, at, target);
+        if (cells[at + STATE] === STATE_EMPTY) continue;
+        if (!held && target >= cells[at + NEXT_OPEN]!) this.#roll(symbol, i, at, target);
         deadline = Math.min(deadline, cells[at + NEXT_OPEN]! + this.graceMs);
       }
     }
@@ -327,7 +416,7 @@ export class KlineEngine {
     for (let symbol = 0; symbol < this.#names.length; symbol++) {
       let at = symbol * this.#perSymbol;
       for (let i = 0; i < this.#lengths.length; i++, at += STRIDE) {
-        if (cells[at + STATE] !== STATE_OPEN) continue;
+        if (cells[at + STATE] === STATE_EMPTY) continue;
         this.#emitFinal(symbol, i, at);
         cells[at + STATE] = STATE_EMPTY;
       }
@@ -348,7 +437,7 @@ export class KlineEngine {
       const at = slot * STRIDE;
       if (this.#cells[at + STATE] !== STATE_OPEN) continue;
       const symbol = Math.floor(slot / intervals);
-      result.push(this.#klineAt(symbol, slot - symbol * intervals, at, false));
+      result.push(this.#klineAt(this.#cells, symbol, slot - symbol * intervals, at, false));
     }
     this.#changed = [];
     return result;
@@ -360,7 +449,7 @@ export class KlineEngine {
     for (let symbol = 0; symbol < this.#names.length; symbol++) {
       for (let i = 0; i < this.intervals.length; i++) {
         const at = symbol * this.#perSymbol + i * STRIDE;
-        if (this.#cells[at + STATE] === STATE_OPEN) result.push(this.#klineAt(symbol, i, at, false));
+        if (this.#cells[at + STATE] === STATE_OPEN) result.push(this.#klineAt(this.#cells, symbol, i, at, false));
       }
     }
     return result;
@@ -372,12 +461,14 @@ export class KlineEngine {
     if (i < 0) throw new Error(`interval ${interval} is not aggregated by this engine`);
     const at = symbol * this.#perSymbol + i * STRIDE;
     if (this.#cells[at + STATE] !== STATE_OPEN) return undefined;
-    return this.#klineAt(symbol, i, at, false);
+    return this.#klineAt(this.#cells, symbol, i, at, false);
   }
 
   /**
-   * Installs a stored kline as the open state of its symbol and interval, so a restarted service continues it
+   * Installs a stored kline as the current state of its symbol and interval, so a restarted service continues it
    * instead of starting it over. Its last aggregate id becomes the symbol's position when it is the highest seen.
+   * A stored final kline stands as the current period without being emitted again: a trade that still belongs to it
+   * (the repair after a restart) makes it the next revision; otherwise its roll emits only the periods after it.
    */
   installKline(kline: Kline): void {
     const symbol = this.#index.get(kline.symbol);
@@ -409,7 +500,8 @@ export class KlineEngine {
     cells[at + FIRST_ID] = kline.firstTradeId;
     cells[at + LAST_ID] = kline.lastTradeId;
     cells[at + LAST_AGG] = kline.lastAggId;
-    cells[at + STATE] = STATE_OPEN;
+    cells[at + REVISION] = kline.revision ?? 0;
+    cells[at + STATE] = kline.isFinal ? STATE_INSTALLED_FINAL : STATE_OPEN;
     this.#markChanged(at);
     if (kline.lastAggId > this.#lastAggId[symbol]!) this.#lastAggId[symbol] = kline.lastAggId;
     this.#floorTime[symbol] = Math.max(this.#floorTime[symbol]!, kline.openTime);
@@ -419,9 +511,11 @@ export class KlineEngine {
   snapshot(): EngineSnapshot {
     const symbols: SymbolSnapshot[] = this.#names.map((symbol, index) => {
       const slots: (number[] | null)[] = [];
+      const finals: (number[] | null)[] = [];
       for (let i = 0; i < this.intervals.length; i++) {
         const at = index * this.#perSymbol + i * STRIDE;
         slots.push(this.#cells[at + STATE] === STATE_EMPTY ? null : Array.from(this.#cells.subarray(at, at + STRIDE)));
+        finals.push(this.#finalCells[at + STATE] === STATE_EMPTY ? null : Array.from(this.#finalCells.subarray(at, at + STRIDE)));
       }
       return {
         symbol,
@@ -429,6 +523,7 @@ export class KlineEngine {
         qtyScale: this.#qtyScale[index]!,
         lastAggId: this.#lastAggId[index]!,
         slots,
+        finals,
       };
     });
     return {
@@ -459,6 +554,11 @@ export class KlineEngine {
         engine.#cells.set(slot, at);
         engine.#floorTime[index] = Math.max(engine.#floorTime[index]!, slot[OPEN_TIME]!);
         deadline = Math.min(deadline, slot[NEXT_OPEN]! + snapshot.graceMs);
+      });
+      s.finals.forEach((slot, i) => {
+        if (slot === null) return;
+        if (slot.length !== STRIDE) throw new Error(`snapshot final of ${s.symbol} has ${slot.length} cells, expected ${STRIDE}`);
+        engine.#finalCells.set(slot, index * engine.#perSymbol + i * STRIDE);
       });
     }
     engine.#nextDeadline = deadline;
@@ -519,13 +619,19 @@ export class KlineEngine {
     cells[at + STATE] = STATE_OPEN;
   }
 
+  /** The slot's kline became final: emitted (unless it was stored final already) and remembered for amendments. */
   #emitFinal(symbol: number, i: number, at: number): void {
+    const cells = this.#cells;
+    const installedFinal = cells[at + STATE] === STATE_INSTALLED_FINAL;
+    cells[at + STATE] = STATE_OPEN;
+    this.#finalCells.set(cells.subarray(at, at + STRIDE), at);
+    if (installedFinal) return;
     this.counters.finals++;
-    this.#sink.onFinal(this.#klineAt(symbol, i, at, true));
+    if (cells[at + REVISION]! > 0) this.counters.revisions++;
+    this.#sink.onFinal(this.#klineAt(cells, symbol, i, at, true));
   }
 
-  #klineAt(symbol: number, i: number, at: number, isFinal: boolean): Kline {
-    const c = this.#cells;
+  #klineAt(c: Float64Array, symbol: number, i: number, at: number, isFinal: boolean): Kline {
     const ps = this.#priceScale[symbol]!;
     const qs = this.#qtyScale[symbol]!;
     return {
@@ -546,6 +652,7 @@ export class KlineEngine {
       lastTradeId: c[at + LAST_ID]!,
       lastAggId: c[at + LAST_AGG]!,
       isFinal,
+      ...(c[at + REVISION]! > 0 ? { revision: c[at + REVISION]! } : {}),
     };
   }
 
@@ -582,6 +689,34 @@ export class KlineEngine {
     this.counters.scaleChanges++;
     return true;
   }
+}
+
+/**
+ * Adds one trade to the kline at `at` (open, or a remembered final being amended). An installed final that receives
+ * a trade becomes an open kline of the next revision.
+ */
+function accumulate(cells: Float64Array, at: number, price: number, qty: number, firstTradeId: number, lastTradeId: number, aggId: number, takerBuy: boolean): void {
+  if (cells[at + STATE] === STATE_INSTALLED_FINAL) {
+    cells[at + STATE] = STATE_OPEN;
+    cells[at + REVISION]!++;
+  }
+  if (cells[at + COUNT] === 0) {
+    cells[at + OPEN] = price;
+    cells[at + HIGH] = price;
+    cells[at + LOW] = price;
+    cells[at + FIRST_ID] = firstTradeId;
+  } else if (price > cells[at + HIGH]!) cells[at + HIGH] = price;
+  else if (price < cells[at + LOW]!) cells[at + LOW] = price;
+  cells[at + CLOSE] = price;
+  addWide(cells, at + VOLUME, qty);
+  addWideProduct(cells, at + QUOTE, price, qty);
+  if (takerBuy) {
+    addWide(cells, at + TAKER_VOLUME, qty);
+    addWideProduct(cells, at + TAKER_QUOTE, price, qty);
+  }
+  cells[at + COUNT]! += lastTradeId - firstTradeId + 1;
+  cells[at + LAST_ID] = lastTradeId;
+  cells[at + LAST_AGG] = aggId;
 }
 
 function checkScale(scale: number, name: string): void {

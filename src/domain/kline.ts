@@ -25,6 +25,11 @@ export interface Kline {
   /** Aggregate id of the last trade in the period (−1 if none); stored rows are version-guarded by it. */
   readonly lastAggId: number;
   readonly isFinal: boolean;
+  /**
+   * 0 (or absent) for a kline as first emitted; each correction of a final kline (a late trade, a rebuild from the
+   * exchange's klines) carries the next revision. Stored rows and stream clients take a higher revision over a lower.
+   */
+  readonly revision?: number;
 }
 
 /** The 12 fields of Binance's REST `/fapi/v1/klines` rows. */

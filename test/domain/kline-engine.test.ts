@@ -91,9 +91,12 @@ t.test('time advances finalize quiet symbols only after close + grace', async (t
   t.same(finals.map((k) => k.openTime - T0), [0, 60_000, 120_000, 180_000, 240_000], 'each elapsed period emitted once, in order');
   engine.advanceTo(T0 + 5 * 60_000 + 500);
   t.equal(finals.length, 5, 'advancing to the same time again emits nothing');
-  t.equal(apply({ a: 2, p: '101.00', q: '1.000', T: T0 + 299_999 }), TradeOutcome.Late, 'a trade in a finalized period is late');
-  t.equal(engine.counters.late, 1);
-  t.equal(finals.length, 5, 'a late trade never changes an emitted kline silently');
+  t.equal(apply({ a: 2, p: '101.00', q: '1.000', T: T0 + 299_999 }), TradeOutcome.Applied, 'a trade in a finalized period is applied to it');
+  t.equal(engine.counters.late, 0, 'nothing is dropped as late');
+  t.equal(engine.counters.amended, 1);
+  t.equal(finals.length, 6, 'the corrected kline is emitted again');
+  t.match(finals[5], { openTime: T0 + 240_000, open: '101.00', close: '101.00', volume: '1.000', tradeCount: 1, revision: 1, isFinal: true }, 'as revision 1');
+  t.match(engine.openKline(sym, '1m'), { openTime: T0 + 300_000, open: '101.00', close: '101.00', tradeCount: 0 }, 'the flat open period takes the late trade’s close');
   t.equal(apply({ a: 3, p: '101.00', q: '1.000', T: T0 + 300_100 }), TradeOutcome.Applied, 'a trade in the open period still counts');
 });
 
@@ -235,8 +238,8 @@ t.test('snapshot/restore at many split points of the real data gives exactly the
 t.test('snapshots are versioned and validated on restore', async (t) => {
   const { engine } = harness();
   const snapshot = engine.snapshot();
-  t.equal(snapshot.version, 1);
-  t.throws(() => KlineEngine.restore({ ...snapshot, version: 2 as 1 }, { onFinal: () => {} }), /version 2 is not supported/);
+  t.equal(snapshot.version, 2);
+  t.throws(() => KlineEngine.restore({ ...snapshot, version: 1 as 2 }, { onFinal: () => {} }), /version 1 is not supported/);
 });
 
 t.test('replaying the same input twice gives identical output', async (t) => {

@@ -1,0 +1,157 @@
+/**
+ * Late is never lost: trades that arrive after time finalized their period (stream lag past the grace, a repair, a
+ * restart) are applied to that period, and the corrected kline is emitted again as the next revision. Checked against
+ * an engine that saw the same trades without any time advance (the truth), on the real XRPETH trades.
+ */
+import t from 'tap';
+import { parseDecimal } from '../../src/domain/decimal.ts';
+import { FrameIngest } from '../../src/domain/frame-ingest.ts';
+import { KlineEngine, TradeOutcome } from '../../src/domain/kline-engine.ts';
+import type { IntervalName } from '../../src/domain/interval.ts';
+import type { Kline } from '../../src/domain/kline.ts';
+import { SeededRandom } from '../../src/domain/seeded-random.ts';
+import { readTradeFrames } from '../support/fixtures.ts';
+
+const T0 = Date.UTC(2026, 0, 5, 10, 0, 0); // a Monday, 10:00 UTC
+const INTERVALS: IntervalName[] = ['1m', '5m', '1h'];
+const SCALES = { priceScale: 8, qtyScale: 8 };
+
+/** The last version of every final kline, by interval and open time. */
+function latestVersions(finals: readonly Kline[]): Map<string, Kline> {
+  const latest = new Map<string, Kline>();
+  for (const k of finals) {
+    const key = `${k.interval}|${k.openTime}`;
+    const known = latest.get(key);
+    if (known === undefined || (k.revision ?? 0) > (known.revision ?? 0)) latest.set(key, k);
+    else if ((k.revision ?? 0) === (known.revision ?? 0)) throw new Error(`${key} emitted twice at revision ${k.revision ?? 0}`);
+  }
+  return latest;
+}
+
+function strip(k: Kline): Omit<Kline, 'revision'> {
+  const { revision: _revision, ...rest } = k;
+  return rest;
+}
+
+function run(frames: readonly Buffer[], lagMs: (i: number) => number | undefined, graceMs = 1000) {
+  const finals: Kline[] = [];
+  const rebuilds: { interval: IntervalName; from: number; to: number }[] = [];
+  const engine = new KlineEngine({ intervals: INTERVALS, graceMs }, { onFinal: (k) => finals.push(k), onRebuildNeeded: (_s, interval, from, to) => rebuilds.push({ interval, from, to }) });
+  const ingest = new FrameIngest(engine);
+  ingest.addSymbol('XRPETH', SCALES);
+  frames.forEach((frame, i) => {
+    ingest.ingest(frame);
+    const lag = lagMs(i);
+    // The clock runs ahead of the trades by `lag`: the stream delivers every trade that much late.
+    if (lag !== undefined) engine.advanceTo(ingest.trade.tradeTime + lag);
+  });
+  engine.finish();
+  return { engine, finals, rebuilds };
+}
+
+t.test('a stream lagging past the grace: every late trade amends its final kline; the last revisions equal the truth', async (t) => {
+  const frames = readTradeFrames();
+  const truth = run(frames, () => undefined);
+  t.equal(truth.engine.counters.amended, 0);
+  const random = new SeededRandom(7);
+  // Lag of 0–50 s against a 1 s grace: many trades arrive after their minute was finalized by the clock.
+  const lagged = run(frames, () => random.int(50_000));
+  t.equal(lagged.engine.counters.late, 0, 'no trade dropped as late');
+  t.ok(lagged.engine.counters.amended > 100, `late trades amended their finals (${lagged.engine.counters.amended})`);
+  t.equal(lagged.rebuilds.length, 0, 'a lag below one period never needs the rebuild path');
+  t.equal(lagged.engine.counters.applied, truth.engine.counters.applied, 'every trade applied');
+  const want = latestVersions(truth.finals);
+  const got = latestVersions(lagged.finals);
+  t.equal(got.size, want.size, 'the same klines');
+  let differ = 0;
+  for (const [key, k] of want) if (JSON.stringify(strip(got.get(key)!)) !== JSON.stringify(strip(k))) differ++;
+  t.equal(differ, 0, `every kline's last revision equals the lag-free run (${want.size} klines)`);
+  t.ok(lagged.finals.some((k) => k.interval === '5m' && (k.revision ?? 0) > 0) || lagged.finals.some((k) => k.interval === '1m' && (k.revision ?? 0) > 1), 'revisions reach larger intervals or repeat');
+  t.equal(lagged.engine.counters.revisions, lagged.finals.filter((k) => (k.revision ?? 0) > 0).length, 'every revision counted');
+});
+
+t.test('a trade later than the remembered final goes to the rebuild path, named exactly; nothing is dropped', async (t) => {
+  const finals: Kline[] = [];
+  const rebuilds: [IntervalName, number, number][] = [];
+  const engine = new KlineEngine({ intervals: ['1m', '5m'], graceMs: 0 }, { onFinal: (k) => finals.push(k), onRebuildNeeded: (_s, i, from, to) => rebuilds.push([i, from - T0, to - T0]) });
+  const s = engine.addSymbol('BTCUSDT', { priceScale: 2, qtyScale: 3 });
+  const apply = (a: number, p: string, time: number) => {
+    const price = parseDecimal(p);
+    const qty = parseDecimal('1.000');
+    return engine.applyTrade(s, a, price.mantissa, price.decimals, qty.mantissa, qty.decimals, a, a, time, false);
+  };
+  apply(1, '100.00', T0 + 1_000);
+  engine.advanceTo(T0 + 3 * 60_000 + 5); // minutes 0, 1, 2 final; 5m open
+  t.equal(apply(2, '90.00', T0 + 30_000), TradeOutcome.Applied, 'a trade two minutes late is applied');
+  t.same(rebuilds, [['1m', 0, 120_000]], 'the 1m klines from its minute to the last final are rebuilt from the exchange');
+  t.match(engine.openKline(s, '5m'), { open: '100.00', low: '90.00', close: '90.00', tradeCount: 2 }, 'the open 5m kline holds it');
+  t.match(engine.openKline(s, '1m'), { openTime: T0 + 180_000, close: '90.00', tradeCount: 0 }, 'the flat open minute takes its close');
+  t.equal(engine.counters.lateBeyondMemory, 1);
+  t.equal(engine.counters.late, 0);
+});
+
+t.test('a stored final installed at a restart: not emitted again unless a trade still belongs to it, then as the next revision', async (t) => {
+  const make = () => {
+    const finals: Kline[] = [];
+    const engine = new KlineEngine({ intervals: ['1m'], graceMs: 0 }, { onFinal: (k) => finals.push(k) });
+    const s = engine.addSymbol('BTCUSDT', { priceScale: 2, qtyScale: 3 });
+    const stored: Kline = {
+      symbol: 'BTCUSDT', interval: '1m', openTime: T0, closeTime: T0 + 59_999, open: '100.00', high: '100.00', low: '100.00', close: '100.00',
+      volume: '1.000', quoteVolume: '100.00000', tradeCount: 1, takerBuyVolume: '0.000', takerBuyQuoteVolume: '0.00000',
+      firstTradeId: 1, lastTradeId: 1, lastAggId: 1, isFinal: true, revision: 2,
+    };
+    engine.installKline(stored);
+    return { engine, s, finals };
+  };
+  const quiet = make();
+  t.same(quiet.engine.openKlines(), [], 'an installed final is not served as an open kline');
+  quiet.engine.advanceTo(T0 + 2 * 60_000);
+  t.same(quiet.finals.map((k) => [k.openTime - T0, k.revision ?? 0]), [[60_000, 0]], 'only the period after it is emitted');
+
+  const repaired = make();
+  const p = parseDecimal('101.00');
+  const q = parseDecimal('1.000');
+  repaired.engine.applyTrade(repaired.s, 2, p.mantissa, p.decimals, q.mantissa, q.decimals, 2, 2, T0 + 59_000, false);
+  repaired.engine.advanceTo(T0 + 60_000);
+  t.match(repaired.finals, [{ openTime: T0, close: '101.00', volume: '2.000', tradeCount: 2, revision: 3 }], 'emitted as revision 3');
+});
+
+t.test('time held for a symbol finalizes none of its klines until released', async (t) => {
+  const finals: Kline[] = [];
+  const engine = new KlineEngine({ intervals: ['1m'], graceMs: 0 }, { onFinal: (k) => finals.push(k) });
+  const a = engine.addSymbol('A', { priceScale: 2, qtyScale: 3 });
+  const b = engine.addSymbol('B', { priceScale: 2, qtyScale: 3 });
+  const p = parseDecimal('1.00');
+  engine.applyTrade(a, 1, p.mantissa, p.decimals, p.mantissa, p.decimals, 1, 1, T0, false);
+  engine.applyTrade(b, 1, p.mantissa, p.decimals, p.mantissa, p.decimals, 1, 1, T0, false);
+  engine.setTimeHeld(a, true);
+  engine.advanceTo(T0 + 60_000);
+  t.same(finals.map((k) => k.symbol), ['B'], 'the held symbol keeps its kline open');
+  engine.setTimeHeld(a, false);
+  engine.advanceTo(T0 + 60_000);
+  t.same(finals.map((k) => k.symbol), ['B', 'A'], 'released, the next advance finalizes it');
+});
+
+t.test('snapshot and restore keep the amendment memory', async (t) => {
+  const frames = readTradeFrames().slice(0, 3000);
+  const random = new SeededRandom(3);
+  const lags = frames.map(() => random.int(40_000));
+  const whole = run(frames, (i) => lags[i]);
+  // Split at 1500: snapshot through JSON text, restore, continue.
+  const finals: Kline[] = [];
+  const sink = { onFinal: (k: Kline) => finals.push(k) };
+  const first = new KlineEngine({ intervals: INTERVALS, graceMs: 1000 }, sink);
+  let ingest = new FrameIngest(first);
+  ingest.addSymbol('XRPETH', SCALES);
+  let engine = first;
+  frames.forEach((frame, i) => {
+    if (i === 1500) {
+      engine = KlineEngine.restore(JSON.parse(JSON.stringify(engine.snapshot())), sink);
+      ingest = new FrameIngest(engine);
+    }
+    ingest.ingest(frame);
+    engine.advanceTo(ingest.trade.tradeTime + lags[i]!);
+  });
+  engine.finish();
+  t.same(finals, whole.finals, 'identical finals and revisions');
+});
