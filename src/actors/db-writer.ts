@@ -64,7 +64,7 @@ export class DbWriter {
 
   /** Buffers a published batch (the Gateway's batches arrive here). */
   accept(batch: PublishedBatch): void {
-    this.add([...batch.finals, ...batch.updates].map((kline) => ({ venue: this.#options.venue, market: this.#options.market, kline, revision: 0, source: 'live' as const })));
+    this.add([...batch.finals, ...batch.updates].map((kline) => ({ venue: this.#options.venue, market: this.#options.market, kline, revision: kline.revision ?? 0, source: kline.revisionCause === 'rebuild' ? ('repair' as const) : ('live' as const) })));
   }
 
   add(records: readonly KlineRecord[]): void {

@@ -79,7 +79,12 @@ export class KlaggService {
       intervals: options.intervals,
       logger: log.child({ actor: 'rebuilder' }),
       fetchKlines: (symbol, interval, start, end) => this.rest.klinesRange(symbol, interval, start, end),
-      write: (records) => this.system.dbWriter.add(records),
+      // Published like any revision: stored, and pushed to stream clients as a new `x: true` event.
+      write: (records) => this.system.publishCorrections(records.map((record) => record.kline)),
+      storedRevisions: async (symbol, interval, from, to) => {
+        const stored = await options.store.range(options.venue, options.market, symbol, interval, { startTime: from, endTime: to, limit: 1500 });
+        return new Map(stored.map((k) => [k.openTime, k.revision ?? 0]));
+      },
     });
     this.system = new KlaggSystem({
       ...options.system,
@@ -91,6 +96,7 @@ export class KlaggService {
       logger: log,
       fetchTrades: (symbol, fromId, toId) => this.rest.aggTradesFrom(symbol, fromId, toId),
       onUnrepairedGap: (gap) => this.rebuilder.add(gap),
+      onRebuildNeeded: (request) => this.rebuilder.addLate(request),
       tradeSource: {
         subscribe: (symbol) => this.streams.subscribe([`${symbol.toLowerCase()}@aggTrade`]),
         unsubscribe: (symbol) => this.streams.unsubscribe([`${symbol.toLowerCase()}@aggTrade`]),

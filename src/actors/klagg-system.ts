@@ -5,6 +5,7 @@
  */
 import { createActor, enqueueActions, fromCallback, type Actor, type AnyActorLogic, type AnyActorRef, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import type { IntervalName } from '../domain/interval.ts';
+import type { Kline } from '../domain/kline.ts';
 import { assignPartitions, instrumentKey, partitionOf } from '../domain/partition.ts';
 import { serviceLifecycleMachine } from '../machines/service-lifecycle.ts';
 import type { SymbolLifecycleContext, SymbolLifecycleState } from '../machines/symbol-lifecycle.ts';
@@ -17,7 +18,7 @@ import { createHealthBoard, reportHealth, type HealthBoard } from './health-boar
 import type { KlineSink } from './kline-sink.ts';
 import type { ActivateSymbol, BatchListener, DispatcherEvent, GatewayEvent, PublishedBatch, WorkerEvent } from './messages.ts';
 import { LocalPartitionWorker, type PartitionWorkerPort } from './partition-worker-port.ts';
-import type { TradeFetcher, UnrepairedGap } from './partition-worker.ts';
+import type { RebuildRequest, TradeFetcher, UnrepairedGap } from './partition-worker.ts';
 import { ThreadPartitionWorker } from './thread-partition-worker.ts';
 import { createSymbolRegistry, type SymbolRegistry } from './symbol-registry.ts';
 import { TradeRouter } from './trade-router.ts';
@@ -44,6 +45,8 @@ export interface KlaggSystemOptions {
   readonly fetchTrades?: TradeFetcher;
   /** Ids the exchange no longer has: their klines are to be rebuilt from the exchange's klines. */
   readonly onUnrepairedGap?: (gap: UnrepairedGap) => void;
+  /** Late trades older than the engines' memory: those klines are to be rebuilt from the exchange's klines. */
+  readonly onRebuildNeeded?: (request: RebuildRequest) => void;
   readonly sink: KlineSink;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -71,6 +74,7 @@ export class KlaggSystem {
   readonly #partitionWorker: readonly number[];
   readonly #listeners = new Set<BatchListener>();
   readonly #log: Logger;
+  readonly #revisionLog: Logger;
   #framesRouted = 0;
   #framesUnrouted = 0;
   #publishWaiters: ((batch: PublishedBatch) => void)[] = [];
@@ -82,6 +86,7 @@ export class KlaggSystem {
   constructor(options: KlaggSystemOptions) {
     this.#options = options;
     this.#log = options.logger.child({ actor: 'supervisor' });
+    this.#revisionLog = options.logger.child({ actor: 'gateway' });
     this.#partitionWorker = assignPartitions(options.partitions, options.workers);
     this.workers = Array.from({ length: options.workers }, (_, id) => {
       const workerOptions = {
@@ -91,6 +96,7 @@ export class KlaggSystem {
         clockFromTrades: options.clockFromTrades ?? false,
         fetchTrades: options.fetchTrades,
         onUnrepairedGap: options.onUnrepairedGap,
+        onRebuildNeeded: options.onRebuildNeeded,
       };
       return options.threads ? new ThreadPartitionWorker(workerOptions) : new LocalPartitionWorker(workerOptions);
     });
@@ -184,8 +190,8 @@ export class KlaggSystem {
     for (const worker of this.#workerRefs()) worker.send({ type: 'TICK', now });
   }
 
-  /** Fetches a symbol's trades up to `toId` over REST when no later trade will reveal them missing. */
-  catchUp(symbol: string, toId: number): void {
+  /** Fetches a symbol's trades up to `toId` (default: the exchange's latest) when no later trade will reveal them missing. */
+  catchUp(symbol: string, toId?: number): void {
     this.workers[this.workerOf(symbol)]!.catchUp(symbol, toId);
   }
 
@@ -206,6 +212,15 @@ export class KlaggSystem {
   /** Fault injection for tests and chaos runs: worker `id` answers pulls only after `ms`. */
   stallWorker(id: number, ms: number): void {
     this.#workerRefs()[id]?.send({ type: 'STALL', ms });
+  }
+
+  /**
+   * Corrected final klines made outside the engines (rebuilt from the exchange's klines): published like the
+   * Gateway's finals, so they are stored and every stream client receives them.
+   */
+  publishCorrections(klines: readonly Kline[]): void {
+    if (klines.length === 0) return;
+    this.#publish(Object.freeze({ seq: -1, finals: Object.freeze([...klines]), updates: Object.freeze([]), missingWorkers: Object.freeze([]) }));
   }
 
   onBatch(listener: BatchListener): () => void {
@@ -387,6 +402,13 @@ export class KlaggSystem {
   }
 
   #publish(batch: PublishedBatch): void {
+    for (const kline of batch.finals) {
+      if (kline.revision === undefined) continue;
+      this.#revisionLog.info(
+        { symbol: kline.symbol, interval: kline.interval, openTime: kline.openTime, revision: kline.revision, cause: kline.revisionCause, tradeCount: kline.tradeCount },
+        'kline revised',
+      );
+    }
     if (batch.finals.length > 0 || batch.updates.length > 0) this.dbWriter.accept(batch);
     for (const listener of this.#listeners) listener(batch);
     const waiters = this.#publishWaiters;

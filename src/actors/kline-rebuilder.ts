@@ -1,14 +1,16 @@
 /**
  * Klines the trades cannot make any more: when the exchange no longer has the trades of a gap, the klines that span it
  * are rebuilt from the exchange's own klines once those periods are closed, and stored as a new revision marked
- * `repair` — a correction is always a visible revision, never a silent overwrite.
+ * `repair` — a correction is always a visible revision, never a silent overwrite. The same path takes late trades
+ * older than the engine's amendment memory. Rebuilt klines are published like any other revision (stored, and pushed
+ * to stream clients), each with a revision above the one stored.
  */
 import { nextOpenTime, openTimeOf, type IntervalName } from '../domain/interval.ts';
 import type { Kline } from '../domain/kline.ts';
 import type { RestKline } from '../infra/binance/rest-types.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { KlineRecord } from './kline-sink.ts';
-import type { UnrepairedGap } from './partition-worker.ts';
+import type { RebuildRequest, UnrepairedGap } from './partition-worker.ts';
 
 /** A kline as the exchange's REST `/fapi/v1/klines` gives it (decimals as the exact strings). */
 export type ExchangeKline = RestKline;
@@ -19,6 +21,8 @@ export interface KlineRebuilderOptions {
   readonly intervals: readonly IntervalName[];
   readonly fetchKlines: (symbol: string, interval: IntervalName, startTime: number, endTime: number) => Promise<readonly ExchangeKline[]>;
   readonly write: (records: readonly KlineRecord[]) => void;
+  /** The stored revision of each kline of the range (by open time), so a rebuild always goes one above it. */
+  readonly storedRevisions?: (symbol: string, interval: IntervalName, from: number, to: number) => Promise<ReadonlyMap<number, number>>;
   readonly logger: Logger;
 }
 
@@ -63,6 +67,17 @@ export class KlineRebuilder {
     }
   }
 
+  /** A late trade older than the engine's memory: the klines of the range are rebuilt from the exchange's once closed. */
+  addLate(request: RebuildRequest): void {
+    this.#options.logger.warn(request, 'late trade older than the last final kline in memory; rebuilding those klines from the exchange’s');
+    this.#pending.push({
+      gap: { symbol: request.symbol, fromId: -1, toId: -1, fromTime: request.fromOpenTime, toTime: request.toOpenTime },
+      interval: request.interval,
+      from: request.fromOpenTime,
+      to: request.toOpenTime,
+    });
+  }
+
   /** An explicit repair (admin): the klines of `interval` from `from` to `to` (open times) are rebuilt once closed. */
   addRange(symbol: string, interval: IntervalName, from: number, to: number): void {
     this.#options.logger.info({ symbol, interval, from, to }, 'repair requested: rebuilding from the exchange’s klines');
@@ -77,7 +92,8 @@ export class KlineRebuilder {
     for (const item of due) {
       try {
         const klines = await this.#options.fetchKlines(item.gap.symbol, item.interval, item.from, item.to);
-        const records = klines.map((k) => this.#record(item.gap.symbol, item.interval, k));
+        const stored = (await this.#options.storedRevisions?.(item.gap.symbol, item.interval, item.from, item.to)) ?? new Map<number, number>();
+        const records = klines.map((k) => this.#record(item.gap.symbol, item.interval, k, stored.get(k.openTime) ?? 0));
         this.#options.write(records);
         written += records.length;
       } catch (error) {
@@ -89,9 +105,9 @@ export class KlineRebuilder {
     return written;
   }
 
-  #record(symbol: string, interval: IntervalName, k: ExchangeKline): KlineRecord {
+  #record(symbol: string, interval: IntervalName, k: ExchangeKline, storedRevision: number): KlineRecord {
     const key = `${symbol}|${interval}|${k.openTime}`;
-    const revision = (this.#revisions.get(key) ?? 0) + 1;
+    const revision = Math.max(this.#revisions.get(key) ?? 0, storedRevision) + 1;
     this.#revisions.set(key, revision);
     const kline: Kline = {
       symbol,
@@ -112,6 +128,8 @@ export class KlineRebuilder {
       lastTradeId: -1,
       lastAggId: -1,
       isFinal: true,
+      revision,
+      revisionCause: 'rebuild',
     };
     return { venue: this.#options.venue, market: this.#options.market, kline, revision, source: 'repair' };
   }

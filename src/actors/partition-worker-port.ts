@@ -21,8 +21,8 @@ export interface PartitionWorkerPort {
    */
   ingestFrame(frame: Buffer, parsed: ParsedTrade | undefined): void;
   advanceTo(now: number): void;
-  /** Fetches a symbol's trades up to `toId` when no later trade will reveal that they are missing. */
-  catchUp(symbol: string, toId: number): void;
+  /** Fetches a symbol's trades up to `toId` (default: the exchange's latest) when no later trade will reveal them missing. */
+  catchUp(symbol: string, toId?: number): void;
   finish(): void;
   takeDeltas(seq: number): Promise<DeltaBatch>;
   /** Counters of the worker's engine and frame intake (for metrics and tests). */
@@ -34,7 +34,15 @@ export interface WorkerStats {
   readonly applied: number;
   readonly duplicates: number;
   readonly gaps: number;
+  /** Trades dropped as late: always 0 (late trades amend their period). */
   readonly late: number;
+  /** Late trades applied to a final kline (emitted again as a revision). */
+  readonly amended: number;
+  /** Late trades older than the engine's memory of some interval (those klines rebuilt from the exchange's). */
+  readonly lateBeyondMemory: number;
+  /** Revised finals emitted, by cause. */
+  readonly revisions: { readonly late: number; readonly repair: number; readonly restart: number };
+  readonly catchUps: number;
   readonly rejectedFrames: number;
   readonly repairedGaps: number;
   readonly repairedTrades: number;
@@ -72,7 +80,7 @@ export class LocalPartitionWorker implements PartitionWorkerPort {
     this.core.advanceTo(now);
   }
 
-  catchUp(symbol: string, toId: number): void {
+  catchUp(symbol: string, toId?: number): void {
     this.core.catchUp(symbol, toId);
   }
 
@@ -100,6 +108,10 @@ export function workerStats(core: PartitionWorker): WorkerStats {
     duplicates: c.duplicates,
     gaps: c.gaps,
     late: c.late,
+    amended: c.amended,
+    lateBeyondMemory: c.lateBeyondMemory,
+    revisions: { ...core.revisions },
+    catchUps: r.catchUps,
     rejectedFrames: f.malformed + f.notAggTrade + f.missingField + f.badField,
     repairedGaps: r.repaired,
     repairedTrades: r.repairedTrades,

@@ -25,6 +25,7 @@ const core = new PartitionWorker({
         })
     : undefined,
   onUnrepairedGap: (gap) => notify({ type: 'unrepairedGap', gap }),
+  onRebuildNeeded: (request) => notify({ type: 'rebuildNeeded', request }),
 });
 
 port.on('message', (message: ThreadRequest) => {

@@ -9,7 +9,7 @@ import { parseDecimal } from '../domain/decimal.ts';
 import { FrameIngest, FrameOutcome } from '../domain/frame-ingest.ts';
 import type { IntervalName } from '../domain/interval.ts';
 import { KlineEngine, type GapInfo, type SymbolScales } from '../domain/kline-engine.ts';
-import type { Kline } from '../domain/kline.ts';
+import type { Kline, RevisionCause } from '../domain/kline.ts';
 
 export interface DeltaBatch {
   readonly workerId: number;
@@ -34,12 +34,28 @@ export interface UnrepairedGap {
   readonly toTime: number;
 }
 
+/** A late trade older than the engine's memory: the klines of `interval` from `fromOpenTime` to `toOpenTime` need the exchange's. */
+export interface RebuildRequest {
+  readonly symbol: string;
+  readonly interval: IntervalName;
+  readonly fromOpenTime: number;
+  readonly toOpenTime: number;
+}
+
 export interface GapRepairStats {
   readonly repaired: number;
   readonly repairedTrades: number;
   readonly unrepaired: number;
   readonly pending: number;
+  /** Catch-ups to the exchange's latest trade (activation from a stored position, trailing gaps). */
+  readonly catchUps: number;
 }
+
+/** Revised finals emitted, by cause. */
+export type RevisionCounts = Record<Exclude<RevisionCause, 'rebuild'>, number>;
+
+/** Fetch up to the exchange's latest trade (the REST paging stops at the first short page). */
+export const LATEST_ID = Number.MAX_SAFE_INTEGER;
 
 export interface PartitionWorkerOptions {
   readonly id: number;
@@ -53,6 +69,8 @@ export interface PartitionWorkerOptions {
   /** Gap repair: without it a gap is accepted and counted (replays of files, which have nobody to ask). */
   readonly fetchTrades?: TradeFetcher;
   readonly onUnrepairedGap?: (gap: UnrepairedGap) => void;
+  /** A late trade older than the engine's amendment memory: those klines are to be rebuilt from the exchange's. */
+  readonly onRebuildNeeded?: (request: RebuildRequest) => void;
 }
 
 const MAX_REMEMBERED_GAPS = 1000;
@@ -73,16 +91,32 @@ export class PartitionWorker {
   readonly #held = new Map<number, Buffer[]>();
   /** Per symbol index: time of the last applied trade (where an unrepairable gap starts). */
   #lastAppliedTime: number[] = [];
-  /** Time advances wait while a repair runs, so the missing trades do not arrive in already-final periods. */
-  #deferredTime = Number.NEGATIVE_INFINITY;
-  #repairs = { repaired: 0, repairedTrades: 0, unrepaired: 0 };
+  #repairs = { repaired: 0, repairedTrades: 0, unrepaired: 0, catchUps: 0 };
+  /** What the engine is applying right now: a stream trade, or one fetched over REST (names a revision's cause). */
+  #applying: 'late' | 'repair' = 'late';
+  readonly revisions: RevisionCounts = { late: 0, repair: 0, restart: 0 };
 
   constructor(options: PartitionWorkerOptions) {
     this.id = options.id;
     this.#clockFromTrades = options.clockFromTrades ?? false;
     this.#fetchTrades = options.fetchTrades;
     this.#onUnrepairedGap = options.onUnrepairedGap;
-    const engine = new KlineEngine({ intervals: options.intervals, graceMs: options.graceMs }, { onFinal: (kline) => this.#finals.push(kline) });
+    const onRebuildNeeded = options.onRebuildNeeded;
+    const engine = new KlineEngine(
+      { intervals: options.intervals, graceMs: options.graceMs },
+      {
+        onFinal: (kline, amendment) => {
+          if (kline.revision === undefined) {
+            this.#finals.push(kline);
+            return;
+          }
+          const cause = amendment === true ? this.#applying : 'restart';
+          this.revisions[cause]++;
+          this.#finals.push({ ...kline, revisionCause: cause });
+        },
+        onRebuildNeeded: (symbol, interval, fromOpenTime, toOpenTime) => onRebuildNeeded?.({ symbol, interval, fromOpenTime, toOpenTime }),
+      },
+    );
     this.ingest = new FrameIngest(engine);
   }
 
@@ -93,6 +127,10 @@ export class PartitionWorker {
   /**
    * Makes a symbol Active: registers it and installs its latest stored klines so open klines continue where the
    * store left them. Returns the symbol's position (last aggregate id, −1 if unknown) for the subscription.
+   *
+   * With a known position (stored klines, or where its history ends) and a way to fetch trades, the symbol first
+   * catches up to the exchange's latest trade: its intake and its time are held meanwhile, so nothing is finalized
+   * before the trades it missed (a restart) have landed in their periods.
    */
   activate(symbol: string, scales: SymbolScales, initialData: readonly Kline[], startAfterId?: number): number {
     for (const kline of initialData) {
@@ -102,7 +140,9 @@ export class PartitionWorker {
     for (const kline of initialData) this.engine.installKline(kline);
     if (startAfterId !== undefined && this.engine.lastAggIdOf(index) < startAfterId) this.engine.acceptGap(index, startAfterId + 1);
     this.ingest.setEnabled(index, true);
-    return this.engine.lastAggIdOf(index);
+    const position = this.engine.lastAggIdOf(index);
+    if (position >= 0 && this.#fetchTrades !== undefined && !this.#held.has(index)) this.#repair(index, position + 1, LATEST_ID, this.#lastAppliedTime[index] ?? 0, null);
+    return position;
   }
 
   /** The symbol's last applied aggregate id (−1 when none, or when the symbol is unknown). */
@@ -135,6 +175,12 @@ export class PartitionWorker {
     return { ...this.#repairs, pending: this.#held.size };
   }
 
+  /** True while the symbol's intake is held for a repair or a catch-up. */
+  isRepairing(symbol: string): boolean {
+    const index = this.engine.symbolIndex(symbol);
+    return index !== undefined && this.#held.has(index);
+  }
+
   #handle(frame: Uint8Array, first: FrameOutcome): FrameOutcome {
     const ingest = this.ingest;
     let outcome = first;
@@ -164,34 +210,36 @@ export class PartitionWorker {
     return outcome;
   }
 
+  /** Time: every symbol whose intake is not held finalizes what close + grace has passed (held ones wait). */
   advanceTo(now: number): void {
-    if (this.#held.size > 0) {
-      if (now > this.#deferredTime) this.#deferredTime = now;
-      return;
-    }
     this.engine.advanceTo(now);
   }
 
   /**
-   * Holds the symbol's intake, fetches the missing ids, applies them in order, then replays what arrived meanwhile
-   * (which may reveal the next gap and start the next repair). Ids the exchange no longer has are accepted and reported
-   * as an unrepaired gap, so their klines get rebuilt from the exchange's klines.
+   * Fetches what the exchange has after the symbol's position — up to `toId`, or to its latest trade when `toId` is
+   * not known — when no later stream trade will reveal the gap (a trailing gap: a symbol's last trades lost before it
+   * went quiet, the end of a stream). Nothing found is not an error: the exchange had nothing more.
    */
-  /**
-   * Fetches what the exchange has up to `toId` when no later trade will reveal the gap (the end of a stream, a
-   * connection lost just before a symbol went quiet).
-   */
-  catchUp(symbol: string, toId: number): void {
+  catchUp(symbol: string, toId: number = LATEST_ID): void {
     const index = this.engine.symbolIndex(symbol);
-    if (index === undefined || this.#fetchTrades === undefined || this.#held.has(index)) return;
+    if (index === undefined || this.#fetchTrades === undefined || this.#held.has(index) || !this.ingest.isEnabled(index)) return;
     const last = this.engine.lastAggIdOf(index);
     if (last >= toId) return;
     this.#repair(index, last + 1, toId, this.#lastAppliedTime[index] ?? 0, null);
   }
 
+  /**
+   * Holds the symbol's intake and its time, fetches the missing ids, applies them in order, then replays what arrived
+   * meanwhile (which may reveal the next gap and start the next repair). Ids the exchange no longer has are accepted
+   * and reported as an unrepaired gap, so their klines get rebuilt from the exchange's klines. With `toId` = LATEST_ID
+   * (a catch-up) whatever the exchange has is applied and nothing is missing.
+   */
   #repair(symbol: number, fromId: number, toId: number, toTime: number, frame: Buffer | null): void {
     const name = this.engine.symbolName(symbol);
+    const catchUp = toId === LATEST_ID;
+    if (catchUp) this.#repairs.catchUps++;
     this.ingest.setHeld(symbol, true);
+    this.engine.setTimeHeld(symbol, true);
     this.#held.set(symbol, frame === null ? [] : [frame]);
     void this.#fetchTrades!(name, fromId, toId)
       .catch(() => [] as readonly AggTrade[])
@@ -209,25 +257,23 @@ export class PartitionWorker {
           if (trade.aggId > this.engine.lastAggIdOf(symbol) + 1) missing(trade.aggId - 1, trade.tradeTime);
           if (this.#applyFetched(symbol, trade)) this.#repairs.repairedTrades++;
         }
-        if (this.engine.lastAggIdOf(symbol) < toId) missing(toId, toTime);
+        if (!catchUp && this.engine.lastAggIdOf(symbol) < toId) missing(toId, toTime);
         if (unrepaired) this.#repairs.unrepaired++;
-        else this.#repairs.repaired++;
+        else if (!catchUp) this.#repairs.repaired++;
         const waiting = this.#held.get(symbol) ?? [];
         this.#held.delete(symbol);
         this.ingest.setHeld(symbol, false);
+        this.engine.setTimeHeld(symbol, false);
         for (const held of waiting) this.ingestFrame(held);
-        if (this.#held.size === 0 && this.#deferredTime > Number.NEGATIVE_INFINITY) {
-          const time = this.#deferredTime;
-          this.#deferredTime = Number.NEGATIVE_INFINITY;
-          this.engine.advanceTo(time);
-        }
       });
   }
 
   #applyFetched(symbol: number, trade: AggTrade): boolean {
     const price = parseDecimal(trade.price);
     const qty = parseDecimal(trade.qty);
+    this.#applying = 'repair';
     const outcome = this.engine.applyTrade(symbol, trade.aggId, price.mantissa, price.decimals, qty.mantissa, qty.decimals, trade.firstTradeId, trade.lastTradeId, trade.tradeTime, trade.buyerIsMaker);
+    this.#applying = 'late';
     if (outcome !== 0) return false;
     this.#lastAppliedTime[symbol] = trade.tradeTime;
     if (this.#lastTradeTime[symbol] === undefined || this.#lastTradeTime[symbol] === 0) this.#traded.push(symbol);

@@ -9,6 +9,7 @@ import type { SymbolScales } from '../domain/kline-engine.ts';
 import type { Kline } from '../domain/kline.ts';
 import type { DeltaBatch, PartitionWorkerOptions } from './partition-worker.ts';
 import type { PartitionWorkerPort, WorkerStats } from './partition-worker-port.ts';
+import { LATEST_ID } from './partition-worker.ts';
 import type { ThreadNotice, ThreadReply, ThreadRequest } from './thread-protocol.ts';
 
 const BATCH_BYTES = 256 * 1024;
@@ -28,7 +29,7 @@ export class ThreadPartitionWorker implements PartitionWorkerPort {
 
   constructor(options: PartitionWorkerOptions) {
     this.id = options.id;
-    const { fetchTrades, onUnrepairedGap, ...plain } = options;
+    const { fetchTrades, onUnrepairedGap, onRebuildNeeded, ...plain } = options;
     this.#thread = new Worker(new URL('./partition-worker-thread.ts', import.meta.url), { workerData: { ...plain, repair: fetchTrades !== undefined } });
     this.#thread.on('message', (reply: ThreadReply | ThreadNotice) => {
       if (reply.type === 'fetchTrades') {
@@ -39,6 +40,10 @@ export class ThreadPartitionWorker implements PartitionWorkerPort {
       }
       if (reply.type === 'unrepairedGap') {
         onUnrepairedGap?.(reply.gap);
+        return;
+      }
+      if (reply.type === 'rebuildNeeded') {
+        onRebuildNeeded?.(reply.request);
         return;
       }
       const waiter = this.#pending.get(reply.id);
@@ -85,7 +90,7 @@ export class ThreadPartitionWorker implements PartitionWorkerPort {
     this.#post({ type: 'finish' });
   }
 
-  catchUp(symbol: string, toId: number): void {
+  catchUp(symbol: string, toId: number = LATEST_ID): void {
     this.#post({ type: 'catchUp', symbol, toId });
   }
 

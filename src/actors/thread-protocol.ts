@@ -1,7 +1,7 @@
 /** Messages between `ThreadPartitionWorker` (main thread) and `partition-worker-thread.ts` (its worker thread). */
 import type { AggTrade } from '../domain/agg-trade.ts';
 import type { SymbolScales } from '../domain/kline-engine.ts';
-import type { UnrepairedGap } from './partition-worker.ts';
+import type { RebuildRequest, UnrepairedGap } from './partition-worker.ts';
 import type { Kline } from '../domain/kline.ts';
 
 export type ThreadRequest =
@@ -21,7 +21,8 @@ export type ThreadRequest =
 /** What the thread asks of the main thread on its own initiative. */
 export type ThreadNotice =
   | { readonly type: 'fetchTrades'; readonly id: number; readonly symbol: string; readonly fromId: number; readonly toId: number }
-  | { readonly type: 'unrepairedGap'; readonly gap: UnrepairedGap };
+  | { readonly type: 'unrepairedGap'; readonly gap: UnrepairedGap }
+  | { readonly type: 'rebuildNeeded'; readonly request: RebuildRequest };
 
 export type ThreadReply =
   | { readonly type?: undefined; readonly id: number; readonly ok: true; readonly value: unknown }

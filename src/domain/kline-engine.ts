@@ -44,9 +44,10 @@ export interface SymbolScales {
 export interface KlineSink {
   /**
    * A kline that just became final; emitted once per (symbol, interval, openTime, revision). A revision (revision ≥ 1)
-   * is a final kline corrected by a late trade: same key, higher revision, the corrected values.
+   * is a final kline corrected by a late trade: same key, higher revision, the corrected values. `amendment` is true
+   * when a late trade just changed it; false for an installed (stored) final that trades continued (a restart).
    */
-  onFinal(kline: Kline): void;
+  onFinal(kline: Kline, amendment?: boolean): void;
   /**
    * A late trade fell into a period older than the last final kline the engine remembers for that interval: the
    * trade is counted in every period the engine still holds, but the klines of `interval` from `fromOpenTime` to
@@ -335,7 +336,7 @@ export class KlineEngine {
         finals[at + REVISION]!++;
         amended = true;
         this.counters.revisions++;
-        this.#sink.onFinal(this.#klineAt(finals, symbol, i, at, true));
+        this.#sink.onFinal(this.#klineAt(finals, symbol, i, at, true), true);
       } else {
         // Older than the remembered final: this interval's klines from the trade's period to the last final are
         // rebuilt from the exchange's klines. The memory of the last final is dropped (it is no longer the truth).
@@ -628,7 +629,7 @@ export class KlineEngine {
     if (installedFinal) return;
     this.counters.finals++;
     if (cells[at + REVISION]! > 0) this.counters.revisions++;
-    this.#sink.onFinal(this.#klineAt(cells, symbol, i, at, true));
+    this.#sink.onFinal(this.#klineAt(cells, symbol, i, at, true), false);
   }
 
   #klineAt(c: Float64Array, symbol: number, i: number, at: number, isFinal: boolean): Kline {

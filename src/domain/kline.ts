@@ -30,7 +30,17 @@ export interface Kline {
    * exchange's klines) carries the next revision. Stored rows and stream clients take a higher revision over a lower.
    */
   readonly revision?: number;
+  /** Why a revision was emitted (absent on revision 0): see `RevisionCause`. */
+  readonly revisionCause?: RevisionCause;
 }
+
+/**
+ * Why a final kline was emitted again: `late` — a stream trade arrived after the clock finalized its period (lag past
+ * the grace); `repair` — a trade fetched over REST for a gap landed in a final period; `restart` — a stored final
+ * received trades fetched while catching up after a restart; `rebuild` — rebuilt from the exchange's klines (trades
+ * no longer available, or a late trade older than the engine's memory).
+ */
+export type RevisionCause = 'late' | 'repair' | 'restart' | 'rebuild';
 
 /** The 12 fields of Binance's REST `/fapi/v1/klines` rows. */
 export type BinanceKlineRow = [

@@ -297,6 +297,7 @@ function toKline(row: KlineRecord): Kline {
     lastTradeId: toSafeNumber(row.last_trade_id, 'last_trade_id'),
     lastAggId: toSafeNumber(row.last_agg_id, 'last_agg_id'),
     isFinal: row.is_final,
+    ...(row.revision > 0 ? { revision: row.revision } : {}),
   };
 }
 

@@ -11,8 +11,9 @@
  * unknown symbol is ACKed and stays silent, as on Binance.
  *
  * Delivery, per stream: an open kline's latest state at most every `throttleMs` (updates inside the window coalesce,
- * the last state wins; the first change after a quiet window goes out at once); a final (`x: true`) at once, exactly
- * once, and no open update of a kline after its final. Limits per connection: `maxStreamsPerConnection` streams,
+ * the last state wins; the first change after a quiet window goes out at once); a final (`x: true`) at once, once per
+ * revision — a corrected final (a late trade, a repair) goes out again as a new `x: true` event with the corrected
+ * values — and no open update of a kline after its final. Limits per connection: `maxStreamsPerConnection` streams,
  * `maxMessagesPerSecond` incoming messages (→ close 1008 "Too many requests"), `maxBufferedBytes` unsent bytes (→ close
  * 1008 "slow consumer: buffer exceeded" and dropped; nothing more is queued for it, so memory stays bounded).
  */
@@ -61,6 +62,8 @@ export interface KlineStreamStats {
   /** Kline frames sent (a frame to n connections counts n). */
   messagesSent: number;
   finalsSent: number;
+  /** Corrected finals (revision ≥ 1) sent, counted per subscriber. */
+  revisionsSent: number;
   slowConsumersDropped: number;
   closedTooManyRequests: number;
   requests: number;
@@ -87,14 +90,22 @@ interface Connection {
 interface StreamState {
   readonly name: string;
   readonly subscribers: Set<Connection>;
-  /** Open time of the newest final sent; nothing at or before it is sent again. */
+  /** Open time of the newest final sent; no open update at or before it is sent again. */
   lastFinalOpenTime: number;
+  /**
+   * Revision sent per open time of the recent finals: a final goes out once per revision — a correction (a higher
+   * revision of a kline already final) is sent again as a new `x: true` event; the same revision never twice.
+   */
+  readonly finalRevisions: Map<number, number>;
   /** The latest open state not yet sent. */
   pending: Kline | undefined;
   /** Monotonic time (performance.now) of the last update sent. */
   lastUpdateAt: number;
   timer: NodeJS.Timeout | undefined;
 }
+
+/** Finals remembered per stream for revision checks (a revision concerns one of the last few periods). */
+const MAX_REMEMBERED_FINALS = 16;
 
 export const SLOW_CONSUMER_REASON = 'slow consumer: buffer exceeded';
 
@@ -106,6 +117,7 @@ export class KlineStreamServer {
     unknownSymbolSubscriptions: 0,
     messagesSent: 0,
     finalsSent: 0,
+    revisionsSent: 0,
     slowConsumersDropped: 0,
     closedTooManyRequests: 0,
     requests: 0,
@@ -164,8 +176,14 @@ export class KlineStreamServer {
       const finals = [...batch.finals].sort((a, b) => a.openTime - b.openTime);
       for (const kline of finals) {
         const state = this.#streams.get(klineStreamName(kline.symbol, kline.interval));
-        if (state === undefined || kline.openTime <= state.lastFinalOpenTime) continue;
-        state.lastFinalOpenTime = kline.openTime;
+        if (state === undefined) continue;
+        const revision = kline.revision ?? 0;
+        const sent = state.finalRevisions.get(kline.openTime) ?? (kline.openTime <= state.lastFinalOpenTime ? 0 : -1);
+        if (revision <= sent) continue;
+        state.finalRevisions.set(kline.openTime, revision);
+        if (state.finalRevisions.size > MAX_REMEMBERED_FINALS) state.finalRevisions.delete(state.finalRevisions.keys().next().value!);
+        if (revision > 0) this.stats.revisionsSent += state.subscribers.size;
+        if (kline.openTime > state.lastFinalOpenTime) state.lastFinalOpenTime = kline.openTime;
         if (state.pending !== undefined && state.pending.openTime <= kline.openTime) state.pending = undefined;
         if (state.pending === undefined && state.timer !== undefined) {
           clearTimeout(state.timer);
@@ -325,7 +343,7 @@ export class KlineStreamServer {
     this.stats.subscriptions++;
     let state = this.#streams.get(stream);
     if (state === undefined) {
-      state = { name: stream, subscribers: new Set(), lastFinalOpenTime: -Infinity, pending: undefined, lastUpdateAt: -Infinity, timer: undefined };
+      state = { name: stream, subscribers: new Set(), lastFinalOpenTime: -Infinity, finalRevisions: new Map(), pending: undefined, lastUpdateAt: -Infinity, timer: undefined };
       this.#streams.set(stream, state);
       const parsed = parseKlineStream(stream);
       if (parsed !== undefined && this.#isKnownSymbol !== undefined && !this.#isKnownSymbol(parsed.symbol)) this.stats.unknownSymbolSubscriptions++;
