@@ -13,6 +13,7 @@ import type { Logger } from '../infra/logger.ts';
 import { KlaggSystem, type KlaggSystemOptions } from './klagg-system.ts';
 import { KlineRebuilder } from './kline-rebuilder.ts';
 import { SymbolManager, type HistoryBackfill } from './symbol-manager.ts';
+import { isExchangeKlineFrame, readExchangeKline, TrailingGapWatch } from './trailing-gap-watch.ts';
 
 export interface KlaggServiceOptions {
   readonly venue: string;
@@ -35,6 +36,11 @@ export interface KlaggServiceOptions {
   /** Watch `!miniTicker@arr` and exchangeInfo for listings and delistings. */
   readonly detectNewSymbols?: boolean;
   readonly exchangeInfoPollMs?: number;
+  /**
+   * Trailing gaps: also subscribe each symbol's `@kline_1m` stream and catch a symbol up over REST when the exchange's
+   * last trade id stays ahead of klagg's for `confirmMs` (default on, 2 000 ms).
+   */
+  readonly trailingGaps?: { readonly enabled?: boolean; readonly confirmMs?: number; readonly checkIntervalMs?: number };
 }
 
 /** The actor system's tuning as the configuration gives it (every field has a documented default). */
@@ -58,8 +64,10 @@ export class KlaggService {
   readonly system: KlaggSystem;
   readonly rebuilder: KlineRebuilder;
   readonly manager: SymbolManager;
+  readonly trailingGaps: TrailingGapWatch;
   readonly #options: KlaggServiceOptions;
   #rebuildTimer: NodeJS.Timeout | undefined;
+  #trailingTimer: NodeJS.Timeout | undefined;
 
   constructor(options: KlaggServiceOptions) {
     this.#options = options;
@@ -69,7 +77,11 @@ export class KlaggService {
       wsBaseUrl: options.wsBaseUrl,
       clock: options.clock,
       logger: log.child({ actor: 'streams' }),
-      onFrame: (frame) => (SymbolManager.isTickerFrame(frame) ? this.manager.onTickers(frame) : this.system.ingestFrame(frame)),
+      onFrame: (frame) => {
+        if (SymbolManager.isTickerFrame(frame)) this.manager.onTickers(frame);
+        else if (isExchangeKlineFrame(frame)) this.#onExchangeKline(frame);
+        else this.system.ingestFrame(frame);
+      },
       inspect: options.system.inspect,
       ...options.streams,
     });
@@ -98,9 +110,21 @@ export class KlaggService {
       onUnrepairedGap: (gap) => this.rebuilder.add(gap),
       onRebuildNeeded: (request) => this.rebuilder.addLate(request),
       tradeSource: {
-        subscribe: (symbol) => this.streams.subscribe([`${symbol.toLowerCase()}@aggTrade`]),
-        unsubscribe: (symbol) => this.streams.unsubscribe([`${symbol.toLowerCase()}@aggTrade`]),
+        subscribe: (symbol) => this.streams.subscribe(this.#streamsOf(symbol)),
+        unsubscribe: (symbol) => {
+          this.streams.unsubscribe(this.#streamsOf(symbol));
+          this.trailingGaps.forget(symbol);
+        },
       },
+    });
+    const trailing = options.trailingGaps ?? {};
+    this.trailingGaps = new TrailingGapWatch({ confirmMs: trailing.confirmMs ?? 2_000, settleMs: 10_000 });
+    const finest = options.intervals[0];
+    this.system.onBatch((batch) => {
+      const now = options.clock.now();
+      for (const list of [batch.finals, batch.updates]) {
+        for (const kline of list) if (kline.interval === finest) this.trailingGaps.onApplied(kline.symbol, kline.lastTradeId, now);
+      }
     });
     this.manager = new SymbolManager({
       venue: options.venue,
@@ -135,6 +159,28 @@ export class KlaggService {
     await this.manager.start();
     await this.system.whenSubscribed(this.symbols);
     this.#rebuildTimer = setInterval(() => void this.rebuilder.rebuildClosed(this.#options.clock.now()), 10_000);
+    if (this.#trailingGapsOn) {
+      this.#trailingTimer = setInterval(() => {
+        for (const symbol of this.trailingGaps.due(this.#options.clock.now())) {
+          this.#options.logger.info({ symbol }, 'the exchange reports trades klagg has not applied (a trailing gap?); catching up over REST');
+          this.system.catchUp(symbol);
+        }
+      }, this.#options.trailingGaps?.checkIntervalMs ?? 500);
+    }
+  }
+
+  get #trailingGapsOn(): boolean {
+    return this.#options.trailingGaps?.enabled ?? true;
+  }
+
+  #streamsOf(symbol: string): string[] {
+    const lower = symbol.toLowerCase();
+    return this.#trailingGapsOn ? [`${lower}@aggTrade`, `${lower}@kline_1m`] : [`${lower}@aggTrade`];
+  }
+
+  #onExchangeKline(frame: Buffer): void {
+    const kline = readExchangeKline(frame);
+    if (kline !== undefined) this.trailingGaps.onExchangeKline(kline.symbol, kline.lastTradeId, this.#options.clock.now());
   }
 
   /**
@@ -143,6 +189,7 @@ export class KlaggService {
    */
   async stop(reason: string, closedBy: number = this.#options.clock.now()): Promise<number> {
     if (this.#rebuildTimer) clearInterval(this.#rebuildTimer);
+    if (this.#trailingTimer) clearInterval(this.#trailingTimer);
     await this.manager.stop();
     await this.streams.stop();
     await this.rebuilder.rebuildClosed(closedBy);

@@ -1,0 +1,136 @@
+/**
+ * Trailing gaps: a symbol's last trades lost on the stream just before it went quiet. No later aggTrade comes to
+ * reveal the gap, so it is found by comparing the exchange's own last trade id with the last one klagg applied.
+ *
+ * The exchange's side comes from its `<symbol>@kline_1m` stream: every kline event carries `L`, the last raw trade id
+ * in the kline, pushed every 250 ms while the symbol trades and at the minute's close — independently of the aggTrade
+ * stream. klagg's side is the `lastTradeId` of the symbol's newest kline in the Gateway's batches. When the exchange's
+ * id stays ahead of klagg's for `confirmMs` (longer than the aggTrade stream's lag behind the kline stream), the symbol
+ * is caught up over REST (`aggTrades?fromId=` from its position; weight 20). Insurance-fund and ADL trades take raw
+ * trade ids but are never aggregated, so the exchange's id can stay ahead for good: one check per such id value, then
+ * it counts as explained (a false alarm costs one REST request, never a loop).
+ *
+ * Pure: time is passed in; the caller owns the timer and the REST call.
+ */
+export interface TrailingGapStats {
+  /** Catch-ups started because the exchange's last trade id stayed ahead. */
+  suspected: number;
+  /** Of those, how many found missing trades (klagg's id reached the exchange's). */
+  found: number;
+  /** Checked, nothing missing (ids taken by trades that are never aggregated). */
+  falseAlarms: number;
+  /** Time from first seeing the exchange ahead to the catch-up that closed the gap, for the last gap found (ms). */
+  lastDetectionMs: number;
+}
+
+interface SymbolWatch {
+  /** The exchange's last raw trade id (kline stream), and since when it has been ahead of klagg's. */
+  exchangeLast: number;
+  aheadSince: number;
+  /** klagg's last applied raw trade id. */
+  appliedLast: number;
+  /** The exchange id value a catch-up was started for (no second check for the same value), and when. */
+  checkedFor: number;
+  checkedAt: number;
+}
+
+export interface TrailingGapWatchOptions {
+  /** How long the exchange's id must stay ahead before a REST check (covers the aggTrade stream's lag). */
+  readonly confirmMs: number;
+  /** After a check, how long to wait for the fetched trades to show before calling it a false alarm. */
+  readonly settleMs: number;
+}
+
+export class TrailingGapWatch {
+  readonly stats: TrailingGapStats = { suspected: 0, found: 0, falseAlarms: 0, lastDetectionMs: 0 };
+  readonly #options: TrailingGapWatchOptions;
+  readonly #symbols = new Map<string, SymbolWatch>();
+
+  constructor(options: TrailingGapWatchOptions) {
+    this.#options = options;
+  }
+
+  /** The exchange's kline stream reported `lastTradeId` for the symbol (−1: a minute without trades). */
+  onExchangeKline(symbol: string, lastTradeId: number, now: number): void {
+    if (lastTradeId < 0) return;
+    const watch = this.#watch(symbol);
+    if (lastTradeId <= watch.exchangeLast) return;
+    watch.exchangeLast = lastTradeId;
+    if (watch.aheadSince < 0 && lastTradeId > watch.appliedLast) watch.aheadSince = now;
+  }
+
+  /** klagg applied trades of the symbol up to raw trade id `lastTradeId`. */
+  onApplied(symbol: string, lastTradeId: number, now: number): void {
+    if (lastTradeId < 0) return;
+    const watch = this.#watch(symbol);
+    if (lastTradeId <= watch.appliedLast) return;
+    watch.appliedLast = lastTradeId;
+    if (watch.exchangeLast <= lastTradeId) {
+      if (watch.checkedFor >= 0 && watch.checkedAt >= 0) {
+        this.stats.found++;
+        this.stats.lastDetectionMs = now - watch.aheadSince;
+        watch.checkedFor = -1;
+        watch.checkedAt = -1;
+      }
+      watch.aheadSince = -1;
+    }
+  }
+
+  /** Symbols to catch up now; call about once a second. */
+  due(now: number): string[] {
+    const due: string[] = [];
+    for (const [symbol, watch] of this.#symbols) {
+      if (watch.aheadSince < 0 || watch.exchangeLast <= watch.appliedLast) continue;
+      if (watch.checkedFor === watch.exchangeLast) {
+        // Checked for this very id and still behind once the fetch had time to land: nothing was missing.
+        if (watch.checkedAt >= 0 && now - watch.checkedAt >= this.#options.settleMs) {
+          this.stats.falseAlarms++;
+          watch.checkedAt = -1;
+        }
+        continue;
+      }
+      if (now - watch.aheadSince < this.#options.confirmMs) continue;
+      watch.checkedFor = watch.exchangeLast;
+      watch.checkedAt = now;
+      this.stats.suspected++;
+      due.push(symbol);
+    }
+    return due;
+  }
+
+  /** Forgets a symbol (deactivated). */
+  forget(symbol: string): void {
+    this.#symbols.delete(symbol);
+  }
+
+  #watch(symbol: string): SymbolWatch {
+    let watch = this.#symbols.get(symbol);
+    if (watch === undefined) {
+      watch = { exchangeLast: -1, aheadSince: -1, appliedLast: -1, checkedFor: -1, checkedAt: -1 };
+      this.#symbols.set(symbol, watch);
+    }
+    return watch;
+  }
+}
+
+const KLINE_MARKER = Buffer.from('@kline_');
+
+/** True for a combined-stream kline frame of the exchange (`{"stream":"btcusdt@kline_1m",…}`). */
+export function isExchangeKlineFrame(frame: Buffer): boolean {
+  const end = Math.min(frame.length, 64);
+  return frame.subarray(0, end).indexOf(KLINE_MARKER) > 0;
+}
+
+/** The symbol and last trade id `L` of an exchange kline frame, or undefined when it is not one. */
+export function readExchangeKline(frame: Buffer): { symbol: string; lastTradeId: number } | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(frame.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const data = (parsed as { data?: { e?: unknown; k?: { s?: unknown; L?: unknown } } }).data;
+  const k = data?.k;
+  if (data?.e !== 'kline' || k === undefined || typeof k.s !== 'string' || typeof k.L !== 'number' || !Number.isSafeInteger(k.L)) return undefined;
+  return { symbol: k.s, lastTradeId: k.L };
+}

@@ -1,0 +1,44 @@
+import t from 'tap';
+import { isExchangeKlineFrame, readExchangeKline, TrailingGapWatch } from '../../src/actors/trailing-gap-watch.ts';
+
+t.test('the exchange ahead for longer than confirmMs starts one catch-up; reaching its id counts as found', async (t) => {
+  const watch = new TrailingGapWatch({ confirmMs: 2000, settleMs: 5000 });
+  watch.onApplied('BTCUSDT', 100, 0);
+  watch.onExchangeKline('BTCUSDT', 100, 0);
+  t.same(watch.due(10_000), [], 'level: nothing to do');
+  watch.onExchangeKline('BTCUSDT', 105, 1000);
+  t.same(watch.due(2500), [], 'not yet confirmed (the aggTrade stream may just lag)');
+  t.same(watch.due(3000), ['BTCUSDT'], 'confirmed after 2 s');
+  t.same(watch.due(3500), [], 'one check per exchange id');
+  watch.onApplied('BTCUSDT', 105, 3400);
+  t.match(watch.stats, { suspected: 1, found: 1, falseAlarms: 0, lastDetectionMs: 2400 });
+});
+
+t.test('a stream that merely lags is never checked', async (t) => {
+  const watch = new TrailingGapWatch({ confirmMs: 2000, settleMs: 5000 });
+  watch.onExchangeKline('X', 10, 0);
+  watch.onApplied('X', 10, 1500);
+  t.same(watch.due(5000), []);
+  t.equal(watch.stats.suspected, 0);
+});
+
+t.test('ids the exchange never aggregates (insurance, ADL): one check, then a false alarm, no loop', async (t) => {
+  const watch = new TrailingGapWatch({ confirmMs: 1000, settleMs: 3000 });
+  watch.onApplied('X', 50, 0);
+  watch.onExchangeKline('X', 52, 0);
+  t.same(watch.due(1000), ['X']);
+  t.same(watch.due(2000), []);
+  t.same(watch.due(4000), [], 'settled: not checked again');
+  t.match(watch.stats, { suspected: 1, falseAlarms: 1, found: 0 });
+  t.same(watch.due(60_000), [], 'never again for the same id');
+  watch.onExchangeKline('X', 53, 60_000);
+  t.same(watch.due(61_000), ['X'], 'a newer id is checked again');
+});
+
+t.test('exchange kline frames are told apart and read', async (t) => {
+  const frame = Buffer.from('{"stream":"btcusdt@kline_1m","data":{"e":"kline","E":1,"s":"BTCUSDT","k":{"t":0,"T":59999,"s":"BTCUSDT","i":"1m","f":5,"L":9,"x":false}}}');
+  t.ok(isExchangeKlineFrame(frame));
+  t.notOk(isExchangeKlineFrame(Buffer.from('{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","s":"BTCUSDT"}}')));
+  t.same(readExchangeKline(frame), { symbol: 'BTCUSDT', lastTradeId: 9 });
+  t.equal(readExchangeKline(Buffer.from('{"stream":"x@kline_1m","data":{')), undefined, 'malformed: ignored');
+});
