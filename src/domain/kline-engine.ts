@@ -467,7 +467,7 @@ export class KlineEngine {
 
   /**
    * Installs a stored kline as the current state of its symbol and interval, so a restarted service continues it
-   * instead of starting it over. Its last aggregate id becomes the symbol's position when it is the highest seen.
+   * instead of starting it over. The symbol's position is the lowest last aggregate id of the installed klines.
    * A stored final kline stands as the current period without being emitted again: a trade that still belongs to it
    * (the repair after a restart) makes it the next revision; otherwise its roll emits only the periods after it.
    */
@@ -504,7 +504,10 @@ export class KlineEngine {
     cells[at + REVISION] = kline.revision ?? 0;
     cells[at + STATE] = kline.isFinal ? STATE_INSTALLED_FINAL : STATE_OPEN;
     this.#markChanged(at);
-    if (kline.lastAggId > this.#lastAggId[symbol]!) this.#lastAggId[symbol] = kline.lastAggId;
+    // The position is the lowest id the installed klines end at: the trades after it are offered again, and each
+    // interval skips those its kline already holds — stored rows of different intervals may end at different ids.
+    const position = this.#lastAggId[symbol]!;
+    if (kline.lastAggId >= 0 && (position < 0 || kline.lastAggId < position)) this.#lastAggId[symbol] = kline.lastAggId;
     this.#floorTime[symbol] = Math.max(this.#floorTime[symbol]!, kline.openTime);
     this.#nextDeadline = Math.min(this.#nextDeadline, cells[at + NEXT_OPEN]! + this.graceMs);
   }
@@ -697,6 +700,8 @@ export class KlineEngine {
  * a trade becomes an open kline of the next revision.
  */
 function accumulate(cells: Float64Array, at: number, price: number, qty: number, firstTradeId: number, lastTradeId: number, aggId: number, takerBuy: boolean): void {
+  // Installed klines may already hold this trade (stored rows of different intervals can end at different ids).
+  if (cells[at + LAST_AGG]! >= aggId) return;
   if (cells[at + STATE] === STATE_INSTALLED_FINAL) {
     cells[at + STATE] = STATE_OPEN;
     cells[at + REVISION]!++;

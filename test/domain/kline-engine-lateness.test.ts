@@ -155,3 +155,27 @@ t.test('snapshot and restore keep the amendment memory', async (t) => {
   engine.finish();
   t.same(finals, whole.finals, 'identical finals and revisions');
 });
+
+t.test('installed klines ending at different ids: the position is the lowest, each interval skips what it holds', async (t) => {
+  const frames = readTradeFrames().slice(0, 400);
+  const truth = run(frames, () => undefined);
+  // Stop after frame 200 and keep the 1m kline as stored before frame 150 but the 5m and 1h ones at frame 200.
+  const snapshotAt = (n: number) => {
+    const engine = new KlineEngine({ intervals: INTERVALS, graceMs: 1000 }, { onFinal: () => {} });
+    const ingest = new FrameIngest(engine);
+    ingest.addSymbol('XRPETH', SCALES);
+    for (const frame of frames.slice(0, n)) ingest.ingest(frame);
+    return engine.openKlines();
+  };
+  const installed = [...snapshotAt(150).filter((k) => k.interval === '1m'), ...snapshotAt(200).filter((k) => k.interval !== '1m')];
+  const finals: Kline[] = [];
+  const engine = new KlineEngine({ intervals: INTERVALS, graceMs: 1000 }, { onFinal: (k) => finals.push(k) });
+  const ingest = new FrameIngest(engine);
+  const index = ingest.addSymbol('XRPETH', SCALES);
+  for (const k of installed) engine.installKline(k);
+  t.equal(engine.lastAggIdOf(index), installed.find((k) => k.interval === '1m')!.lastAggId, 'position: the 1m kline’s id');
+  for (const frame of frames.slice(150)) ingest.ingest(frame);
+  engine.finish();
+  const want = truth.finals.filter((k) => k.openTime >= installed.find((i) => i.interval === k.interval)!.openTime);
+  t.same(finals.map(strip), want.map(strip), 'identical to one uninterrupted run from there on');
+});
