@@ -4,6 +4,7 @@
  * commands start; every part keeps its own narrow interface.
  */
 import type { IntervalName } from '../domain/interval.ts';
+import { scalesFromSizes } from '../domain/kline-format.ts';
 import { BinanceRestClient } from '../infra/binance/rest-client.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
@@ -80,6 +81,7 @@ export class KlaggService {
       logger: log.child({ actor: 'rebuilder' }),
       fetchKlines: (symbol, interval, start, end) => this.rest.klinesRange(symbol, interval, start, end),
       write: (records) => this.system.dbWriter.add(records),
+      scalesOf: (symbol) => scalesFromSizes(this.manager.exchangeSymbol(symbol)),
     });
     this.system = new KlaggSystem({
       ...options.system,

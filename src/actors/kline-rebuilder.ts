@@ -5,6 +5,8 @@
  */
 import { nextOpenTime, openTimeOf, type IntervalName } from '../domain/interval.ts';
 import type { Kline } from '../domain/kline.ts';
+import type { SymbolScales } from '../domain/kline-engine.ts';
+import { formatKlineChecked } from '../domain/kline-format.ts';
 import type { RestKline } from '../infra/binance/rest-types.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { KlineRecord } from './kline-sink.ts';
@@ -20,6 +22,11 @@ export interface KlineRebuilderOptions {
   readonly fetchKlines: (symbol: string, interval: IntervalName, startTime: number, endTime: number) => Promise<readonly ExchangeKline[]>;
   readonly write: (records: readonly KlineRecord[]) => void;
   readonly logger: Logger;
+  /**
+   * A symbol's scales (from its exchangeInfo tick and step sizes): rebuilt klines are written with their decimals at
+   * them, as the live engine writes its own. Undefined (or no function): written as the exchange sent them.
+   */
+  readonly scalesOf?: (symbol: string) => SymbolScales | undefined;
 }
 
 interface PendingRebuild {
@@ -77,7 +84,8 @@ export class KlineRebuilder {
     for (const item of due) {
       try {
         const klines = await this.#options.fetchKlines(item.gap.symbol, item.interval, item.from, item.to);
-        const records = klines.map((k) => this.#record(item.gap.symbol, item.interval, k));
+        const scales = this.#options.scalesOf?.(item.gap.symbol);
+        const records = klines.map((k) => this.#record(item.gap.symbol, item.interval, k, scales));
         this.#options.write(records);
         written += records.length;
       } catch (error) {
@@ -89,11 +97,24 @@ export class KlineRebuilder {
     return written;
   }
 
-  #record(symbol: string, interval: IntervalName, k: ExchangeKline): KlineRecord {
+  #record(symbol: string, interval: IntervalName, k: ExchangeKline, scales: SymbolScales | undefined): KlineRecord {
+    const kline = scales === undefined ? this.#kline(symbol, interval, k) : this.#formatted(this.#kline(symbol, interval, k), scales);
     const key = `${symbol}|${interval}|${k.openTime}`;
     const revision = (this.#revisions.get(key) ?? 0) + 1;
     this.#revisions.set(key, revision);
-    const kline: Kline = {
+    return { venue: this.#options.venue, market: this.#options.market, kline, revision, source: 'repair' };
+  }
+
+  #formatted(kline: Kline, scales: SymbolScales): Kline {
+    const checked = formatKlineChecked(kline, scales);
+    if (checked.overScale.length > 0) {
+      this.#options.logger.warn({ symbol: kline.symbol, interval: kline.interval, openTime: kline.openTime, fields: checked.overScale, scales }, "the exchange's kline has more decimals than the symbol's scales; stored exact, not rounded");
+    }
+    return checked.kline;
+  }
+
+  #kline(symbol: string, interval: IntervalName, k: ExchangeKline): Kline {
+    return {
       symbol,
       interval,
       openTime: k.openTime,
@@ -113,6 +134,5 @@ export class KlineRebuilder {
       lastAggId: -1,
       isFinal: true,
     };
-    return { venue: this.#options.venue, market: this.#options.market, kline, revision, source: 'repair' };
   }
 }
