@@ -4,6 +4,7 @@
  * commands start; every part keeps its own narrow interface.
  */
 import type { IntervalName } from '../domain/interval.ts';
+import { scalesFromSizes } from '../domain/kline-format.ts';
 import { BinanceRestClient } from '../infra/binance/rest-client.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
@@ -97,6 +98,7 @@ export class KlaggService {
         const stored = await options.store.range(options.venue, options.market, symbol, interval, { startTime: from, endTime: to, limit: 1500 });
         return new Map(stored.map((k) => [k.openTime, k.revision ?? 0]));
       },
+      scalesOf: (symbol) => scalesFromSizes(this.manager.exchangeSymbol(symbol)),
     });
     this.system = new KlaggSystem({
       ...options.system,

@@ -20,6 +20,8 @@
 import type { IntervalName } from '../domain/interval.ts';
 import { fixedLengthMs, nextOpenTime, openTimeOf } from '../domain/interval.ts';
 import type { Kline } from '../domain/kline.ts';
+import type { SymbolScales } from '../domain/kline-engine.ts';
+import { formatKlineChecked } from '../domain/kline-format.ts';
 import type { BinanceRestClient } from '../infra/binance/rest-client.ts';
 import type { RestKline } from '../infra/binance/rest-types.ts';
 import type { Clock } from '../infra/clock.ts';
@@ -44,6 +46,11 @@ export interface KlineBackfillerOptions {
   readonly logger: Logger;
   /** Called after every change of `progress` (a symbol starting or ending, a page written). */
   readonly onProgress?: (progress: BackfillProgress) => void;
+  /**
+   * A symbol's scales (from its exchangeInfo tick and step sizes): klines are stored with their decimals at them, as
+   * the live engine writes its own. Undefined (or no function): stored as the exchange sent them.
+   */
+  readonly scalesOf?: (symbol: string) => SymbolScales | undefined;
 }
 
 /** Consecutive periods `from … to` (open times, both inclusive) of one interval. */
@@ -126,6 +133,7 @@ export class KlineBackfiller {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #onProgress: ((progress: BackfillProgress) => void) | undefined;
+  readonly #scalesOf: ((symbol: string) => SymbolScales | undefined) | undefined;
   /** Per `symbol \0 interval`: sorted, disjoint spans of periods the exchange showed it has no kline for. */
   readonly #absent = new Map<string, Span[]>();
   #symbolsDone = 0;
@@ -160,6 +168,7 @@ export class KlineBackfiller {
     this.#clock = options.clock;
     this.#logger = options.logger.child({ component: 'kline-backfiller' });
     this.#onProgress = options.onProgress;
+    this.#scalesOf = options.scalesOf;
   }
 
   get progress(): BackfillProgress {
@@ -356,6 +365,8 @@ export class KlineBackfiller {
     let written = 0;
     let skippedOpen = 0;
     let skippedMisaligned = 0;
+    let overScaleFields = 0;
+    const scales = this.#scalesOf?.(symbol);
     /** The first period of the range not yet accounted for by a returned kline (for remembering absences). */
     let expected = from;
     for (let pageFrom = from; pageFrom <= to; ) {
@@ -375,7 +386,13 @@ export class KlineBackfiller {
           skippedOpen += 1;
           continue;
         }
-        rows.push({ venue: this.#venue, market: this.#market, kline: toFinalKline(symbol, interval, rest), revision: 0, source: 'backfill' });
+        let kline = toFinalKline(symbol, interval, rest);
+        if (scales !== undefined) {
+          const checked = formatKlineChecked(kline, scales);
+          kline = checked.kline;
+          overScaleFields += checked.overScale.length;
+        }
+        rows.push({ venue: this.#venue, market: this.#market, kline, revision: 0, source: 'backfill' });
         if (rest.openTime >= expected && rest.openTime <= pageTo) {
           if (rest.openTime > expected) this.#markAbsent(symbol, interval, expected, openTimeOf(interval, rest.openTime - 1));
           expected = next;
@@ -394,6 +411,9 @@ export class KlineBackfiller {
     }
     if (skippedOpen > 0 || skippedMisaligned > 0) {
       log.warn({ interval, skippedOpen, skippedMisaligned }, 'the exchange returned klines that are not closed or not on the period grid; not stored');
+    }
+    if (overScaleFields > 0) {
+      log.warn({ interval, overScaleFields, scales }, "the exchange returned klines with more decimals than the symbol's scales; stored exact, not rounded");
     }
     if (expected <= to) {
       log.debug({ interval, from: new Date(expected).toISOString(), to: new Date(to).toISOString() }, 'the exchange returned no klines for the end of a missing range');

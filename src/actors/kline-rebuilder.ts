@@ -7,6 +7,8 @@
  */
 import { nextOpenTime, openTimeOf, type IntervalName } from '../domain/interval.ts';
 import type { Kline } from '../domain/kline.ts';
+import type { SymbolScales } from '../domain/kline-engine.ts';
+import { formatKlineChecked } from '../domain/kline-format.ts';
 import type { RestKline } from '../infra/binance/rest-types.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { KlineRecord } from './kline-sink.ts';
@@ -24,6 +26,11 @@ export interface KlineRebuilderOptions {
   /** The stored revision of each kline of the range (by open time), so a rebuild always goes one above it. */
   readonly storedRevisions?: (symbol: string, interval: IntervalName, from: number, to: number) => Promise<ReadonlyMap<number, number>>;
   readonly logger: Logger;
+  /**
+   * A symbol's scales (from its exchangeInfo tick and step sizes): rebuilt klines are written with their decimals at
+   * them, as the live engine writes its own. Undefined (or no function): written as the exchange sent them.
+   */
+  readonly scalesOf?: (symbol: string) => SymbolScales | undefined;
 }
 
 interface PendingRebuild {
@@ -93,7 +100,8 @@ export class KlineRebuilder {
       try {
         const klines = await this.#options.fetchKlines(item.gap.symbol, item.interval, item.from, item.to);
         const stored = (await this.#options.storedRevisions?.(item.gap.symbol, item.interval, item.from, item.to)) ?? new Map<number, number>();
-        const records = klines.map((k) => this.#record(item.gap.symbol, item.interval, k, stored.get(k.openTime) ?? 0));
+        const scales = this.#options.scalesOf?.(item.gap.symbol);
+        const records = klines.map((k) => this.#record(item.gap.symbol, item.interval, k, scales, stored.get(k.openTime) ?? 0));
         this.#options.write(records);
         written += records.length;
       } catch (error) {
@@ -105,11 +113,25 @@ export class KlineRebuilder {
     return written;
   }
 
-  #record(symbol: string, interval: IntervalName, k: ExchangeKline, storedRevision: number): KlineRecord {
+  #record(symbol: string, interval: IntervalName, k: ExchangeKline, scales: SymbolScales | undefined, storedRevision: number): KlineRecord {
     const key = `${symbol}|${interval}|${k.openTime}`;
     const revision = Math.max(this.#revisions.get(key) ?? 0, storedRevision) + 1;
     this.#revisions.set(key, revision);
-    const kline: Kline = {
+    const raw = this.#kline(symbol, interval, k, revision);
+    const kline = scales === undefined ? raw : this.#formatted(raw, scales);
+    return { venue: this.#options.venue, market: this.#options.market, kline, revision, source: 'repair' };
+  }
+
+  #formatted(kline: Kline, scales: SymbolScales): Kline {
+    const checked = formatKlineChecked(kline, scales);
+    if (checked.overScale.length > 0) {
+      this.#options.logger.warn({ symbol: kline.symbol, interval: kline.interval, openTime: kline.openTime, fields: checked.overScale, scales }, "the exchange's kline has more decimals than the symbol's scales; stored exact, not rounded");
+    }
+    return checked.kline;
+  }
+
+  #kline(symbol: string, interval: IntervalName, k: ExchangeKline, revision: number): Kline {
+    return {
       symbol,
       interval,
       openTime: k.openTime,
@@ -131,6 +153,5 @@ export class KlineRebuilder {
       revision,
       revisionCause: 'rebuild',
     };
-    return { venue: this.#options.venue, market: this.#options.market, kline, revision, source: 'repair' };
   }
 }

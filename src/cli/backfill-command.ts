@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { parseIntervalList, type IntervalName } from '../domain/interval.ts';
+import { scalesFromSizes } from '../domain/kline-format.ts';
 import { KlineBackfiller, type BackfillProgress } from '../actors/kline-backfiller.ts';
 import { BinanceRestClient } from '../infra/binance/rest-client.ts';
 import { requestWeightLimitPerMinute } from '../infra/binance/rest-types.ts';
@@ -80,6 +81,7 @@ export function backfillCommand(logger: Logger): Command {
           clock,
           logger: log,
           onProgress,
+          scalesOf: (symbol) => scalesFromSizes(info.symbols.find((s) => s.symbol === symbol)),
         });
         bar?.start(symbols.length, 0, { klines: 0, current: '' });
         const summary = await backfiller.run(symbols.map((s) => ({ symbol: s.symbol, listedAt: s.onboardDate })), clock.now());

@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { KlaggService, systemOptionsFrom } from '../actors/klagg-service.ts';
 import { KlineBackfiller } from '../actors/kline-backfiller.ts';
+import { scalesFromSizes } from '../domain/kline-format.ts';
 import { systemClock } from '../infra/clock.ts';
 import { loadConfig } from '../infra/config/load-config.ts';
 import { KlineStore } from '../infra/db/kline-store.ts';
@@ -65,7 +66,16 @@ export function demoCommand(logger: Logger): Command {
         detectNewSymbols: true,
         backfill: {
           run: (symbols, now, done) =>
-            new KlineBackfiller({ rest: service!.rest, store, venue: config.venue, market: config.market, intervals: config.intervals, clock: systemClock, logger: logger.child({ actor: 'backfiller' }) }).run(symbols, now, done),
+            new KlineBackfiller({
+              rest: service!.rest,
+              store,
+              venue: config.venue,
+              market: config.market,
+              intervals: config.intervals,
+              clock: systemClock,
+              logger: logger.child({ actor: 'backfiller' }),
+              scalesOf: (symbol) => scalesFromSizes(service!.manager.exchangeSymbol(symbol)),
+            }).run(symbols, now, done),
         },
         system: { ...systemOptionsFrom(config), inspect: inspector.inspect },
       });

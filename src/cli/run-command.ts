@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { KlaggService, systemOptionsFrom } from '../actors/klagg-service.ts';
 import { KlineBackfiller } from '../actors/kline-backfiller.ts';
+import { scalesFromSizes } from '../domain/kline-format.ts';
 import { OffsetClock, systemClock } from '../infra/clock.ts';
 import { loadConfig } from '../infra/config/load-config.ts';
 import { KlineStore } from '../infra/db/kline-store.ts';
@@ -36,7 +37,16 @@ export function runCommand(logger: Logger): Command {
       let service: KlaggService | undefined;
       const backfillOf = (svc: () => KlaggService) => ({
         run: (symbols: readonly { symbol: string; listedAt: number }[], now: number, done?: (symbol: string) => void) =>
-          new KlineBackfiller({ rest: svc().rest, store, venue: config.venue, market: config.market, intervals: config.intervals, clock, logger: logger.child({ actor: 'backfiller' }) }).run(symbols, now, done),
+          new KlineBackfiller({
+            rest: svc().rest,
+            store,
+            venue: config.venue,
+            market: config.market,
+            intervals: config.intervals,
+            clock,
+            logger: logger.child({ actor: 'backfiller' }),
+            scalesOf: (symbol) => scalesFromSizes(svc().manager.exchangeSymbol(symbol)),
+          }).run(symbols, now, done),
       });
       service = new KlaggService({
         venue: config.venue,

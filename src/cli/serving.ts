@@ -3,6 +3,7 @@
  * Binance-compatible kline streams (KlineStreamServer) on the same server. Used by `run` and `demo`.
  */
 import { scaleOf } from '../domain/decimal.ts';
+import { scalesFromSizes } from '../domain/kline-format.ts';
 import type { KlaggService } from '../actors/klagg-service.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
@@ -86,6 +87,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     clock: options.clock,
     logger: options.logger.child({ component: 'streams-out' }),
     isKnownSymbol: (symbol) => service.symbols.includes(symbol),
+    scalesOf: (symbol) => scalesFromSizes(manager.exchangeSymbol(symbol)),
   });
   return {
     http,

@@ -5,7 +5,9 @@
  */
 import { isIntervalName, type IntervalName } from '../../domain/interval.ts';
 import { toBinanceRow, type Kline } from '../../domain/kline.ts';
-import { isServed, type HttpContext, type ServedSymbol } from './context.ts';
+import { formatKlineChecked } from '../../domain/kline-format.ts';
+import { isServed, servedScales, type HttpContext, type ServedSymbol } from './context.ts';
+import type { HttpMetrics } from './metrics.ts';
 import { binanceError, json, type HttpReply, type HttpRequest, type Route } from './router.ts';
 
 export const KLINES_DEFAULT_LIMIT = 500;
@@ -73,6 +75,21 @@ export async function selectKlines(context: HttpContext, q: KlinesQuery): Promis
   return q.startTime !== undefined ? merged.slice(0, q.limit) : merged.slice(merged.length - q.limit);
 }
 
+/**
+ * The klines at the symbol's scales (`servedScales`), whatever produced them — the engine, the backfiller, a repair
+ * — and however the store gave their decimals back; unchanged when the scales are unknown. A value the scale cannot
+ * hold is served exact with its own decimals and counted.
+ */
+export function formatServedKlines(context: HttpContext, symbol: string, klines: readonly Kline[], metrics?: Pick<HttpMetrics, 'countOverScale'>): Kline[] {
+  const scales = servedScales(context, symbol);
+  if (scales === undefined) return klines.slice();
+  return klines.map((kline) => {
+    const checked = formatKlineChecked(kline, scales);
+    if (checked.overScale.length > 0) metrics?.countOverScale(checked.overScale);
+    return checked.kline;
+  });
+}
+
 function decimalsOf(step: string): number {
   const dot = step.indexOf('.');
   if (dot < 0) return 0;
@@ -105,14 +122,14 @@ export function exchangeSymbol(s: ServedSymbol): Record<string, unknown> {
   };
 }
 
-export function binanceRoutes(context: HttpContext): Route[] {
+export function binanceRoutes(context: HttpContext, metrics?: Pick<HttpMetrics, 'countOverScale'>): Route[] {
   return [
     {
       method: 'GET',
       pattern: '/fapi/v1/klines',
       handler: async (request: HttpRequest): Promise<HttpReply> => {
         const q = parseKlinesQuery(context, request.query);
-        const klines = await selectKlines(context, q);
+        const klines = formatServedKlines(context, q.symbol, await selectKlines(context, q), metrics);
         return json(200, klines.map(toBinanceRow));
       },
     },

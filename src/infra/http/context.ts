@@ -2,6 +2,8 @@
 import type { KlaggSystem } from '../../actors/klagg-system.ts';
 import type { ActivateSymbol } from '../../actors/messages.ts';
 import type { IntervalName } from '../../domain/interval.ts';
+import type { SymbolScales } from '../../domain/kline-engine.ts';
+import { scalesFromSizes } from '../../domain/kline-format.ts';
 import type { Clock } from '../clock.ts';
 import type { KlineStore } from '../db/kline-store.ts';
 import type { LiveKlineView } from './kline-view.ts';
@@ -44,4 +46,12 @@ export interface HttpContext {
 export function isServed(context: HttpContext, symbol: string): boolean {
   if (context.system.registry.getSnapshot().context.symbols[symbol] !== undefined) return true;
   return context.symbols().some((s) => s.symbol === symbol);
+}
+
+/**
+ * The scales klines of a served symbol are printed with: from its exchangeInfo tick and step sizes, as the live
+ * engine's (`scaleOf`). Undefined for a symbol the exchange list does not name (its klines are served unchanged).
+ */
+export function servedScales(context: Pick<HttpContext, 'symbols'>, symbol: string): SymbolScales | undefined {
+  return scalesFromSizes(context.symbols().find((s) => s.symbol === symbol));
 }

@@ -48,7 +48,7 @@ export class HttpServer {
     this.#log = options.logger.child({ component: 'http' });
     this.metrics = new HttpMetrics({ system: options.context.system, clock: options.context.clock, defaultMetrics: options.defaultMetrics });
     this.router = new Router()
-      .add(...binanceRoutes(options.context))
+      .add(...binanceRoutes(options.context, this.metrics))
       .add(...apiRoutes(options.context, this.metrics))
       .add(...adminRoutes(options.context, options.logger))
       .add(...staticRoutes(options.staticRoutes))

@@ -22,6 +22,7 @@ export class HttpMetrics {
   readonly registry = new client.Registry();
   readonly #requests: client.Counter<'method' | 'route' | 'status'>;
   readonly #rejected: client.Counter<'route' | 'reason'>;
+  readonly #overScale: client.Counter<'field'>;
 
   constructor(options: MetricsOptions) {
     const { system, clock } = options;
@@ -30,6 +31,12 @@ export class HttpMetrics {
     if (options.defaultMetrics ?? true) client.collectDefaultMetrics({ register: this.registry, prefix, eventLoopMonitoringPrecision: 20 });
 
     this.#requests = new client.Counter({ name: `${prefix}http_requests_total`, help: 'HTTP requests answered, by route pattern and status', labelNames: ['method', 'route', 'status'], registers });
+    this.#overScale = new client.Counter({
+      name: `${prefix}served_over_scale_fields_total`,
+      help: "Kline decimals served with more decimals than the symbol's scale (kept exact, not rounded), by field",
+      labelNames: ['field'],
+      registers,
+    });
     this.#rejected = new client.Counter({ name: `${prefix}http_rejected_requests_total`, help: 'HTTP requests refused (4xx), by route and reason (a Binance error code or the status)', labelNames: ['route', 'reason'], registers });
 
     // Values that live in the system: a counter mirrors a monotonic total at scrape time.
@@ -122,6 +129,11 @@ export class HttpMetrics {
   countRequest(method: string, route: string, status: number, reason?: string): void {
     this.#requests.inc({ method, route, status: String(status) });
     if (status >= 400 && status < 500) this.#rejected.inc({ route, reason: reason ?? String(status) });
+  }
+
+  /** A served kline kept these fields beyond the symbol's scale (see formatKlineChecked). */
+  countOverScale(fields: readonly string[]): void {
+    for (const field of fields) this.#overScale.inc({ field });
   }
 
   text(): Promise<string> {

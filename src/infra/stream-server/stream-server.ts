@@ -22,6 +22,8 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { PublishedBatch } from '../../actors/messages.ts';
 import type { Kline } from '../../domain/kline.ts';
+import type { SymbolScales } from '../../domain/kline-engine.ts';
+import { formatKlineChecked } from '../../domain/kline-format.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { handleStreamRequest } from '../binance-ws/request-protocol.ts';
@@ -49,6 +51,11 @@ export interface KlineStreamServerOptions {
   readonly isKnownSymbol?: (symbol: string) => boolean;
   /** A peer that does not answer a close frame within this many ms is cut. Default 1000. */
   readonly closeGraceMs?: number;
+  /**
+   * A symbol's scales (from its tick and step sizes): every kline is sent with its decimals at them, as Binance
+   * formats it. Klines of a symbol it does not know (undefined), or all when absent, are sent as they come.
+   */
+  readonly scalesOf?: (symbol: string) => SymbolScales | undefined;
 }
 
 export interface KlineStreamStats {
@@ -70,6 +77,8 @@ export interface KlineStreamStats {
   requestErrors: number;
   /** Upgrades refused: bad path or stream in the URL, too many streams, server closed. */
   rejectedUpgrades: number;
+  /** Kline fields sent with more decimals than the symbol's scale (kept exact, not rounded; see `scalesOf`). */
+  overScaleFields: number;
 }
 
 interface Route {
@@ -123,6 +132,7 @@ export class KlineStreamServer {
     requests: 0,
     requestErrors: 0,
     rejectedUpgrades: 0,
+    overScaleFields: 0,
   };
   readonly #server: Server;
   readonly #clock: Clock;
@@ -133,6 +143,7 @@ export class KlineStreamServer {
   readonly #maxBuffered: number;
   readonly #closeGraceMs: number;
   readonly #isKnownSymbol: ((symbol: string) => boolean) | undefined;
+  readonly #scalesOf: ((symbol: string) => SymbolScales | undefined) | undefined;
   readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
   readonly #connections = new Set<Connection>();
   readonly #streams = new Map<string, StreamState>();
@@ -149,6 +160,7 @@ export class KlineStreamServer {
     this.#maxBuffered = options.maxBufferedBytes ?? 1 << 20;
     this.#closeGraceMs = options.closeGraceMs ?? 1000;
     this.#isKnownSymbol = options.isKnownSymbol;
+    this.#scalesOf = options.scalesOf;
     this.#server.on('upgrade', this.#onUpgrade);
     this.#unsubscribeSource = options.source.onBatch((batch) => this.#onBatch(batch));
   }
@@ -225,9 +237,18 @@ export class KlineStreamServer {
     this.#deliver(state, kline);
   }
 
+  /** The kline at its symbol's scales (unchanged when they are unknown). */
+  #format(kline: Kline): Kline {
+    const scales = this.#scalesOf?.(kline.symbol);
+    if (scales === undefined) return kline;
+    const checked = formatKlineChecked(kline, scales);
+    this.stats.overScaleFields += checked.overScale.length;
+    return checked.kline;
+  }
+
   #deliver(state: StreamState, kline: Kline): void {
     if (state.subscribers.size === 0) return;
-    const raw = JSON.stringify(toKlineEvent(kline, this.#clock.now()));
+    const raw = JSON.stringify(toKlineEvent(this.#format(kline), this.#clock.now()));
     let combined: string | undefined;
     for (const connection of state.subscribers) {
       if (connection.closing || connection.ws.readyState !== WebSocket.OPEN) continue;
