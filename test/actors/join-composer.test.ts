@@ -8,6 +8,9 @@
  *   Monday 2026-03-02 00:00:00.000  every period but 1M opens exactly at now (1M: 1d klines of Mar 1 + trades)
  *   Monday 2026-03-02 23:59:50      the minute (and the day) turns while the trades are read
  *   Tuesday 2026-03-03 10:37:25.500 mid-hour, mid-day, mid-week, mid-month: all three kline levels and trades
+ *   Tuesday ~21:06 (found by replaying the generator): an hour that opened with flat minutes; the composition is then
+ *                                   installed into a KlineEngine and the live trades after the position carry every
+ *                                   joined period on to the exchange's kline, 3 h later
  * so 1d, 3d, 1w and 1M are composed from 1d + 1h + 1m klines + trades over real multi-day history. A second market
  * (one symbol, 40 trades/s) has more than 1000 trades in the current minute, and a listing that never traded.
  */
@@ -15,6 +18,9 @@ import t, { type Test } from 'tap';
 import { JoinComposer, planJoin, type JoinComposition, type JoinRestPort } from '../../src/actors/join-composer.ts';
 import { DEFAULT_INTERVALS, INTERVALS, openTimeOf, type IntervalName } from '../../src/domain/interval.ts';
 import type { Kline } from '../../src/domain/kline.ts';
+import { parseDecimal } from '../../src/domain/decimal.ts';
+import { KlineEngine, TradeOutcome } from '../../src/domain/kline-engine.ts';
+import type { RestKline } from '../../src/infra/binance/rest-types.ts';
 import { BinanceRestClient } from '../../src/infra/binance/rest-client.ts';
 import { FakeExchange, ManualScheduler } from '../../src/infra/fake-exchange/fake-exchange.ts';
 import { planGeneratedMarket } from '../../src/infra/fake-exchange/generated-source.ts';
@@ -70,6 +76,12 @@ async function composeCounted(
   t.equal(after.weightUsed - before.weightUsed, composition.weight, 'and what the exchange charged');
   t.equal(after.requests - before.requests, composition.requests, 'and the requests the exchange saw');
   return composition;
+}
+
+/** The eleven REST fields, decimals canonical. */
+function toRest(k: RestKline | Kline): unknown[] {
+  const d = canonicalDecimal;
+  return [k.openTime, d(k.open), d(k.high), d(k.low), d(k.close), d(k.volume), k.closeTime, d(k.quoteVolume), k.tradeCount, d(k.takerBuyVolume), d(k.takerBuyQuoteVolume)];
 }
 
 function decimals(text: string): number {
@@ -261,6 +273,31 @@ t.test('a period whose first minutes had no trade: their flat klines do not coun
   t.not(canonicalDecimal(wholeHour!.open), canonicalDecimal(found.previous), 'and the hour opens at its first trade, not at that close');
   const composition = await composeCounted(t, fx, symbol, INTERVALS, found.now);
   await assertEqualsExchange(t, fx, symbol, composition, INTERVALS, composition.tradesFrom);
+
+  // Installed into the engine, the live trades after the position carry every joined period on to the exchange's.
+  const finals: Kline[] = [];
+  const engine = new KlineEngine({ intervals: INTERVALS, graceMs: 0 }, { onFinal: (kline) => finals.push(kline) });
+  const index = engine.addSymbol(symbol, scalesOf(fx, symbol));
+  for (const kline of composition.klines) engine.installKline(kline);
+  const later = found.now + 3 * 3_600_000;
+  moveTo(later);
+  const live = fx.market.trades(symbol).filter((trade) => trade.aggId > composition.position);
+  t.ok(live.length > 0 && live[0]!.aggId === composition.position + 1, `${live.length} live trades continue at position + 1`);
+  for (const trade of live) {
+    const price = parseDecimal(trade.price);
+    const qty = parseDecimal(trade.qty);
+    const outcome = engine.applyTrade(index, trade.aggId, price.mantissa, price.decimals, qty.mantissa, qty.decimals, trade.firstTradeId, trade.lastTradeId, trade.tradeTime, trade.buyerIsMaker);
+    if (outcome !== TradeOutcome.Applied) t.fail(`trade ${trade.aggId}: outcome ${outcome}`);
+  }
+  engine.advanceTo(later);
+  for (const joined of composition.klines) {
+    const label = `${joined.interval} ${new Date(joined.openTime).toISOString()}`;
+    const closed = finals.find((k) => k.interval === joined.interval && k.openTime === joined.openTime);
+    const mine = closed ?? engine.openKline(index, joined.interval)!;
+    t.equal(mine.openTime, joined.openTime, `${label}: the engine carried the joined period ${closed ? 'to its close' : 'on (still open)'}`);
+    const [want] = await reader.klines(symbol, joined.interval, { startTime: joined.openTime, limit: 1 });
+    t.same(toRest(mine), toRest(want!), `${label}: equal to the exchange's`);
+  }
 });
 
 t.test('more than 1000 trades since the minute opened: the earlier ones are paged in', async (t) => {
