@@ -326,3 +326,12 @@ t.test('more than 1000 trades since the minute opened: the earlier ones are page
   t.same({ klines: none.klines, position: none.position }, { klines: [], position: -1 }, 'a symbol that never traded has no klines, position -1');
   t.same(await new BinanceRestClient({ baseUrl: busy.restUrl }).klines(fresh, '1m', { limit: 1 }), [], 'as the exchange has none');
 });
+
+t.test('aggregate ids that skip (the exchange no longer has them all) fail the join instead of composing a wrong kline', async (t) => {
+  const trade = (aggId: number, tradeTime: number) => ({ symbol: 'XUSDT', aggId, price: '1.00', qty: '1', firstTradeId: aggId, lastTradeId: aggId, tradeTime, buyerIsMaker: false });
+  const rest: JoinRestPort = {
+    klines: async () => [],
+    aggTrades: async () => [trade(7, NOW - 2_000), trade(9, NOW - 1_000)],
+  };
+  await t.rejects(new JoinComposer({ rest }).compose({ symbol: 'XUSDT', scales: { priceScale: 2, qtyScale: 0 }, intervals: ['1m'], now: NOW }), /not contiguous \(7 then 9\)/);
+});
