@@ -3,8 +3,10 @@
  *
  * Service first: every symbol is activated at once, in a stream, without waiting for any download. A symbol whose
  * stored klines are recent continues them (its stored last aggregate id is its position; what the streams missed
- * meanwhile is repaired trade by trade). A symbol with nothing recent stored starts live from now, and the periods it
- * joined mid-way are rebuilt from the exchange's klines once closed. Meanwhile the KlineBackfiller fills history and
+ * meanwhile is fetched trade by trade before anything is finalized). A symbol with nothing recent stored joins live
+ * with the periods under way composed exactly from the exchange's klines and the current minute's trades (the
+ * JoinComposer, a few at a time within the REST weight budget); only when that fails are those periods rebuilt from
+ * the exchange's klines once closed. Meanwhile the KlineBackfiller fills history and
  * holes, two symbols at a time. The NewSymbolDetector half watches `!miniTicker@arr` and re-reads exchangeInfo
  * periodically: a new TRADING symbol is activated from its very first trade (found over REST) within seconds; a symbol
  * that leaves TRADING is deactivated, its history kept.
@@ -21,6 +23,8 @@ import type { KlineStore } from '../infra/db/kline-store.ts';
 import type { Logger } from '../infra/logger.ts';
 import { reportHealth } from './health-board.ts';
 import type { KlaggSystem } from './klagg-system.ts';
+import type { Kline } from '../domain/kline.ts';
+import { JoinComposer } from './join-composer.ts';
 import type { KlineRebuilder } from './kline-rebuilder.ts';
 
 /** What the manager needs of the KlineBackfiller. */
@@ -32,7 +36,7 @@ export interface SymbolManagerOptions {
   readonly venue: string;
   readonly market: string;
   readonly intervals: readonly IntervalName[];
-  readonly rest: Pick<BinanceRestClient, 'exchangeInfo' | 'aggTrades' | 'setWeightLimit'>;
+  readonly rest: Pick<BinanceRestClient, 'exchangeInfo' | 'aggTrades' | 'klines' | 'setWeightLimit'>;
   readonly store: KlineStore;
   readonly system: KlaggSystem;
   readonly rebuilder: KlineRebuilder;
@@ -52,6 +56,14 @@ export interface SymbolManagerOptions {
   readonly subscribeTickers?: (subscribe: boolean) => void;
 }
 
+/** Cold joins composed at once (each ≈ 23 weight; the REST client's budget paces them). */
+const JOIN_CONCURRENCY = 4;
+/**
+ * The composer must not believe a minute closed that the exchange still has open; the local clock may run a little
+ * ahead of the exchange's, so it composes as of slightly earlier (being behind costs nothing: the trades reach now).
+ */
+const JOIN_CLOCK_MARGIN_MS = 2_000;
+
 const TICKER_PREFIX = Buffer.from('{"stream":"!miniTicker@arr"');
 
 export class SymbolManager {
@@ -64,9 +76,15 @@ export class SymbolManager {
   #refreshQueued = false;
   #backfill: Promise<unknown> | undefined;
   #stopped = false;
+  readonly #joiner: JoinComposer;
+  #joinsRunning = 0;
+  #joinWaiters: (() => void)[] = [];
+  /** Cold joins: composed exactly at once, or rebuilt after their periods close when composing failed. */
+  readonly joins = { composed: 0, failed: 0, weight: 0 };
 
   constructor(options: SymbolManagerOptions) {
     this.#options = options;
+    this.#joiner = new JoinComposer({ rest: options.rest });
     this.actor = createActor(symbolManagerMachine, { id: 'symbolManager' });
     this.actor.subscribe((snapshot) => {
       const c = snapshot.context;
@@ -106,8 +124,14 @@ export class SymbolManager {
     }
     this.actor.send({ type: 'UNIVERSE_LOADED', symbols: universe.length });
     o.logger.info({ symbols: universe.length }, 'universe loaded; activating every symbol now, backfilling alongside');
-    // Activate in a stream: the first symbol is live long before the last one's initial data is read.
-    for (const symbol of universe) await this.#activate(symbol, 'startup');
+    // Activate in a stream: the first symbol is live long before the last one's initial data is read. Cold joins
+    // (REST compositions) run a few at a time without holding up the symbols behind them.
+    const joins: Promise<void>[] = [];
+    for (const symbol of universe) {
+      const joining = await this.#activate(symbol, 'startup');
+      if (joining) joins.push(joining);
+    }
+    await Promise.all(joins);
     if (o.backfill) {
       const now = o.clock.now();
       this.#backfill = o.backfill
@@ -168,7 +192,7 @@ export class SymbolManager {
       if (this.#wanted(s) && !this.#active.has(s.symbol)) {
         o.logger.info({ symbol: s.symbol }, 'new listing: activating from its first trade and backfilling what history exists');
         this.actor.send({ type: 'LISTED', symbol: s.symbol });
-        await this.#activate(s, 'listing');
+        await (await this.#activate(s, 'listing'));
         void o.backfill?.run([{ symbol: s.symbol, listedAt: s.onboardDate }], o.clock.now(), (symbol) => this.actor.send({ type: 'BACKFILLED', symbol }));
       } else if (!this.#wanted(s) && this.#active.has(s.symbol)) {
         o.logger.warn({ symbol: s.symbol, status: s.status }, 'symbol stopped trading: deactivated, its history kept');
@@ -202,11 +226,12 @@ export class SymbolManager {
     return known !== undefined && !this.#wanted(known);
   }
 
-  async #activate(s: ExchangeSymbol, why: 'startup' | 'listing'): Promise<void> {
+  /** Activates a symbol; a cold join comes back as the promise of its composition (not awaited here). */
+  async #activate(s: ExchangeSymbol, why: 'startup' | 'listing'): Promise<Promise<void> | undefined> {
     const o = this.#options;
     if (s.tickSize === undefined || s.stepSize === undefined) {
       o.logger.warn({ symbol: s.symbol }, 'no tick or step size in exchangeInfo; not activated');
-      return;
+      return undefined;
     }
     this.#active.add(s.symbol);
     const now = o.clock.now();
@@ -223,16 +248,46 @@ export class SymbolManager {
           () => undefined,
         );
       } else {
-        // Joining mid-period: the periods under way are partial until closed, then rebuilt from the exchange's klines.
-        o.rebuilder.addPartial(s.symbol, now);
+        return this.#join(s);
       }
     }
-    o.system.activate({
-      symbol: s.symbol,
-      scales: { priceScale: scaleOf(s.tickSize), qtyScale: scaleOf(s.stepSize) },
-      initialData: continues ? stored : [],
-      startAfterId,
-    });
+    this.#send(s, continues ? stored : [], startAfterId);
+    return undefined;
+  }
+
+  #send(s: ExchangeSymbol, initialData: readonly Kline[], startAfterId: number | undefined): void {
+    this.#options.system.activate({ symbol: s.symbol, scales: scalesOfSymbol(s), initialData, startAfterId });
     this.actor.send({ type: 'ACTIVATED', symbol: s.symbol });
   }
+
+  /**
+   * Joining mid-period: the periods under way are composed from the exchange's closed klines of finer intervals and
+   * the current minute's trades, so their first finals are exact; the last trade read is the position. If that
+   * fails, the symbol joins live from now and the partial periods are rebuilt from the exchange's klines once closed.
+   */
+  async #join(s: ExchangeSymbol): Promise<void> {
+    const o = this.#options;
+    while (this.#joinsRunning >= JOIN_CONCURRENCY) await new Promise<void>((resolve) => this.#joinWaiters.push(resolve));
+    this.#joinsRunning++;
+    try {
+      const composition = await this.#joiner.compose({ symbol: s.symbol, scales: scalesOfSymbol(s), intervals: o.intervals, now: o.clock.now() - JOIN_CLOCK_MARGIN_MS });
+      this.joins.composed++;
+      this.joins.weight += composition.weight;
+      if (this.#stopped) return;
+      this.#send(s, composition.klines, composition.position >= 0 ? composition.position : undefined);
+    } catch (error) {
+      this.joins.failed++;
+      o.logger.warn({ err: error, symbol: s.symbol }, 'could not compose the periods under way from the exchange; joining live, those periods rebuilt once closed');
+      if (this.#stopped) return;
+      o.rebuilder.addPartial(s.symbol, o.clock.now());
+      this.#send(s, [], undefined);
+    } finally {
+      this.#joinsRunning--;
+      this.#joinWaiters.shift()?.();
+    }
+  }
+}
+
+function scalesOfSymbol(s: ExchangeSymbol): { priceScale: number; qtyScale: number } {
+  return { priceScale: scaleOf(s.tickSize!), qtyScale: scaleOf(s.stepSize!) };
 }
