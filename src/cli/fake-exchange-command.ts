@@ -86,6 +86,7 @@ export function fakeExchangeCommand(logger: Logger): Command {
     .option('--agg-trades-history-ms <ms>', 'REST aggTrades keep only this much history', integerOption('--agg-trades-history-ms', 1, Number.MAX_SAFE_INTEGER))
     .option('--start-on-subscribe', 'publish only once a first @aggTrade stream is subscribed (a --speed max replay waits for its consumer)')
     .option('--no-legacy-silent', 'let the legacy /ws and /stream routes deliver market data')
+    .addHelpText('after', FAULTS_HELP)
     .action(async (opts: FakeExchangeCliOptions) => {
       const stop = new AbortController();
       const onSignal = (signal: NodeJS.Signals): void => {
@@ -100,6 +101,24 @@ export function fakeExchangeCommand(logger: Logger): Command {
       }
     });
 }
+
+const FAULTS_HELP = `
+Streams on /market/ws/<s> and /market/stream?streams=<s1>/<s2>: <symbol>@aggTrade, <symbol>@kline_<interval>, !miniTicker@arr.
+
+Faults: POST a JSON object (or an array of them) to /_fake/faults; all times on the exchange's clock (ms):
+  {"type":"dropConnections","symbol"?}          sockets destroyed without a close frame
+  {"type":"stall","ms"}                          no market data for ms; frames meanwhile are lost
+  {"type":"skipIds","symbol","count"}            the next count trades are not sent as aggTrades
+  {"type":"duplicate","symbol","count"}          the last count trades are sent again
+  {"type":"lag","ms","durationMs"}               for durationMs every market-data frame arrives ms late, in order
+  {"type":"delay","symbol"?,"ms"}                aggTrades of the symbol (or all) held for ms, then all delivered
+  {"type":"withholdTail","symbol","count","quietMs"?}
+                                                 the next count trades never come as aggTrades (REST and klines
+                                                 have them), then the symbol is quiet for quietMs (default 10000)
+  {"type":"rest429"|"rest418","count","path"?}   the next count REST requests fail so
+  {"type":"rest5xx","count","status"?,"path"?}   ... with a server error (default 503)
+  {"type":"slowRest","ms","count","path"?}       ... are answered ms late
+GET /_fake/faults and /_fake/stats show what was injected and what it did.`;
 
 function integerOption(name: string, min: number, max: number): (value: string) => number {
   return (value) => {

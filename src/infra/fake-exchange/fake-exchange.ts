@@ -135,6 +135,7 @@ export class FakeExchange {
       onFirstSubscription: options.startOnSubscribe && options.autoPublish !== false ? () => market.start() : undefined,
     });
     faults.attach(ws);
+    faults.attachMarket(market);
     const host = options.host ?? '127.0.0.1';
     try {
       await new Promise<void>((resolve, reject) => {

@@ -4,6 +4,22 @@
  *
  * WebSocket faults act through the hub the FakeExchange attaches; REST faults queue up and are consumed by the next
  * matching requests (optionally only those of one path), in the order they were injected.
+ *
+ * The faults (all times on the fake's clock):
+ * - `dropConnections {symbol?}`: sockets destroyed without a close frame (all, or those subscribed to the symbol).
+ * - `stall {ms}`: open connections get no market data for `ms`; what is published meanwhile is LOST for them.
+ * - `skipIds {symbol, count}`: the symbol's next `count` trades are not sent as aggTrade frames (REST, klines have them).
+ * - `duplicate {symbol, count}`: the symbol's last `count` trades are sent again, now.
+ * - `lag {ms, durationMs}`: for `durationMs`, every market-data frame (aggTrade, kline, miniTicker) on every connection
+ *   is delivered `ms` late; order is kept (frames after the window wait behind lagged ones), nothing is lost.
+ * - `delay {symbol?, ms}`: the aggTrade frames of the symbol (or of all symbols) are held for `ms`, then delivered all,
+ *   in order — a stall that loses nothing (kline frames are not held: the kline stream runs on independently).
+ * - `withholdTail {symbol, count, quietMs?}`: the symbol's next `count` trades are never sent as aggTrade frames (REST
+ *   aggTrades, the klines and the kline stream have them), and after the last of them the symbol publishes nothing
+ *   for `quietMs` (default 10 000) of market time: its later trades are deferred (re-timed to their new publication
+ *   time, ids unchanged), so no later aggTrade reveals the lost tail. Works for generated and recorded markets.
+ * - `rest429 / rest418 / rest5xx {count, status?, path?}`: the next `count` REST requests fail so.
+ * - `slowRest {ms, count, path?}`: the next `count` REST requests are answered `ms` late.
  */
 
 /** What the WebSocket side must do for the WS faults. */
@@ -14,13 +30,31 @@ export interface WsFaultTarget {
   stall(ms: number): number;
   /** Sends the symbol's last `count` published trades again to its subscribers; returns how many trades. */
   duplicate(symbol: string, count: number): number;
+  /** Delivers every market-data frame `ms` late for `durationMs` (order kept, nothing lost); returns the open connections. */
+  lag(ms: number, durationMs: number): number;
+  /** Holds the aggTrade frames of `symbol` (undefined: every symbol) for `ms`, then sends them all in order. */
+  delay(symbol: string | undefined, ms: number): void;
 }
+
+/** What the market must do for `withholdTail`. */
+export interface MarketFaultTarget {
+  /** Whether the market lists the symbol. */
+  hasSymbol(symbol: string): boolean;
+  /** The symbol publishes nothing for `ms` from the market's current time: its later trades are deferred. */
+  quiet(symbol: string, ms: number): void;
+}
+
+/** Default quiet spell after a withheld tail. */
+export const DEFAULT_QUIET_MS = 10_000;
 
 export type FaultSpec =
   | { readonly type: 'dropConnections'; readonly symbol?: string }
   | { readonly type: 'stall'; readonly ms: number }
   | { readonly type: 'skipIds'; readonly symbol: string; readonly count: number }
   | { readonly type: 'duplicate'; readonly symbol: string; readonly count: number }
+  | { readonly type: 'lag'; readonly ms: number; readonly durationMs: number }
+  | { readonly type: 'delay'; readonly symbol?: string; readonly ms: number }
+  | { readonly type: 'withholdTail'; readonly symbol: string; readonly count: number; readonly quietMs?: number }
   | { readonly type: 'rest429'; readonly count: number; readonly path?: string }
   | { readonly type: 'rest418'; readonly count: number; readonly path?: string }
   | { readonly type: 'rest5xx'; readonly count: number; readonly status?: number; readonly path?: string }
@@ -28,7 +62,19 @@ export type FaultSpec =
 
 export type FaultType = FaultSpec['type'];
 
-export const FAULT_TYPES: readonly FaultType[] = ['dropConnections', 'stall', 'skipIds', 'duplicate', 'rest429', 'rest418', 'rest5xx', 'slowRest'];
+export const FAULT_TYPES: readonly FaultType[] = [
+  'dropConnections',
+  'stall',
+  'skipIds',
+  'duplicate',
+  'lag',
+  'delay',
+  'withholdTail',
+  'rest429',
+  'rest418',
+  'rest5xx',
+  'slowRest',
+];
 
 export interface FaultEffects {
   droppedConnections: number;
@@ -37,6 +83,14 @@ export interface FaultEffects {
   skippedTrades: number;
   /** Trades sent again because of duplicate. */
   duplicatedTrades: number;
+  /** Market-data frames (per connection) delivered late because of lag, including those queued behind them. */
+  laggedFrames: number;
+  /** aggTrade events (per trade, whatever the number of subscribers) held back by delay. */
+  delayedFrames: number;
+  /** Trades never sent over WebSocket because of withholdTail. */
+  withheldTrades: number;
+  /** Quiet spells begun by withholdTail. */
+  quietSpells: number;
   /** REST responses replaced or delayed by a fault. */
   rest429: number;
   rest418: number;
@@ -72,17 +126,28 @@ export class Faults {
     stalledConnections: 0,
     skippedTrades: 0,
     duplicatedTrades: 0,
+    laggedFrames: 0,
+    delayedFrames: 0,
+    withheldTrades: 0,
+    quietSpells: 0,
     rest429: 0,
     rest418: 0,
     rest5xx: 0,
     slowRest: 0,
   };
   #ws: WsFaultTarget | undefined;
+  #market: MarketFaultTarget | undefined;
   readonly #skips = new Map<string, number>();
+  readonly #withholds = new Map<string, { remaining: number; quietMs: number }>();
   #rest: PendingRest[] = [];
 
   attach(target: WsFaultTarget): void {
     this.#ws = target;
+  }
+
+  /** The market `withholdTail` defers trades in. */
+  attachMarket(target: MarketFaultTarget): void {
+    this.#market = target;
   }
 
   /** Destroys sockets without a close frame (all, or those subscribed to `symbol`); returns how many. */
@@ -118,6 +183,52 @@ export class Faults {
     const sent = this.#target().duplicate(options.symbol, options.count);
     this.effects.duplicatedTrades += sent;
     return sent;
+  }
+
+  /**
+   * For `durationMs`, every market-data frame on every connection (aggTrade, kline, miniTicker) is delivered `ms` late,
+   * in order; nothing is lost. A new lag replaces a running one. Returns the connections open now.
+   */
+  lag(options: { readonly ms: number; readonly durationMs: number }): number {
+    requireCount(options.ms, 'ms');
+    requireCount(options.durationMs, 'durationMs');
+    this.injected.lag++;
+    return this.#target().lag(options.ms, options.durationMs);
+  }
+
+  /** The aggTrade frames of `symbol` (or of every symbol) are held for `ms`, then all delivered in order. */
+  delay(options: { readonly symbol?: string; readonly ms: number }): void {
+    if (options.symbol !== undefined) requireSymbol(options.symbol);
+    requireCount(options.ms, 'ms');
+    this.injected.delay++;
+    this.#target().delay(options.symbol, options.ms);
+  }
+
+  /**
+   * The symbol's next `count` published trades are never sent as aggTrade frames (REST and klines have them); after
+   * the last of them the symbol publishes nothing for `quietMs` (default 10 000) of market time. With `count` 0 the
+   * quiet spell starts now.
+   */
+  withholdTail(options: { readonly symbol: string; readonly count: number; readonly quietMs?: number }): void {
+    requireSymbol(options.symbol);
+    requireCount(options.count, 'count');
+    const quietMs = options.quietMs ?? DEFAULT_QUIET_MS;
+    requireCount(quietMs, 'quietMs');
+    const market = this.#market;
+    if (market === undefined) throw new FaultError('withholdTail: no market is attached');
+    if (!market.hasSymbol(options.symbol)) throw new FaultError(`withholdTail: unknown symbol ${JSON.stringify(options.symbol)}`);
+    this.#target();
+    this.injected.withholdTail++;
+    if (options.count === 0) {
+      this.#beginQuiet(options.symbol, quietMs);
+      return;
+    }
+    const pending = this.#withholds.get(options.symbol);
+    if (pending === undefined) this.#withholds.set(options.symbol, { remaining: options.count, quietMs });
+    else {
+      pending.remaining += options.count;
+      pending.quietMs = Math.max(pending.quietMs, quietMs);
+    }
   }
 
   /** The next `count` REST requests (of `path`, if given) get HTTP 429 / -1003. */
@@ -168,6 +279,14 @@ export class Faults {
         return { type: 'skipIds', result: null };
       case 'duplicate':
         return { type: 'duplicate', result: this.duplicate({ symbol: str('symbol'), count: num('count') }) };
+      case 'lag':
+        return { type: 'lag', result: this.lag({ ms: num('ms'), durationMs: num('durationMs') }) };
+      case 'delay':
+        this.delay({ symbol: optStr('symbol'), ms: num('ms') });
+        return { type: 'delay', result: null };
+      case 'withholdTail':
+        this.withholdTail({ symbol: str('symbol'), count: num('count'), quietMs: num('quietMs', DEFAULT_QUIET_MS) });
+        return { type: 'withholdTail', result: null };
       case 'rest429':
         this.rest429({ count: num('count'), path: optStr('path') });
         return { type: 'rest429', result: null };
@@ -185,16 +304,21 @@ export class Faults {
     }
   }
 
-  /** Forgets every pending fault (queued REST faults, pending skips). Counters stay. */
+  /**
+   * Forgets every pending fault (queued REST faults, pending skips and withholds). Counters stay; lags, delays and
+   * quiet spells already running run their course.
+   */
   clear(): void {
     this.#skips.clear();
+    this.#withholds.clear();
     this.#rest = [];
   }
 
-  /** Pending skips and REST faults, for stats. */
-  pending(): { skips: Record<string, number>; rest: { kind: string; remaining: number; path?: string }[] } {
+  /** Pending skips, withholds (only when there are some) and REST faults, for stats. */
+  pending(): { skips: Record<string, number>; withholds?: Record<string, number>; rest: { kind: string; remaining: number; path?: string }[] } {
     return {
       skips: Object.fromEntries(this.#skips),
+      ...(this.#withholds.size === 0 ? {} : { withholds: Object.fromEntries([...this.#withholds].map(([symbol, w]) => [symbol, w.remaining])) }),
       rest: this.#rest.map((p) => ({ kind: p.kind, remaining: p.remaining, ...(p.path === undefined ? {} : { path: p.path }) })),
     };
   }
@@ -209,6 +333,37 @@ export class Faults {
     else this.#skips.set(symbol, left - 1);
     this.effects.skippedTrades++;
     return true;
+  }
+
+  /**
+   * True when this published trade of `symbol` must never be sent over WebSocket (consumes one withhold); the last
+   * withheld trade starts the symbol's quiet spell (from the market's current time, i.e. that trade's publication).
+   */
+  takeWithheld(symbol: string): boolean {
+    const pending = this.#withholds.get(symbol);
+    if (pending === undefined) return false;
+    this.effects.withheldTrades++;
+    pending.remaining--;
+    if (pending.remaining <= 0) {
+      this.#withholds.delete(symbol);
+      this.#beginQuiet(symbol, pending.quietMs);
+    }
+    return true;
+  }
+
+  /** Counts market-data frames delivered late because of lag. */
+  noteLagged(frames = 1): void {
+    this.effects.laggedFrames += frames;
+  }
+
+  /** Counts aggTrade events held back by delay. */
+  noteDelayed(events = 1): void {
+    this.effects.delayedFrames += events;
+  }
+
+  #beginQuiet(symbol: string, quietMs: number): void {
+    this.effects.quietSpells++;
+    if (quietMs > 0) this.#market?.quiet(symbol, quietMs);
   }
 
   /** How long a request for `path` is to be delayed (consumes one slowRest). */

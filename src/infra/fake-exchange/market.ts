@@ -4,12 +4,15 @@
  * listings and delistings. Publishing is driven by the injected Scheduler; tests can also publish by hand.
  *
  * Every published trade goes, once and in publishing order, to the trade listeners (the WebSocket side), to the
- * kline book (REST klines) and to the symbol's rolling ticker.
+ * kline book (REST klines and the kline streams) and to the symbol's rolling ticker.
+ *
+ * `quiet(symbol, ms)` (the `withholdTail` fault) defers a symbol's later trades: see DeferringFeed.
  */
 import type { AggTrade } from '../../domain/agg-trade.ts';
 import type { IntervalName } from '../../domain/interval.ts';
 import type { Kline } from '../../domain/kline.ts';
 import type { Logger } from '../logger.ts';
+import { DeferringFeed } from './deferring-feed.ts';
 import { planGeneratedMarket, type GeneratedSource, type StatusEvent, type TradeFeed } from './generated-source.ts';
 import { KlineBook, type KlineQuery } from './kline-book.ts';
 import { loadRecording } from './recording-source.ts';
@@ -76,7 +79,7 @@ export class Market {
   readonly #scheduler: Scheduler;
   readonly #logger: Logger | undefined;
   readonly #mode: Mode;
-  readonly #feed: TradeFeed;
+  readonly #feed: DeferringFeed;
   readonly #books = new Map<string, SymbolBook>();
   /** Symbols in listing order, as exchangeInfo shows them. */
   readonly #listed: SymbolBook[] = [];
@@ -116,7 +119,7 @@ export class Market {
     this.kind = init.kind;
     this.speed = init.speed;
     this.#mode = init.mode;
-    this.#feed = init.feed;
+    this.#feed = new DeferringFeed(init.feed);
     this.#origin = init.origin;
     this.#events = init.events;
     this.#spans = init.spans;
@@ -237,6 +240,21 @@ export class Market {
   /** Rolling 24 h statistics at the exchange's time; undefined while the symbol has not traded. */
   ticker(symbol: string): TickerStats | undefined {
     return this.#books.get(symbol)?.ticker.stats(this.now());
+  }
+
+  /** Whether the symbol is listed (now). */
+  hasSymbol(name: string): boolean {
+    return this.symbol(name) !== undefined;
+  }
+
+  /**
+   * The symbol publishes nothing for `ms` from the exchange's current time: its next trade is deferred to then, and
+   * every later one keeps its spacing after it. Deferred trades carry their new publication time as trade time (ids
+   * unchanged), so REST, klines and streams agree.
+   */
+  quiet(symbol: string, ms: number): void {
+    this.#feed.quiet(symbol, this.now() + ms);
+    this.#logger?.info({ symbol, ms }, 'fake exchange: symbol goes quiet');
   }
 
   onTrade(listener: TradeListener): () => void {

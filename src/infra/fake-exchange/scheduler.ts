@@ -1,7 +1,7 @@
 /**
  * Time for the fake exchange: a Clock that can also run timers. Everything the fake does over time (publishing at a
- * replay speed, listings, weight windows, pings, connection age, stalls, the miniTicker push) goes through one
- * Scheduler, so a test can swap in a ManualScheduler and move time by hand.
+ * replay speed, listings, weight windows, pings, connection age, stalls, lags, delays, quiet spells, the miniTicker and
+ * kline pushes) goes through one Scheduler, so a test can swap in a ManualScheduler and move time by hand.
  */
 import { systemClock, type Clock } from '../clock.ts';
 

@@ -5,16 +5,30 @@
  * legacy routes `/ws…` and `/stream…` (and `/public/…`) accept connections and subscriptions but deliver no market
  * data — Binance's 2026 URL split — unless `legacySilent` is false (then they act like `/market`; `/public` never does).
  *
- * Streams: `<symbol lowercase>@aggTrade` and `!miniTicker@arr` (every second of the fake's clock, the symbols that
- * traded since the previous push). Protocol: SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY, GET_PROPERTY
- * with Binance's replies and error shapes. Limits: streams per connection, incoming messages per second (→ close 1008),
- * server pings with a pong deadline, a maximum connection age.
+ * Streams: `<symbol lowercase>@aggTrade`, `<symbol lowercase>@kline_<interval>` (every Binance interval) and
+ * `!miniTicker@arr` (every second of the fake's clock, the symbols that traded since the previous push). Protocol:
+ * SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY, GET_PROPERTY with Binance's replies and error shapes.
+ * Limits: streams per connection, incoming messages per second (→ close 1008), server pings with a pong deadline, a
+ * maximum connection age.
+ *
+ * Kline streams come from the market's kline book, i.e. from every trade the exchange published — also those a fault
+ * kept off the aggTrade stream (skipIds, withholdTail) — as on Binance, where the two streams are independent. They
+ * tick every 250 ms of the fake's clock, at multiples of 250 ms: each tick sends the current kline of a stream when it
+ * changed (or to a connection that has not had it yet), and once the exchange's time has passed a period's end, that
+ * period's final (`x: true`) once, before the next period's first update. So a final goes out at the first tick at
+ * or after the period's end — on a ManualScheduler at exactly the next open time (E = T + 1) when the clock is
+ * aligned, never more than 250 ms after it. Periods without trades get their final too (flat at the previous close,
+ * n 0, f and L −1). Before a symbol's first trade a kline stream is silent.
+ *
+ * Every market-data frame goes through a per-connection outbox so that `lag` can deliver frames late in order.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { toAggTradeEvent, type AggTrade } from '../../domain/agg-trade.ts';
 import type { Logger } from '../logger.ts';
+import { isIntervalName, nextOpenTime, openTimeOf, type IntervalName } from '../../domain/interval.ts';
+import type { Kline } from '../../domain/kline.ts';
 import type { Faults, WsFaultTarget } from './faults.ts';
 import type { Market } from './market.ts';
 import type { Scheduler, Timer } from './scheduler.ts';
@@ -44,8 +58,11 @@ export interface WsStats {
   byRoute: { market: number; legacy: number; public: number };
   /** Upgrades refused (unknown path, too many streams in the URL). */
   rejectedUpgrades: number;
-  /** Market-data frames sent (aggTrade events and miniTicker arrays). */
+  /** Market-data frames sent (aggTrade, kline events and miniTicker arrays). */
   framesSent: number;
+  /** Kline events sent, and how many of them were finals (x: true). */
+  klineFrames: number;
+  klineFinals: number;
   /** Control requests received, and those answered with an error. */
   requests: number;
   requestErrors: number;
@@ -66,8 +83,17 @@ interface Route {
   readonly streams: string[];
 }
 
+interface OutboxFrame {
+  readonly due: number;
+  readonly text: string;
+}
+
 interface Connection {
   readonly ws: WebSocket;
+  /** Market-data frames waiting to be sent (lag), in order; `outboxHead` is the first unsent one. */
+  outbox: OutboxFrame[];
+  outboxHead: number;
+  flushTimer: Timer | undefined;
   readonly family: RouteFamily;
   /** Gets no market data (legacy / public route). */
   readonly silent: boolean;
@@ -80,6 +106,68 @@ interface Connection {
   ageTimer: Timer | undefined;
   killTimer: NodeJS.Timeout | undefined;
   closing: boolean;
+}
+
+/** One subscribed kline stream (state shared by its subscribers). */
+interface KlineStream {
+  readonly name: string;
+  readonly symbol: string;
+  readonly interval: IntervalName;
+  /** Open time of the period followed (its final not sent yet); undefined before the first tick. */
+  openTime: number | undefined;
+  /** The last update sent for that period (the `k` object as JSON, without `x`). */
+  lastSent: string | undefined;
+  /** The symbol's published-trade count at the last tick (no change, no work). */
+  lastCount: number;
+  /** Subscribers that have not had the current kline yet. */
+  readonly fresh: Set<Connection>;
+}
+
+/** A trade held back by `delay`. */
+interface HeldTrade {
+  readonly trade: AggTrade;
+  readonly eventTime: number;
+}
+
+/** Binance's kline stream update period. */
+export const KLINE_PUSH_MS = 250;
+/** Finals sent per stream and tick at most (a clock far ahead catches up over the next ticks). */
+const MAX_KLINES_PER_TICK = 1500;
+const ALL_SYMBOLS = '*';
+const KLINE_STREAM = /^([a-z0-9]+)@kline_(\w+)$/;
+
+/** The symbol (upper case) and interval of a `<symbol lowercase>@kline_<interval>` stream name, or undefined. */
+export function parseKlineStream(name: string): { symbol: string; interval: IntervalName } | undefined {
+  const match = KLINE_STREAM.exec(name);
+  if (match === null || !isIntervalName(match[2]!)) return undefined;
+  return { symbol: match[1]!.toUpperCase(), interval: match[2] };
+}
+
+/** Binance's kline event for a kline of the fake's book. */
+export function toKlineEvent(kline: Kline, eventTime: number, isFinal: boolean): object {
+  return { e: 'kline', E: eventTime, s: kline.symbol, k: klineBody(kline, isFinal) };
+}
+
+function klineBody(kline: Kline, isFinal: boolean): object {
+  return {
+    t: kline.openTime,
+    T: kline.closeTime,
+    s: kline.symbol,
+    i: kline.interval,
+    f: kline.firstTradeId,
+    L: kline.lastTradeId,
+    o: kline.open,
+    c: kline.close,
+    h: kline.high,
+    l: kline.low,
+    v: kline.volume,
+    n: kline.tradeCount,
+    x: isFinal,
+    q: kline.quoteVolume,
+    V: kline.takerBuyVolume,
+    Q: kline.takerBuyQuoteVolume,
+    B: '0',
+  };
 }
 
 /** Waiting this long after a close frame, a socket that did not answer is destroyed. */
@@ -95,6 +183,8 @@ export class WsRoutes implements WsFaultTarget {
     byRoute: { market: 0, legacy: 0, public: 0 },
     rejectedUpgrades: 0,
     framesSent: 0,
+    klineFrames: 0,
+    klineFinals: 0,
     requests: 0,
     requestErrors: 0,
     pingsSent: 0,
@@ -111,6 +201,15 @@ export class WsRoutes implements WsFaultTarget {
   readonly #streamNames = new Map<string, string>();
   readonly #tradedSinceTick = new Set<string>();
   readonly #unsubscribeMarket: () => void;
+  readonly #klineStreams = new Map<string, KlineStream>();
+  #klineTimer: Timer | undefined;
+  /** The running lag: frames made before `until` are delivered `ms` late. */
+  #lag: { readonly ms: number; readonly until: number } | undefined;
+  /** Symbol (or ALL_SYMBOLS) → until when its aggTrade frames are held. */
+  readonly #holds = new Map<string, number>();
+  /** Per symbol, the aggTrade events held, in order. */
+  readonly #held = new Map<string, HeldTrade[]>();
+  readonly #holdTimers = new Set<Timer>();
   #tickTimer: Timer | undefined;
   #closed = false;
   #firstSubscription: (() => void) | undefined;
@@ -139,6 +238,10 @@ export class WsRoutes implements WsFaultTarget {
     if (this.#closed) return;
     this.#closed = true;
     this.#tickTimer?.cancel();
+    this.#klineTimer?.cancel();
+    this.#klineTimer = undefined;
+    for (const timer of this.#holdTimers) timer.cancel();
+    this.#holdTimers.clear();
     this.#unsubscribeMarket();
     this.#options.market.setBackpressure(() => false);
     this.#server.off('upgrade', this.#onUpgrade);
@@ -175,6 +278,40 @@ export class WsRoutes implements WsFaultTarget {
     return again.length;
   }
 
+  lag(ms: number, durationMs: number): number {
+    this.#lag = { ms, until: this.#options.scheduler.now() + durationMs };
+    this.#options.logger?.info({ ms, durationMs }, 'fake exchange: market data lags');
+    return this.#connections.size;
+  }
+
+  delay(symbol: string | undefined, ms: number): void {
+    const key = symbol ?? ALL_SYMBOLS;
+    const until = this.#options.scheduler.now() + ms;
+    this.#holds.set(key, Math.max(this.#holds.get(key) ?? Number.NEGATIVE_INFINITY, until));
+    const timer = this.#options.scheduler.setTimer(ms, () => {
+      this.#holdTimers.delete(timer);
+      this.#releaseHeld();
+    });
+    this.#holdTimers.add(timer);
+    this.#options.logger?.info({ symbol, ms }, 'fake exchange: aggTrade frames held');
+  }
+
+  #isHeld(symbol: string, now: number): boolean {
+    return (this.#holds.get(symbol) ?? Number.NEGATIVE_INFINITY) > now || (this.#holds.get(ALL_SYMBOLS) ?? Number.NEGATIVE_INFINITY) > now;
+  }
+
+  /** Sends, in order, what is held for symbols no longer held. */
+  #releaseHeld(): void {
+    if (this.#holds.size === 0) return;
+    const now = this.#options.scheduler.now();
+    for (const [symbol, queue] of this.#held) {
+      if (this.#isHeld(symbol, now)) continue;
+      this.#held.delete(symbol);
+      for (const { trade, eventTime } of queue) this.#send(trade, eventTime);
+    }
+    for (const [key, until] of this.#holds) if (until <= now) this.#holds.delete(key);
+  }
+
   // ---- market data -----------------------------------------------------------------------------------------------
 
   #streamOf(symbol: string): string {
@@ -188,7 +325,21 @@ export class WsRoutes implements WsFaultTarget {
 
   #onTrade(trade: AggTrade, eventTime: number): void {
     this.#tradedSinceTick.add(trade.symbol);
-    if (this.#options.faults.takeSkip(trade.symbol)) return;
+    const faults = this.#options.faults;
+    if (faults.takeWithheld(trade.symbol) || faults.takeSkip(trade.symbol)) return;
+    if (this.#holds.size > 0) {
+      this.#releaseHeld();
+      if (this.#isHeld(trade.symbol, this.#options.scheduler.now())) {
+        let queue = this.#held.get(trade.symbol);
+        if (queue === undefined) {
+          queue = [];
+          this.#held.set(trade.symbol, queue);
+        }
+        queue.push({ trade, eventTime });
+        faults.noteDelayed();
+        return;
+      }
+    }
     this.#send(trade, eventTime);
   }
 
@@ -200,13 +351,151 @@ export class WsRoutes implements WsFaultTarget {
     let combined: string | undefined;
     const now = this.#options.scheduler.now();
     for (const connection of subscribers) {
-      if (connection.silent || connection.stalledUntil > now || connection.ws.readyState !== WebSocket.OPEN) continue;
+      if (!this.#receives(connection, now)) continue;
       raw ??= JSON.stringify({ ...toAggTradeEvent(trade, eventTime), nq: trade.qty });
       if (connection.combined) {
         combined ??= `{"stream":"${stream}","data":${raw}}`;
-        connection.ws.send(combined);
-      } else connection.ws.send(raw);
+        this.#deliver(connection, combined, now);
+      } else this.#deliver(connection, raw, now);
+    }
+  }
+
+  /** Whether market data made now goes to this connection at all (stalled, silent and closed ones get none). */
+  #receives(connection: Connection, now: number): boolean {
+    return !connection.silent && connection.stalledUntil <= now && connection.ws.readyState === WebSocket.OPEN && !connection.closing;
+  }
+
+  /** Sends a market-data frame now, or queues it behind earlier ones / for the running lag. */
+  #deliver(connection: Connection, text: string, now: number): void {
+    const lag = this.#lag !== undefined && now < this.#lag.until ? this.#lag.ms : 0;
+    const queued = connection.outbox.length - connection.outboxHead;
+    if (lag === 0 && queued === 0) {
+      connection.ws.send(text);
       this.stats.framesSent++;
+      return;
+    }
+    const due = Math.max(now + lag, queued > 0 ? connection.outbox[connection.outbox.length - 1]!.due : Number.NEGATIVE_INFINITY);
+    connection.outbox.push({ due, text });
+    this.#options.faults.noteLagged();
+    if (connection.flushTimer === undefined) this.#scheduleFlush(connection, now);
+  }
+
+  #scheduleFlush(connection: Connection, now: number): void {
+    const next = connection.outbox[connection.outboxHead];
+    if (next === undefined) return;
+    connection.flushTimer = this.#options.scheduler.setTimer(Math.max(0, next.due - now), () => {
+      connection.flushTimer = undefined;
+      this.#flush(connection);
+    });
+  }
+
+  #flush(connection: Connection): void {
+    if (connection.closing) return;
+    const now = this.#options.scheduler.now();
+    const open = connection.ws.readyState === WebSocket.OPEN;
+    while (connection.outboxHead < connection.outbox.length && connection.outbox[connection.outboxHead]!.due <= now) {
+      const frame = connection.outbox[connection.outboxHead++]!;
+      if (!open) continue;
+      connection.ws.send(frame.text);
+      this.stats.framesSent++;
+    }
+    if (connection.outboxHead === connection.outbox.length) {
+      connection.outbox = [];
+      connection.outboxHead = 0;
+    } else if (connection.outboxHead > 1024 && connection.outboxHead * 2 > connection.outbox.length) {
+      connection.outbox = connection.outbox.slice(connection.outboxHead);
+      connection.outboxHead = 0;
+    }
+    this.#scheduleFlush(connection, now);
+  }
+
+  // ---- kline streams ---------------------------------------------------------------------------------------------
+
+  #addKlineStream(connection: Connection, name: string): void {
+    if (connection.silent) return;
+    const parsed = parseKlineStream(name);
+    if (parsed === undefined) return;
+    let stream = this.#klineStreams.get(name);
+    if (stream === undefined) {
+      stream = { name, symbol: parsed.symbol, interval: parsed.interval, openTime: undefined, lastSent: undefined, lastCount: -1, fresh: new Set() };
+      this.#klineStreams.set(name, stream);
+    }
+    stream.fresh.add(connection);
+    this.#scheduleKlineTick();
+  }
+
+  /** Ticks at the next multiple of KLINE_PUSH_MS of the fake's clock, while some kline stream is subscribed. */
+  #scheduleKlineTick(): void {
+    if (this.#klineTimer !== undefined || this.#closed || this.#klineStreams.size === 0) return;
+    const now = this.#options.scheduler.now();
+    const wait = KLINE_PUSH_MS - (((now % KLINE_PUSH_MS) + KLINE_PUSH_MS) % KLINE_PUSH_MS);
+    this.#klineTimer = this.#options.scheduler.setTimer(wait, () => {
+      this.#klineTimer = undefined;
+      if (this.#closed) return;
+      this.#pushKlines();
+      this.#scheduleKlineTick();
+    });
+  }
+
+  #pushKlines(): void {
+    const market = this.#options.market;
+    market.sync();
+    const now = market.now();
+    for (const [name, stream] of this.#klineStreams) {
+      const subscribers = this.#subscribers.get(name);
+      if (subscribers === undefined || subscribers.size === 0) {
+        this.#klineStreams.delete(name);
+        continue;
+      }
+      for (const connection of stream.fresh) if (!subscribers.has(connection)) stream.fresh.delete(connection);
+      this.#pushKline(stream, subscribers, now);
+    }
+  }
+
+  #pushKline(stream: KlineStream, subscribers: Set<Connection>, now: number): void {
+    const market = this.#options.market;
+    const current = openTimeOf(stream.interval, now);
+    stream.openTime ??= current;
+    const count = market.trades(stream.symbol).length;
+    if (stream.openTime === current && count === stream.lastCount && stream.fresh.size === 0) return;
+    stream.lastCount = count;
+    const klines = market.klines(stream.symbol, stream.interval, { startTime: stream.openTime, limit: MAX_KLINES_PER_TICK });
+    if (klines.length === 0) {
+      // Not traded yet (or delisted and done): follow the clock.
+      stream.openTime = current;
+      return;
+    }
+    for (const kline of klines) {
+      if (kline.closeTime < now) {
+        this.#sendKline(stream, subscribers, kline, now, true);
+        stream.openTime = nextOpenTime(stream.interval, kline.openTime);
+        stream.lastSent = undefined;
+        stream.lastCount = -1;
+        continue;
+      }
+      stream.openTime = kline.openTime;
+      const body = JSON.stringify(klineBody(kline, false));
+      if (body !== stream.lastSent) {
+        stream.lastSent = body;
+        this.#sendKline(stream, subscribers, kline, now, false);
+      } else if (stream.fresh.size > 0) this.#sendKline(stream, stream.fresh, kline, now, false);
+      stream.fresh.clear();
+    }
+  }
+
+  #sendKline(stream: KlineStream, to: Set<Connection>, kline: Kline, eventTime: number, isFinal: boolean): void {
+    const now = this.#options.scheduler.now();
+    let raw: string | undefined;
+    let combined: string | undefined;
+    for (const connection of to) {
+      if (!this.#receives(connection, now)) continue;
+      raw ??= JSON.stringify(toKlineEvent(kline, eventTime, isFinal));
+      if (connection.combined) {
+        combined ??= `{"stream":"${stream.name}","data":${raw}}`;
+        this.#deliver(connection, combined, now);
+      } else this.#deliver(connection, raw, now);
+      this.stats.klineFrames++;
+      if (isFinal) this.stats.klineFinals++;
     }
   }
 
@@ -234,9 +523,7 @@ export class WsRoutes implements WsFaultTarget {
     const combined = `{"stream":"${MINI_TICKER_STREAM}","data":${raw}}`;
     const now = this.#options.scheduler.now();
     for (const connection of subscribers) {
-      if (connection.silent || connection.stalledUntil > now || connection.ws.readyState !== WebSocket.OPEN) continue;
-      connection.ws.send(connection.combined ? combined : raw);
-      this.stats.framesSent++;
+      if (this.#receives(connection, now)) this.#deliver(connection, connection.combined ? combined : raw, now);
     }
   }
 
@@ -263,6 +550,9 @@ export class WsRoutes implements WsFaultTarget {
     const o = this.#options;
     const connection: Connection = {
       ws,
+      outbox: [],
+      outboxHead: 0,
+      flushTimer: undefined,
       family: route.family,
       silent: route.family === 'public' || (route.family === 'legacy' && o.legacySilent),
       combined: route.combined,
@@ -351,7 +641,8 @@ export class WsRoutes implements WsFaultTarget {
     connection.pingTimer?.cancel();
     connection.pongDeadline?.cancel();
     connection.ageTimer?.cancel();
-    connection.pingTimer = connection.pongDeadline = connection.ageTimer = undefined;
+    connection.flushTimer?.cancel();
+    connection.pingTimer = connection.pongDeadline = connection.ageTimer = connection.flushTimer = undefined;
   }
 
   #forget(connection: Connection): void {
@@ -378,6 +669,7 @@ export class WsRoutes implements WsFaultTarget {
       this.#subscribers.set(stream, set);
     }
     set.add(connection);
+    if (stream.includes('@kline_')) this.#addKlineStream(connection, stream);
   }
 
   #unsubscribe(connection: Connection, stream: string): void {
