@@ -54,7 +54,7 @@ export interface ChaosSummary {
   readonly seconds: number;
 }
 
-const ROTATION: readonly FaultType[] = ['dropConnections', 'skipIds', 'rest429', 'duplicate', 'stall', 'rest5xx', 'skipIds', 'slowRest', 'rest418'];
+const ROTATION = ['dropConnections', 'skipIds', 'rest429', 'duplicate', 'stall', 'rest5xx', 'skipIds', 'slowRest', 'rest418'] as const satisfies readonly FaultType[];
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   const started = performance.now();
@@ -92,7 +92,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     streams: { silenceMs: 750, initialBackoffMs: 50, maxBackoffMs: 500, maxStreamsPerConnection: Math.max(1, Math.ceil(symbols.length / 3)) },
     rest: { backoffBaseMs: 20, maxRetries: 20 },
   });
-  const injected: Record<FaultType, number> = { dropConnections: 0, stall: 0, skipIds: 0, duplicate: 0, rest429: 0, rest418: 0, rest5xx: 0, slowRest: 0 };
+  const injected: Record<FaultType, number> = { dropConnections: 0, stall: 0, skipIds: 0, duplicate: 0, lag: 0, delay: 0, withholdTail: 0, rest429: 0, rest418: 0, rest5xx: 0, slowRest: 0 };
   try {
     await service.start();
     exchange.market.start();
