@@ -1,0 +1,173 @@
+/**
+ * klagg as `klagg run` runs it — the shared clock finalizing quiet periods, trailing-gap watch on, REST repair — in
+ * real time against the fake exchange over loopback, with PostgreSQL and a stream client on klagg's kline stream.
+ * Both sides read one offset clock, so a test can begin a few seconds before a period ends instead of waiting for it.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Test } from 'tap';
+import { WebSocket } from 'ws';
+import { KlaggService } from '../../src/actors/klagg-service.ts';
+import type { BatchListener } from '../../src/actors/messages.ts';
+import { openTimeOf, type IntervalName } from '../../src/domain/interval.ts';
+import type { Kline } from '../../src/domain/kline.ts';
+import { OffsetClock, systemClock } from '../../src/infra/clock.ts';
+import { KlineStore } from '../../src/infra/db/kline-store.ts';
+import { openDatabase } from '../../src/infra/db/open-database.ts';
+import { FakeExchange } from '../../src/infra/fake-exchange/fake-exchange.ts';
+import type { GeneratedSource } from '../../src/infra/fake-exchange/market.ts';
+import { createRootLogger } from '../../src/infra/logger.ts';
+import { KlineStreamServer } from '../../src/infra/stream-server/stream-server.ts';
+import { canonicalDecimal } from './fixtures.ts';
+import { createTestDatabase } from './postgres.ts';
+
+export const MINUTE = 60_000;
+
+export interface RealtimeOptions {
+  /** The exchange's time when the test begins (the clock runs on in real time from there). */
+  readonly startAt: number;
+  readonly market: Omit<GeneratedSource, 'kind'>;
+  readonly intervals: readonly IntervalName[];
+  /** Streams of klagg's kline stream a client subscribes to from the start (given the market's symbols). */
+  readonly clientStreams?: (symbols: readonly string[]) => readonly string[];
+  readonly prefix: string;
+}
+
+export interface StreamEvent {
+  readonly stream: string;
+  readonly kline: { t: number; i: string; s: string; o: string; h: string; l: string; c: string; v: string; q: string; n: number; V: string; Q: string; x: boolean };
+}
+
+export interface Realtime {
+  readonly clock: OffsetClock;
+  readonly exchange: FakeExchange;
+  readonly store: KlineStore;
+  service: KlaggService;
+  readonly events: StreamEvent[];
+  readonly databaseUrl: string;
+  /** Starts (or restarts) klagg on the same database. */
+  startService(): Promise<KlaggService>;
+  /** Waits until the exchange's clock reaches `time`. */
+  until(time: number): Promise<void>;
+}
+
+export async function startRealtime(t: Test, options: RealtimeOptions): Promise<Realtime> {
+  const clock = new OffsetClock(systemClock);
+  clock.setOffset(options.startAt - Date.now());
+  const logger = createRootLogger({ level: 'silent' });
+  const exchange = await FakeExchange.start({ source: { kind: 'generated', ...options.market }, clock, weightLimit: 24_000 });
+  const database = await createTestDatabase(options.prefix);
+  const handle = await openDatabase({ url: database.url });
+  const store = new KlineStore(handle.db);
+  const events: StreamEvent[] = [];
+  const http = createServer();
+  let streamServer: KlineStreamServer | undefined;
+  const sockets: WebSocket[] = [];
+  const serviceClock = new OffsetClock(systemClock);
+  // The stream server keeps one source across service restarts: each service instance feeds it.
+  const forward = new Set<BatchListener>();
+  const rt: Realtime = {
+    clock,
+    exchange,
+    store,
+    events,
+    databaseUrl: database.url,
+    service: undefined as unknown as KlaggService,
+    async startService() {
+      const service = new KlaggService({
+        venue: 'binance',
+        market: 'usdm',
+        intervals: options.intervals,
+        restBaseUrl: exchange.restUrl,
+        wsBaseUrl: exchange.wsUrl,
+        store,
+        clock: serviceClock,
+        logger,
+        system: {
+          graceMs: 1000,
+          workers: 2,
+          partitions: 256,
+          gateway: { pullIntervalMs: 200, pullTimeoutMs: 100, timeoutAlertThreshold: 5 },
+          dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 100 },
+          dbWriter: { flushIntervalMs: 200, maxBatchRows: 5000, backoffInitialMs: 50, backoffMaxMs: 1000, maxBufferedRows: 1_000_000 },
+          watchdog: { checkIntervalMs: 500 },
+          // As `klagg run`: the shared clock finalizes quiet periods.
+          tickIntervalMs: 250,
+        },
+        trailingGaps: { confirmMs: 1_500, checkIntervalMs: 250 },
+      });
+      // As `klagg run`: klines close on the exchange's clock (local time + the measured offset).
+      serviceClock.setOffset((await service.rest.measureTimeOffset()).offsetMs);
+      await service.start();
+      rt.service = service;
+      if (streamServer === undefined) {
+        streamServer = new KlineStreamServer({
+          server: http,
+          source: { onBatch: (listener) => (forward.add(listener), () => forward.delete(listener)) },
+          clock: serviceClock,
+          logger,
+        });
+        await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+        const streams = options.clientStreams?.(exchange.market.symbols().map((s) => s.symbol)) ?? [];
+        if (streams.length > 0) {
+          const port = (http.address() as AddressInfo).port;
+          const ws = new WebSocket(`ws://127.0.0.1:${port}/market/stream?streams=${streams.join('/')}`);
+          ws.on('message', (data) => {
+            const message = JSON.parse(String(data)) as { stream: string; data: { k: StreamEvent['kline'] } };
+            events.push({ stream: message.stream, kline: message.data.k });
+          });
+          await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+          sockets.push(ws);
+        }
+      }
+      service.system.onBatch((batch) => {
+        for (const listener of forward) listener(batch);
+      });
+      return service;
+    },
+    async until(time: number) {
+      while (clock.now() < time) await new Promise((resolve) => setTimeout(resolve, Math.min(200, Math.max(5, time - clock.now()))));
+    },
+  };
+  // The stream server keeps one source across service restarts: each service instance feeds it.
+  t.teardown(async () => {
+    for (const ws of sockets) ws.terminate();
+    await streamServer?.close();
+    http.close();
+    await exchange.close();
+    await handle.close();
+    await database.drop();
+  });
+  return rt;
+}
+
+/** The decimal fields of a kline as canonical text (equal values compare equal whatever the format). */
+export function values(k: Pick<Kline, 'open' | 'high' | 'low' | 'close' | 'volume' | 'quoteVolume' | 'tradeCount' | 'takerBuyVolume' | 'takerBuyQuoteVolume'>): string {
+  return [k.open, k.high, k.low, k.close, k.volume, k.quoteVolume, k.takerBuyVolume, k.takerBuyQuoteVolume].map(canonicalDecimal).join(' ') + ` n=${k.tradeCount}`;
+}
+
+/**
+ * Every period of `interval` closed by `closedBy` since the one klagg joined in, stored final and equal to
+ * what the exchange itself aggregated from exactly the trades it published (the fault-free run). Returns the number
+ * of klines compared.
+ */
+export async function compareWithExchange(t: Test, rt: Realtime, symbol: string, interval: IntervalName, joinedAt: number, closedBy: number): Promise<number> {
+  // From the period klagg joined in (it runs no backfill here).
+  const from = openTimeOf(interval, joinedAt);
+  const stored = await rt.store.range('binance', 'usdm', symbol, interval, { startTime: from, limit: 100_000 });
+  const truth = rt.exchange.market.klines(symbol, interval, { startTime: from, endTime: closedBy, limit: 100_000 });
+  const storedAt = new Map(stored.map((k) => [k.openTime, k]));
+  let differ = 0;
+  let compared = 0;
+  for (const want of truth) {
+    if (want.closeTime >= closedBy) continue;
+    const got = storedAt.get(want.openTime);
+    compared++;
+    if (got === undefined || !got.isFinal || values(got) !== values(want)) {
+      differ++;
+      if (differ <= 3) t.fail(`${symbol} ${interval} ${new Date(want.openTime).toISOString()} differs from the exchange`, { stored: got, exchange: want });
+    }
+  }
+  t.equal(differ, 0, `${symbol} ${interval}: ${compared} closed klines stored final and equal to the exchange's`);
+  return compared;
+}
