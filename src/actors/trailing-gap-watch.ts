@@ -19,23 +19,29 @@ export interface TrailingGapStats {
   found: number;
   /** Checked, nothing missing (ids taken by trades that are never aggregated). */
   falseAlarms: number;
-  /** Time from first seeing the exchange ahead to the catch-up that closed the gap, for the last gap found (ms). */
+  /** From the exchange first showing the missing trades to klagg holding them, for the last gap found (ms). */
   lastDetectionMs: number;
 }
 
 interface SymbolWatch {
-  /** The exchange's last raw trade id (kline stream), and since when it has been ahead of klagg's. */
+  /** The exchange's last raw trade id (kline stream) and klagg's last applied one. */
   exchangeLast: number;
-  aheadSince: number;
-  /** klagg's last applied raw trade id. */
   appliedLast: number;
-  /** The exchange id value a catch-up was started for (no second check for the same value), and when. */
+  /**
+   * A probe: an exchange id seen at `probeAt` that klagg must reach within `confirmMs`. One probe at a time, so a busy
+   * symbol whose exchange id is always a little ahead (the streams' own lag) never looks like a gap: each probe is
+   * reached in time and a new one is armed.
+   */
+  probeId: number;
+  probeAt: number;
+  /** The id a REST check was made for (never twice for the same id), when, and when the gap was first seen. */
   checkedFor: number;
   checkedAt: number;
+  suspectedAt: number;
 }
 
 export interface TrailingGapWatchOptions {
-  /** How long the exchange's id must stay ahead before a REST check (covers the aggTrade stream's lag). */
+  /** How long klagg may take to reach an id the exchange showed before a REST check (covers the aggTrade stream's lag). */
   readonly confirmMs: number;
   /** After a check, how long to wait for the fetched trades to show before calling it a false alarm. */
   readonly settleMs: number;
@@ -56,7 +62,7 @@ export class TrailingGapWatch {
     const watch = this.#watch(symbol);
     if (lastTradeId <= watch.exchangeLast) return;
     watch.exchangeLast = lastTradeId;
-    if (watch.aheadSince < 0 && lastTradeId > watch.appliedLast) watch.aheadSince = now;
+    this.#arm(watch, now);
   }
 
   /** klagg applied trades of the symbol up to raw trade id `lastTradeId`. */
@@ -65,33 +71,31 @@ export class TrailingGapWatch {
     const watch = this.#watch(symbol);
     if (lastTradeId <= watch.appliedLast) return;
     watch.appliedLast = lastTradeId;
-    if (watch.exchangeLast <= lastTradeId) {
-      if (watch.checkedFor >= 0 && watch.checkedAt >= 0) {
-        this.stats.found++;
-        this.stats.lastDetectionMs = now - watch.aheadSince;
-        watch.checkedFor = -1;
-        watch.checkedAt = -1;
-      }
-      watch.aheadSince = -1;
+    if (watch.checkedFor >= 0 && watch.checkedAt >= 0 && lastTradeId >= watch.checkedFor) {
+      this.stats.found++;
+      this.stats.lastDetectionMs = now - watch.suspectedAt;
+      watch.checkedAt = -1;
     }
+    if (watch.probeId >= 0 && lastTradeId >= watch.probeId) watch.probeId = -1;
+    this.#arm(watch, now);
   }
 
-  /** Symbols to catch up now; call about once a second. */
+  /** Symbols to catch up now; call a few times a second. */
   due(now: number): string[] {
     const due: string[] = [];
     for (const [symbol, watch] of this.#symbols) {
-      if (watch.aheadSince < 0 || watch.exchangeLast <= watch.appliedLast) continue;
-      if (watch.checkedFor === watch.exchangeLast) {
-        // Checked for this very id and still behind once the fetch had time to land: nothing was missing.
-        if (watch.checkedAt >= 0 && now - watch.checkedAt >= this.#options.settleMs) {
-          this.stats.falseAlarms++;
-          watch.checkedAt = -1;
-        }
-        continue;
+      if (watch.checkedFor >= 0 && watch.checkedAt >= 0 && now - watch.checkedAt >= this.#options.settleMs) {
+        // Checked, and klagg never reached that id: the ids were taken by trades that are never aggregated.
+        this.stats.falseAlarms++;
+        watch.checkedAt = -1;
       }
-      if (now - watch.aheadSince < this.#options.confirmMs) continue;
+      if (watch.probeId < 0 || now - watch.probeAt < this.#options.confirmMs) continue;
+      const id = watch.probeId;
+      watch.probeId = -1;
+      if (watch.appliedLast >= id || watch.checkedFor >= id) continue;
       watch.checkedFor = watch.exchangeLast;
       watch.checkedAt = now;
+      watch.suspectedAt = watch.probeAt;
       this.stats.suspected++;
       due.push(symbol);
     }
@@ -103,10 +107,16 @@ export class TrailingGapWatch {
     this.#symbols.delete(symbol);
   }
 
+  #arm(watch: SymbolWatch, now: number): void {
+    if (watch.probeId >= 0 || watch.exchangeLast <= watch.appliedLast || watch.exchangeLast <= watch.checkedFor) return;
+    watch.probeId = watch.exchangeLast;
+    watch.probeAt = now;
+  }
+
   #watch(symbol: string): SymbolWatch {
     let watch = this.#symbols.get(symbol);
     if (watch === undefined) {
-      watch = { exchangeLast: -1, aheadSince: -1, appliedLast: -1, checkedFor: -1, checkedAt: -1 };
+      watch = { exchangeLast: -1, appliedLast: -1, probeId: -1, probeAt: -1, checkedFor: -1, checkedAt: -1, suspectedAt: -1 };
       this.#symbols.set(symbol, watch);
     }
     return watch;

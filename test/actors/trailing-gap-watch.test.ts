@@ -42,3 +42,15 @@ t.test('exchange kline frames are told apart and read', async (t) => {
   t.same(readExchangeKline(frame), { symbol: 'BTCUSDT', lastTradeId: 9 });
   t.equal(readExchangeKline(Buffer.from('{"stream":"x@kline_1m","data":{')), undefined, 'malformed: ignored');
 });
+
+t.test('a busy symbol whose exchange id is always a little ahead (stream lag) is never checked', async (t) => {
+  const watch = new TrailingGapWatch({ confirmMs: 2000, settleMs: 5000 });
+  let checks = 0;
+  for (let now = 0, id = 0; now < 60_000; now += 250, id += 10) {
+    watch.onExchangeKline('DOGEUSDT', id + 10, now); // the kline stream is one step ahead…
+    watch.onApplied('DOGEUSDT', id, now + 200); // …and klagg reaches each id within a second
+    checks += watch.due(now + 250).length;
+  }
+  t.equal(checks, 0);
+  t.equal(watch.stats.suspected, 0, 'no REST check in a minute of steady trading');
+});
