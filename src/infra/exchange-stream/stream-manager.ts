@@ -4,12 +4,22 @@
  * set restored after every reconnect, and each connection rotated make-before-break before the 24 h cut: a new
  * connection takes the same streams and the old one closes only once the new one delivers (the overlap's duplicates
  * are dropped by aggregate id downstream). Each connection is an XState actor.
+ *
+ * Lag: for every aggTrade frame, receive time (the clock's, as the socket stamped it) minus the trade's time `T`, per
+ * connection and overall over a recent window (LagTracker), and since the start in fixed buckets for Prometheus.
+ * The receive time includes this process's own delays (a busy event loop reads frames late) — which is what a
+ * finalization watermark has to allow for.
  */
 import { createActor, sendTo, type Actor, type InspectionEvent } from 'xstate';
+import { LagHistogram, LagTracker, type LagHistogramSnapshot, type LagSummary } from '../../domain/lag-tracker.ts';
 import { streamConnectionMachine } from '../../machines/stream-connection.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { createExchangeSocket, type FrameHandler } from './exchange-socket.ts';
+import { aggTradeTime } from './trade-time.ts';
+
+/** Bucket bounds (ms) of the lag histogram since the start (the stream lags up to a few seconds at times). */
+export const LAG_BUCKETS_MS: readonly number[] = [10, 25, 50, 100, 250, 500, 750, 1000, 1500, 2000, 3000, 5000, 10_000];
 
 export interface StreamManagerOptions {
   /** e.g. `wss://fstream.binance.com` (market streams live under `/market/stream` since 2026-04-23). */
@@ -28,6 +38,8 @@ export interface StreamManagerOptions {
   readonly connectTimeoutMs?: number;
   readonly random?: () => number;
   readonly inspect?: (event: InspectionEvent) => void;
+  /** The lag statistics' window (default 60 000 ms). */
+  readonly lagWindowMs?: number;
 }
 
 export interface StreamManagerStats {
@@ -39,6 +51,19 @@ export interface StreamManagerStats {
   readonly replies: number;
 }
 
+export interface ConnectionLag {
+  readonly id: string;
+  readonly streams: number;
+  readonly lag: LagSummary;
+}
+
+export interface StreamLagStats {
+  /** Every aggTrade frame of every connection in the window (retired connections' samples included). */
+  readonly overall: LagSummary;
+  /** Per live connection (a rotation's new connection starts empty). */
+  readonly connections: readonly ConnectionLag[];
+}
+
 interface Connection {
   readonly id: string;
   readonly actor: Actor<typeof streamConnectionMachine>;
@@ -48,10 +73,13 @@ interface Connection {
   /** The connection this one replaces (make-before-break): closed once this one delivers. */
   replaces: Connection | null;
   retiring: boolean;
+  readonly lag: LagTracker;
 }
 
 export class StreamManager {
   readonly #options: Required<Omit<StreamManagerOptions, 'inspect' | 'random'>> & Pick<StreamManagerOptions, 'inspect'> & { random: () => number };
+  readonly #lag: LagTracker;
+  readonly #lagHistogram = new LagHistogram(LAG_BUCKETS_MS);
   readonly #connections = new Set<Connection>();
   readonly #streamConnection = new Map<string, Connection>();
   readonly #timer: NodeJS.Timeout;
@@ -72,8 +100,10 @@ export class StreamManager {
       maxBackoffMs: 30_000,
       connectTimeoutMs: 10_000,
       random: Math.random,
+      lagWindowMs: 60_000,
       ...options,
     };
+    this.#lag = new LagTracker({ windowMs: this.#options.lagWindowMs });
     this.#timer = setInterval(() => this.#maintain(), Math.max(20, Math.min(1000, Math.floor(this.#options.rotateAfterMs / 20))));
   }
 
@@ -91,6 +121,25 @@ export class StreamManager {
   /** The streams each live connection carries (for tests and the inspector). */
   get assignment(): readonly (readonly string[])[] {
     return [...this.#connections].filter((c) => !c.retiring).map((c) => [...c.streams]);
+  }
+
+  /** Lag (receive − trade time, ms) over the recent window: overall and per live connection. */
+  lagStats(): StreamLagStats {
+    const now = this.#options.clock.now();
+    return {
+      overall: this.#lag.summary(now),
+      connections: [...this.#connections].filter((c) => !c.retiring).map((c) => ({ id: c.id, streams: c.streams.size, lag: c.lag.summary(now) })),
+    };
+  }
+
+  /** The overall p99 lag over the window (ms): how long after a period's close its trades are still arriving. 0 without samples. */
+  watermarkLagMs(): number {
+    return this.#lag.quantile(this.#options.clock.now(), 0.99);
+  }
+
+  /** Every lag sample since the start, in the LAG_BUCKETS_MS buckets (for a Prometheus histogram). */
+  lagHistogram(): LagHistogramSnapshot {
+    return this.#lagHistogram.snapshot();
   }
 
   subscribe(streams: readonly string[]): void {
@@ -136,10 +185,28 @@ export class StreamManager {
   #open(streams: readonly string[], replaces: Connection | null = null): Connection {
     const o = this.#options;
     const id = `stream-${this.#nextId++}`;
-    const connection: Connection = { id, actor: undefined as never, streams: new Set(streams), socketOpenedAt: null, framesSinceOpen: 0, replaces, retiring: false };
+    const connection: Connection = {
+      id,
+      actor: undefined as never,
+      streams: new Set(streams),
+      socketOpenedAt: null,
+      framesSinceOpen: 0,
+      replaces,
+      retiring: false,
+      lag: new LagTracker({ windowMs: o.lagWindowMs }),
+    };
+    const overall = this.#lag;
+    const histogram = this.#lagHistogram;
     const onFrame: FrameHandler = (frame, receivedAt) => {
       connection.framesSinceOpen++;
       this.#frames++;
+      const tradeTime = aggTradeTime(frame);
+      if (tradeTime >= 0) {
+        const lag = receivedAt - tradeTime;
+        connection.lag.record(receivedAt, lag);
+        overall.record(receivedAt, lag);
+        histogram.record(lag);
+      }
       o.onFrame(frame, receivedAt);
     };
     const socket = createExchangeSocket({

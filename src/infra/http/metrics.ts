@@ -1,18 +1,31 @@
 /**
  * Prometheus metrics on a registry of klagg's own (never prom-client's global one, so several services or tests in
  * one process do not collide). System counters are read at scrape time from the system's read models; HTTP request
- * counters are counted as requests are answered.
+ * counters are counted as requests are answered. The exchange streams' lag and reconnects are read from the
+ * StreamManager (`streams`, or `attachStreams` once it exists) at scrape time too.
  */
 import client from 'prom-client';
 import type { KlaggSystem } from '../../actors/klagg-system.ts';
 import { countByState } from '../../actors/symbol-registry.ts';
+import type { LagHistogramSnapshot } from '../../domain/lag-tracker.ts';
 import type { Clock } from '../clock.ts';
 
 export const METRICS_CONTENT_TYPE = client.Registry.PROMETHEUS_CONTENT_TYPE;
 
+/** What the metrics read from the exchange streams (the StreamManager has it). */
+export interface StreamMetricsSource {
+  readonly stats: { readonly reconnects: number };
+  /** Lag samples since the start, per bucket. */
+  lagHistogram(): LagHistogramSnapshot;
+  /** The overall p99 lag (ms) over the recent window. */
+  watermarkLagMs(): number;
+}
+
 export interface MetricsOptions {
   readonly system: KlaggSystem;
   readonly clock: Clock;
+  /** The exchange streams (absent: a replay, or attached later with `attachStreams`). */
+  readonly streams?: StreamMetricsSource;
   /** Node's default process metrics (event-loop lag, heap, GC…). Default true. */
   readonly defaultMetrics?: boolean;
   readonly prefix?: string;
@@ -23,10 +36,13 @@ export class HttpMetrics {
   readonly #requests: client.Counter<'method' | 'route' | 'status'>;
   readonly #rejected: client.Counter<'route' | 'reason'>;
   readonly #overScale: client.Counter<'field'>;
+  readonly #prefix: string;
+  #streams: StreamMetricsSource | undefined;
 
   constructor(options: MetricsOptions) {
     const { system, clock } = options;
     const prefix = options.prefix ?? 'klagg_';
+    this.#prefix = prefix;
     const registers = [this.registry];
     if (options.defaultMetrics ?? true) client.collectDefaultMetrics({ register: this.registry, prefix, eventLoopMonitoringPrecision: 20 });
 
@@ -124,6 +140,46 @@ export class HttpMetrics {
         }
       },
     });
+    if (options.streams) this.attachStreams(options.streams);
+  }
+
+  /**
+   * Reads the exchange streams' lag and reconnects from `streams` at every scrape (the metrics appear from the first
+   * call; a later call swaps the source).
+   */
+  attachStreams(streams: StreamMetricsSource): void {
+    const registered = this.#streams !== undefined;
+    this.#streams = streams;
+    if (registered) return;
+    const prefix = this.#prefix;
+    const registers = [this.registry];
+    const source = (): StreamMetricsSource => this.#streams!;
+    new client.Histogram({
+      name: `${prefix}stream_lag_seconds`,
+      help: 'Exchange stream lag: receive time minus trade time (T) of every aggTrade frame',
+      buckets: streams.lagHistogram().boundsMs.map((ms) => ms / 1000),
+      registers,
+      collect() {
+        setHistogram(this, source().lagHistogram());
+      },
+    });
+    new client.Counter({
+      name: `${prefix}stream_reconnects_total`,
+      help: 'Exchange stream connections lost and reconnected (rotations not included)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source().stats.reconnects);
+      },
+    });
+    new client.Gauge({
+      name: `${prefix}stream_watermark_lag_seconds`,
+      help: 'p99 exchange stream lag over the recent window (0 without samples)',
+      registers,
+      collect() {
+        this.set(source().watermarkLagMs() / 1000);
+      },
+    });
   }
 
   countRequest(method: string, route: string, status: number, reason?: string): void {
@@ -139,4 +195,29 @@ export class HttpMetrics {
   text(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+interface HistogramEntry {
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+}
+
+/**
+ * Makes an unlabelled histogram show `snapshot`'s counts. Why not `observe()` per frame: it costs ~200 ns (label
+ * hashing, an object per call), several times the rest of the lag measure, on the path of every frame; the
+ * StreamManager counts per bucket itself instead. prom-client has no public setter for a histogram's counts, so this
+ * writes its (15.x) internal entry, the one `zero({})` creates; test/infra/http/metrics.test.ts checks the
+ * exposition line by line, so a prom-client change that breaks this fails there.
+ */
+function setHistogram(histogram: client.Histogram, snapshot: LagHistogramSnapshot): void {
+  histogram.zero({});
+  const entries = Object.values((histogram as unknown as { hashMap: Record<string, HistogramEntry> }).hashMap ?? {});
+  const entry = entries[0];
+  if (entries.length !== 1 || entry === undefined || typeof entry.bucketValues !== 'object') throw new Error('prom-client histogram internals changed: cannot mirror the lag histogram');
+  snapshot.boundsMs.forEach((ms, i) => {
+    entry.bucketValues[ms / 1000] = snapshot.counts[i] ?? 0;
+  });
+  entry.count = snapshot.count;
+  entry.sum = snapshot.sumMs / 1000;
 }
