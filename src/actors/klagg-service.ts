@@ -11,6 +11,7 @@ import type { KlineStore } from '../infra/db/kline-store.ts';
 import { StreamManager, type StreamManagerOptions } from '../infra/exchange-stream/stream-manager.ts';
 import type { KlaggConfig } from '../infra/config/schema.ts';
 import type { Logger } from '../infra/logger.ts';
+import { reportHealth } from './health-board.ts';
 import { KlaggSystem, type KlaggSystemOptions } from './klagg-system.ts';
 import { KlineRebuilder } from './kline-rebuilder.ts';
 import { SymbolManager, type HistoryBackfill } from './symbol-manager.ts';
@@ -42,6 +43,8 @@ export interface KlaggServiceOptions {
    * last trade id stays ahead of klagg's for `confirmMs` (default on, 2 000 ms).
    */
   readonly trailingGaps?: { readonly enabled?: boolean; readonly confirmMs?: number; readonly checkIntervalMs?: number };
+  /** /health is degraded while klines have waited longer than this for a rebuild from the exchange (default 2 min). */
+  readonly unrepairedGapAlertMs?: number;
 }
 
 /** The actor system's tuning as the configuration gives it (every field has a documented default). */
@@ -69,6 +72,7 @@ export class KlaggService {
   readonly #options: KlaggServiceOptions;
   #rebuildTimer: NodeJS.Timeout | undefined;
   #trailingTimer: NodeJS.Timeout | undefined;
+  #gapHealthTimer: NodeJS.Timeout | undefined;
 
   constructor(options: KlaggServiceOptions) {
     this.#options = options;
@@ -92,6 +96,7 @@ export class KlaggService {
       intervals: options.intervals,
       logger: log.child({ actor: 'rebuilder' }),
       fetchKlines: (symbol, interval, start, end) => this.rest.klinesRange(symbol, interval, start, end),
+      now: () => options.clock.now(),
       // Published like any revision: stored, and pushed to stream clients as a new `x: true` event.
       write: (records) => this.system.publishCorrections(records.map((record) => record.kline)),
       storedRevisions: async (symbol, interval, from, to) => {
@@ -102,6 +107,7 @@ export class KlaggService {
     });
     this.system = new KlaggSystem({
       ...options.system,
+      streamLagMs: () => this.streams.watermarkLagMs(),
       venue: options.venue,
       market: options.market,
       intervals: options.intervals,
@@ -161,6 +167,7 @@ export class KlaggService {
     await this.manager.start();
     await this.system.whenSubscribed(this.symbols);
     this.#rebuildTimer = setInterval(() => void this.rebuilder.rebuildClosed(this.#options.clock.now()), 10_000);
+    this.#gapHealthTimer = setInterval(() => this.#reportGapHealth(), 1_000);
     if (this.#trailingGapsOn) {
       this.#trailingTimer = setInterval(() => {
         for (const symbol of this.trailingGaps.due(this.#options.clock.now())) {
@@ -169,6 +176,20 @@ export class KlaggService {
         }
       }, this.#options.trailingGaps?.checkIntervalMs ?? 500);
     }
+  }
+
+  /**
+   * Never silent: klines that only a rebuild from the exchange's klines can make exact (trades it no longer has, late
+   * trades older than the engine's memory) are wrong until then; past `unrepairedGapAlertMs` /health says degraded.
+   */
+  #reportGapHealth(): void {
+    const now = this.#options.clock.now();
+    const oldest = this.rebuilder.oldestPendingSince();
+    const age = oldest === undefined ? 0 : now - oldest;
+    const threshold = this.#options.unrepairedGapAlertMs ?? 120_000;
+    const status = age > threshold ? 'degraded' : 'ok';
+    const detail = oldest === undefined ? 'no unrepaired gap' : `${this.rebuilder.pending} kline ranges await a rebuild from the exchange; the oldest for ${Math.round(age / 1000)} s`;
+    reportHealth(this.system.health, 'gapRepair', status, detail, now);
   }
 
   get #trailingGapsOn(): boolean {
@@ -192,6 +213,7 @@ export class KlaggService {
   async stop(reason: string, closedBy: number = this.#options.clock.now()): Promise<number> {
     if (this.#rebuildTimer) clearInterval(this.#rebuildTimer);
     if (this.#trailingTimer) clearInterval(this.#trailingTimer);
+    if (this.#gapHealthTimer) clearInterval(this.#gapHealthTimer);
     await this.manager.stop();
     await this.streams.stop();
     await this.rebuilder.rebuildClosed(closedBy);

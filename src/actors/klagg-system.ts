@@ -5,7 +5,7 @@
  */
 import { createActor, enqueueActions, fromCallback, type Actor, type AnyActorLogic, type AnyActorRef, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import type { IntervalName } from '../domain/interval.ts';
-import type { Kline } from '../domain/kline.ts';
+import type { Kline, RevisionCause } from '../domain/kline.ts';
 import { assignPartitions, instrumentKey, partitionOf } from '../domain/partition.ts';
 import { serviceLifecycleMachine } from '../machines/service-lifecycle.ts';
 import type { SymbolLifecycleContext, SymbolLifecycleState } from '../machines/symbol-lifecycle.ts';
@@ -52,6 +52,13 @@ export interface KlaggSystemOptions {
   readonly logger: Logger;
   /** Called for subscribe/unsubscribe after activation acks (the exchange's stream, or a recording). */
   readonly tradeSource?: { subscribe(symbol: string, position: number): void; unsubscribe(symbol: string): void };
+  /**
+   * The finalization watermark's measured part: the exchange stream's recent p99 lag (ms). Quiet periods are finalized
+   * at max(graceMs, lag + watermarkMarginMs) after their close, capped at maxWatermarkMs. Absent: graceMs alone.
+   */
+  readonly streamLagMs?: () => number;
+  readonly watermarkMarginMs?: number;
+  readonly maxWatermarkMs?: number;
   /** XState inspection events of every actor (the inspector page feeds on them). */
   readonly inspect?: (event: InspectionEvent) => void;
 }
@@ -75,6 +82,8 @@ export class KlaggSystem {
   readonly #listeners = new Set<BatchListener>();
   readonly #log: Logger;
   readonly #revisionLog: Logger;
+  /** Revised finals published, by cause (engine amendments, restarts, rebuilds from the exchange's klines). */
+  readonly revisionsByCause: Record<RevisionCause, number> = { late: 0, repair: 0, restart: 0, rebuild: 0 };
   #framesRouted = 0;
   #framesUnrouted = 0;
   #publishWaiters: ((batch: PublishedBatch) => void)[] = [];
@@ -183,6 +192,18 @@ export class KlaggSystem {
         this.whenSettled(symbols).then(() => new Promise<void>((resolve) => setTimeout(resolve, 10))),
       ]);
     }
+  }
+
+  /**
+   * How much later than `graceMs` quiet periods are finalized now: the stream's measured p99 lag plus a margin, when
+   * that exceeds the grace (capped). Finalizing later means fewer revisions and later finals; earlier, the reverse.
+   */
+  watermarkExtraMs(): number {
+    const o = this.#options;
+    const lag = o.streamLagMs?.() ?? 0;
+    if (!(lag > 0)) return 0;
+    const wanted = Math.min(lag + (o.watermarkMarginMs ?? 250), o.maxWatermarkMs ?? 10_000);
+    return Math.max(0, wanted - o.graceMs);
   }
 
   /** Simulated time: advances every worker to `now` (live, the Clock actor does this). */
@@ -361,7 +382,7 @@ export class KlaggSystem {
           if (options.tickIntervalMs > 0) {
             spawn(
               fromCallback(() => {
-                const timer = setInterval(() => system.advanceTo(options.clock.now()), options.tickIntervalMs);
+                const timer = setInterval(() => system.advanceTo(options.clock.now() - system.watermarkExtraMs()), options.tickIntervalMs);
                 return () => clearInterval(timer);
               }),
               { id: 'clock', systemId: 'clock' },
@@ -404,6 +425,7 @@ export class KlaggSystem {
   #publish(batch: PublishedBatch): void {
     for (const kline of batch.finals) {
       if (kline.revision === undefined) continue;
+      this.revisionsByCause[kline.revisionCause ?? 'late']++;
       this.#revisionLog.info(
         { symbol: kline.symbol, interval: kline.interval, openTime: kline.openTime, revision: kline.revision, cause: kline.revisionCause, tradeCount: kline.tradeCount },
         'kline revised',

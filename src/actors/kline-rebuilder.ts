@@ -26,6 +26,8 @@ export interface KlineRebuilderOptions {
   /** The stored revision of each kline of the range (by open time), so a rebuild always goes one above it. */
   readonly storedRevisions?: (symbol: string, interval: IntervalName, from: number, to: number) => Promise<ReadonlyMap<number, number>>;
   readonly logger: Logger;
+  /** When work arrives (for the age of the oldest pending rebuild); default Date.now. */
+  readonly now?: () => number;
   /**
    * A symbol's scales (from its exchangeInfo tick and step sizes): rebuilt klines are written with their decimals at
    * them, as the live engine writes its own. Undefined (or no function): written as the exchange sent them.
@@ -39,6 +41,8 @@ interface PendingRebuild {
   readonly from: number;
   /** Open time of the last affected period; it must be closed before the exchange's kline is final. */
   readonly to: number;
+  /** When the rebuild was asked for. */
+  readonly since: number;
 }
 
 export class KlineRebuilder {
@@ -56,10 +60,21 @@ export class KlineRebuilder {
     return this.#pending.length;
   }
 
+  /** When the oldest pending rebuild was asked for, or undefined when none is pending. */
+  oldestPendingSince(): number | undefined {
+    let oldest: number | undefined;
+    for (const p of this.#pending) if (oldest === undefined || p.since < oldest) oldest = p.since;
+    return oldest;
+  }
+
+  #now(): number {
+    return this.#options.now?.() ?? Date.now();
+  }
+
   add(gap: UnrepairedGap): void {
     this.#options.logger.warn({ symbol: gap.symbol, fromId: gap.fromId, toId: gap.toId }, 'trades no longer available from the exchange; the klines spanning them will be rebuilt from its klines');
     for (const interval of this.#options.intervals) {
-      this.#pending.push({ gap, interval, from: openTimeOf(interval, gap.fromTime), to: openTimeOf(interval, gap.toTime) });
+      this.#pending.push({ gap, interval, from: openTimeOf(interval, gap.fromTime), to: openTimeOf(interval, gap.toTime), since: this.#now() });
     }
   }
 
@@ -70,7 +85,7 @@ export class KlineRebuilder {
   addPartial(symbol: string, time: number): void {
     for (const interval of this.#options.intervals) {
       const open = openTimeOf(interval, time);
-      this.#pending.push({ gap: { symbol, fromId: -1, toId: -1, fromTime: time, toTime: time }, interval, from: open, to: open });
+      this.#pending.push({ gap: { symbol, fromId: -1, toId: -1, fromTime: time, toTime: time }, interval, from: open, to: open, since: this.#now() });
     }
   }
 
@@ -82,13 +97,14 @@ export class KlineRebuilder {
       interval: request.interval,
       from: request.fromOpenTime,
       to: request.toOpenTime,
+      since: this.#now(),
     });
   }
 
   /** An explicit repair (admin): the klines of `interval` from `from` to `to` (open times) are rebuilt once closed. */
   addRange(symbol: string, interval: IntervalName, from: number, to: number): void {
     this.#options.logger.info({ symbol, interval, from, to }, 'repair requested: rebuilding from the exchange’s klines');
-    this.#pending.push({ gap: { symbol, fromId: -1, toId: -1, fromTime: from, toTime: to }, interval, from: openTimeOf(interval, from), to: openTimeOf(interval, to) });
+    this.#pending.push({ gap: { symbol, fromId: -1, toId: -1, fromTime: from, toTime: to }, interval, from: openTimeOf(interval, from), to: openTimeOf(interval, to), since: this.#now() });
   }
 
   /** Rebuilds every pending range whose periods closed before `now` (the exchange's time). */

@@ -79,6 +79,8 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     },
   });
   inspector?.attach(http.server);
+  http.metrics.attachStreams(service.streams);
+  http.metrics.attachTrailingGaps(service.trailingGaps.stats);
   // The DB writer and the SymbolManager are actors of their own (not spawned by the supervisor): follow them too.
   const detach = options.inspector ? [options.inspector.attach(service.system.dbWriter.actor), options.inspector.attach(service.manager.actor)] : [];
   const streams = new KlineStreamServer({

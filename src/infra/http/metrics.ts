@@ -79,12 +79,13 @@ export class HttpMetrics {
     };
 
     // One stats() call per worker per scrape, shared by every worker metric of that scrape.
-    let workerStats: Promise<{ applied: number; duplicates: number; gaps: number; late: number; rejectedFrames: number; repairedGaps: number; unrepairedGaps: number; pendingRepairs: number }> | undefined;
+    type Summed = { applied: number; duplicates: number; gaps: number; late: number; amended: number; lateBeyondMemory: number; catchUps: number; rejectedFrames: number; repairedGaps: number; unrepairedGaps: number; pendingRepairs: number };
+    let workerStats: Promise<Summed> | undefined;
     const workers = (): NonNullable<typeof workerStats> => {
       if (workerStats === undefined) {
         workerStats = Promise.all(system.workers.map((worker) => worker.stats())).then((all) => {
-          const sum = { applied: 0, duplicates: 0, gaps: 0, late: 0, rejectedFrames: 0, repairedGaps: 0, unrepairedGaps: 0, pendingRepairs: 0 };
-          for (const s of all) for (const key of Object.keys(sum) as (keyof typeof sum)[]) sum[key] += s[key];
+          const sum: Summed = { applied: 0, duplicates: 0, gaps: 0, late: 0, amended: 0, lateBeyondMemory: 0, catchUps: 0, rejectedFrames: 0, repairedGaps: 0, unrepairedGaps: 0, pendingRepairs: 0 };
+          for (const s of all) for (const key of Object.keys(sum) as (keyof Summed)[]) sum[key] += s[key];
           return sum;
         });
         setImmediate(() => (workerStats = undefined));
@@ -97,7 +98,21 @@ export class HttpMetrics {
     mirror('frames_rejected_total', 'Malformed or unusable trade frames', async () => (await workers()).rejectedFrames);
     mirror('trades_applied_total', 'Trades applied to klines', async () => (await workers()).applied);
     mirror('trades_duplicate_total', 'Duplicate trades ignored', async () => (await workers()).duplicates);
-    mirror('trades_late_total', 'Trades too late for their (final) kline', async () => (await workers()).late);
+    mirror('trades_late_total', 'Trades dropped as too late for their kline (always 0: late trades amend it)', async () => (await workers()).late);
+    mirror('trades_late_amended_total', 'Late trades applied to a final kline, which went out again as a revision', async () => (await workers()).amended);
+    mirror('trades_late_beyond_memory_total', 'Late trades older than the last final kept in memory: those klines rebuilt from the exchange', async () => (await workers()).lateBeyondMemory);
+    mirror('catch_ups_total', 'Catch-ups to the exchange’s latest trade (activation from a stored position, trailing gaps)', async () => (await workers()).catchUps);
+    new client.Counter({
+      name: `${prefix}kline_revisions_total`,
+      help: 'Corrected final klines emitted (stored and pushed to stream clients), by cause',
+      labelNames: ['cause'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [cause, count] of Object.entries(system.revisionsByCause)) this.inc({ cause }, count);
+      },
+    });
+    gauge('finalization_watermark_extra_seconds', 'How much later than the grace quiet periods are finalized (the stream’s measured lag)', () => system.watermarkExtraMs() / 1000);
     mirror('gaps_total', 'Gaps in aggregate trade ids seen', async () => (await workers()).gaps);
     mirror('gaps_repaired_total', 'Gaps repaired from the exchange', async () => (await workers()).repairedGaps);
     mirror('gaps_unrepaired_total', 'Gaps the exchange could no longer fill', async () => (await workers()).unrepairedGaps);
@@ -141,6 +156,25 @@ export class HttpMetrics {
       },
     });
     if (options.streams) this.attachStreams(options.streams);
+  }
+
+  /** Trailing-gap counters of the exchange watch (read at every scrape). */
+  attachTrailingGaps(stats: { readonly suspected: number; readonly found: number; readonly falseAlarms: number }): void {
+    const registers = [this.registry];
+    const counter = (name: string, help: string, read: () => number): void => {
+      new client.Counter({
+        name: `${this.#prefix}${name}`,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    };
+    counter('trailing_gaps_suspected_total', 'REST checks because the exchange’s last trade id stayed ahead of klagg’s', () => stats.suspected);
+    counter('trailing_gaps_found_total', 'Trailing gaps found: trades lost before a quiet spell, fetched over REST', () => stats.found);
+    counter('trailing_gaps_false_alarms_total', 'Checks that found nothing (ids of trades the exchange never aggregates)', () => stats.falseAlarms);
   }
 
   /**
