@@ -15,6 +15,8 @@ import { reportHealth } from './health-board.ts';
 import { KlaggSystem, type KlaggSystemOptions } from './klagg-system.ts';
 import { KlineRebuilder } from './kline-rebuilder.ts';
 import { SymbolManager, type HistoryBackfill } from './symbol-manager.ts';
+import { LATEST_ID } from './partition-worker.ts';
+import { exchangeHasMore, QuietSymbolCheck, type TradedMinute } from './quiet-symbol-check.ts';
 import { isExchangeKlineFrame, readExchangeKline, TrailingGapWatch } from './trailing-gap-watch.ts';
 
 export interface KlaggServiceOptions {
@@ -42,7 +44,14 @@ export interface KlaggServiceOptions {
    * Trailing gaps: also subscribe each symbol's `@kline_1m` stream and catch a symbol up over REST when the exchange's
    * last trade id stays ahead of klagg's for `confirmMs` (default on, 2 000 ms).
    */
-  readonly trailingGaps?: { readonly enabled?: boolean; readonly confirmMs?: number; readonly checkIntervalMs?: number };
+  readonly trailingGaps?: { readonly enabled?: boolean; readonly confirmMs?: number; readonly checkIntervalMs?: number; readonly quietAfterMs?: number };
+  /**
+   * The clock of the REST weight windows and bans, when it is not the exchange time klines close on (a recording
+   * replayed at speed: its trades' time runs fast, the exchange's limits on the wall clock). Default `clock`.
+   */
+  readonly restClock?: Clock;
+  /** Real elapsed ms (monotonic) for stream silence and the trailing-gap watch's waits; default performance.now. */
+  readonly elapsed?: () => number;
   /** /health is degraded while klines have waited longer than this for a rebuild from the exchange (default 2 min). */
   readonly unrepairedGapAlertMs?: number;
 }
@@ -72,16 +81,24 @@ export class KlaggService {
   readonly #options: KlaggServiceOptions;
   #rebuildTimer: NodeJS.Timeout | undefined;
   #trailingTimer: NodeJS.Timeout | undefined;
+  /** Quiet symbols checked against the exchange's 1m klines (once per quiet spell and after reconnects). */
+  readonly quietChecks: QuietSymbolCheck;
   #gapHealthTimer: NodeJS.Timeout | undefined;
 
   constructor(options: KlaggServiceOptions) {
     this.#options = options;
     const log = options.logger;
-    this.rest = new BinanceRestClient({ baseUrl: options.restBaseUrl, clock: options.clock, logger: log.child({ actor: 'rest' }), ...options.rest });
+    this.rest = new BinanceRestClient({ baseUrl: options.restBaseUrl, clock: options.restClock ?? options.clock, logger: log.child({ actor: 'rest' }), ...options.rest });
     this.streams = new StreamManager({
       wsBaseUrl: options.wsBaseUrl,
       clock: options.clock,
       logger: log.child({ actor: 'streams' }),
+      elapsed: () => this.#elapsed(),
+      onReconnected: (streams) =>
+        this.quietChecks.onReconnected(
+          streams.filter((s) => s.endsWith('@aggTrade')).map((s) => s.slice(0, -'@aggTrade'.length).toUpperCase()),
+          this.#elapsed(),
+        ),
       onFrame: (frame) => {
         if (SymbolManager.isTickerFrame(frame)) this.manager.onTickers(frame);
         else if (isExchangeKlineFrame(frame)) this.#onExchangeKline(frame);
@@ -114,7 +131,13 @@ export class KlaggService {
       sink: { write: async (records) => void (await options.store.upsert(records)) },
       clock: options.clock,
       logger: log,
-      fetchTrades: (symbol, fromId, toId) => this.rest.aggTradesFrom(symbol, fromId, toId),
+      fetchTrades: (symbol, fromId, toId) =>
+        this.rest.aggTradesFrom(symbol, fromId, toId).catch((error: unknown) => {
+          // A catch-up that could not ask the exchange found nothing: the watch must check again, not call it done.
+          if (toId === LATEST_ID) this.trailingGaps.onCheckFailed(symbol, this.#elapsed());
+          log.warn({ err: error, symbol, fromId }, 'fetching trades over REST failed');
+          throw error;
+        }),
       onUnrepairedGap: (gap) => this.rebuilder.add(gap),
       onRebuildNeeded: (request) => this.rebuilder.addLate(request),
       tradeSource: {
@@ -122,16 +145,22 @@ export class KlaggService {
         unsubscribe: (symbol) => {
           this.streams.unsubscribe(this.#streamsOf(symbol));
           this.trailingGaps.forget(symbol);
+          this.quietChecks.forget(symbol);
         },
       },
     });
     const trailing = options.trailingGaps ?? {};
     this.trailingGaps = new TrailingGapWatch({ confirmMs: trailing.confirmMs ?? 2_000, settleMs: 10_000 });
+    this.quietChecks = new QuietSymbolCheck({ quietAfterMs: trailing.quietAfterMs ?? 10_000, settleMs: trailing.confirmMs ?? 2_000 });
     const finest = options.intervals[0];
     this.system.onBatch((batch) => {
-      const now = options.clock.now();
+      const elapsed = this.#elapsed();
       for (const list of [batch.finals, batch.updates]) {
-        for (const kline of list) if (kline.interval === finest) this.trailingGaps.onApplied(kline.symbol, kline.lastTradeId, now);
+        for (const kline of list) {
+          if (kline.interval !== finest) continue;
+          this.trailingGaps.onApplied(kline.symbol, kline.lastTradeId, elapsed);
+          if (kline.tradeCount > 0 && kline.interval === '1m') this.quietChecks.onTraded(kline.symbol, { openTime: kline.openTime, tradeCount: kline.tradeCount }, elapsed);
+        }
       }
     });
     this.manager = new SymbolManager({
@@ -170,10 +199,12 @@ export class KlaggService {
     this.#gapHealthTimer = setInterval(() => this.#reportGapHealth(), 1_000);
     if (this.#trailingGapsOn) {
       this.#trailingTimer = setInterval(() => {
-        for (const symbol of this.trailingGaps.due(this.#options.clock.now())) {
+        const now = this.#elapsed();
+        for (const symbol of this.trailingGaps.due(now)) {
           this.#options.logger.info({ symbol }, 'the exchange reports trades klagg has not applied (a trailing gap?); catching up over REST');
           this.system.catchUp(symbol);
         }
+        for (const { symbol, minute } of this.quietChecks.due(now)) void this.#checkQuiet(symbol, minute);
       }, this.#options.trailingGaps?.checkIntervalMs ?? 500);
     }
   }
@@ -192,6 +223,33 @@ export class KlaggService {
     reportHealth(this.system.health, 'gapRepair', status, detail, now);
   }
 
+  /**
+   * Checks quiet symbols against the exchange's 1m klines (weight 1 each): more trades there than klagg applied, and
+   * the symbol is caught up over REST. See QuietSymbolCheck.
+   */
+  async #checkQuiet(symbol: string, minute: TradedMinute): Promise<void> {
+    let missing: boolean;
+    try {
+      missing = exchangeHasMore(minute, await this.rest.klines(symbol, '1m', { startTime: minute.openTime, limit: 3 }));
+    } catch (error) {
+      this.quietChecks.failed(symbol);
+      this.#options.logger.warn({ err: error, symbol }, 'could not check a quiet symbol against the exchange; trying again');
+      return;
+    }
+    this.quietChecks.checked(symbol, missing);
+    if (!missing) return;
+    this.#options.logger.info({ symbol }, 'the exchange has trades of a quiet symbol that klagg has not seen; catching up over REST');
+    this.system.catchUp(symbol);
+  }
+
+  /**
+   * The trailing-gap watch waits out the streams' transport lag: a span of real elapsed time, not of the exchange's
+   * clock (which a replay may run at any speed).
+   */
+  #elapsed(): number {
+    return this.#options.elapsed?.() ?? performance.now();
+  }
+
   get #trailingGapsOn(): boolean {
     return this.#options.trailingGaps?.enabled ?? true;
   }
@@ -203,7 +261,7 @@ export class KlaggService {
 
   #onExchangeKline(frame: Buffer): void {
     const kline = readExchangeKline(frame);
-    if (kline !== undefined) this.trailingGaps.onExchangeKline(kline.symbol, kline.lastTradeId, this.#options.clock.now());
+    if (kline !== undefined) this.trailingGaps.onExchangeKline(kline.symbol, kline.lastTradeId, this.#elapsed());
   }
 
   /**

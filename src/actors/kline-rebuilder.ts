@@ -91,6 +91,17 @@ export class KlineRebuilder {
 
   /** A late trade older than the engine's memory: the klines of the range are rebuilt from the exchange's once closed. */
   addLate(request: RebuildRequest): void {
+    // Late trades of one stall arrive one by one: one rebuild covers the union of their overlapping ranges.
+    const overlapping = this.#pending.findIndex(
+      (p) => p.gap.symbol === request.symbol && p.interval === request.interval && p.gap.fromId === -1 && p.from <= nextOpenTime(p.interval, request.toOpenTime) && request.fromOpenTime <= nextOpenTime(p.interval, p.to),
+    );
+    if (overlapping >= 0) {
+      const p = this.#pending[overlapping]!;
+      const from = Math.min(p.from, request.fromOpenTime);
+      const to = Math.max(p.to, request.toOpenTime);
+      this.#pending[overlapping] = { ...p, from, to, gap: { ...p.gap, fromTime: from, toTime: to } };
+      return;
+    }
     this.#options.logger.warn(request, 'late trade older than the last final kline in memory; rebuilding those klines from the exchange’s');
     this.#pending.push({
       gap: { symbol: request.symbol, fromId: -1, toId: -1, fromTime: request.fromOpenTime, toTime: request.toOpenTime },

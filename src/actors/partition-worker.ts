@@ -95,6 +95,8 @@ export class PartitionWorker {
   /** What the engine is applying right now: a stream trade, or one fetched over REST (names a revision's cause). */
   #applying: 'late' | 'repair' = 'late';
   readonly revisions: RevisionCounts = { late: 0, repair: 0, restart: 0 };
+  /** Symbols asked to catch up while a repair held them. */
+  readonly #catchUpAfter = new Set<number>();
 
   constructor(options: PartitionWorkerOptions) {
     this.id = options.id;
@@ -222,7 +224,12 @@ export class PartitionWorker {
    */
   catchUp(symbol: string, toId: number = LATEST_ID): void {
     const index = this.engine.symbolIndex(symbol);
-    if (index === undefined || this.#fetchTrades === undefined || this.#held.has(index) || !this.ingest.isEnabled(index)) return;
+    if (index === undefined || this.#fetchTrades === undefined || !this.ingest.isEnabled(index)) return;
+    if (this.#held.has(index)) {
+      // A repair is under way: catch up once it is done (it may end before the exchange's latest trade).
+      this.#catchUpAfter.add(index);
+      return;
+    }
     const last = this.engine.lastAggIdOf(index);
     if (last >= toId) return;
     this.#repair(index, last + 1, toId, this.#lastAppliedTime[index] ?? 0, null);
@@ -265,6 +272,8 @@ export class PartitionWorker {
         this.ingest.setHeld(symbol, false);
         this.engine.setTimeHeld(symbol, false);
         for (const held of waiting) this.ingestFrame(held);
+        // A catch-up asked for meanwhile runs now, unless the replayed frames started the next repair (then after it).
+        if (!this.#held.has(symbol) && this.#catchUpAfter.delete(symbol)) this.catchUp(name);
       });
   }
 

@@ -23,7 +23,7 @@ export interface TrailingGapStats {
   lastDetectionMs: number;
 }
 
-interface SymbolWatch {
+export interface SymbolWatch {
   /** The exchange's last raw trade id (kline stream) and klagg's last applied one. */
   exchangeLast: number;
   appliedLast: number;
@@ -80,6 +80,15 @@ export class TrailingGapWatch {
     this.#arm(watch, now);
   }
 
+  /** The REST check for the symbol failed (the exchange could not be asked): check again after `confirmMs`. */
+  onCheckFailed(symbol: string, now: number): void {
+    const watch = this.#watch(symbol);
+    watch.checkedFor = -1;
+    watch.checkedAt = -1;
+    watch.probeId = -1;
+    this.#arm(watch, now);
+  }
+
   /** Symbols to catch up now; call a few times a second. */
   due(now: number): string[] {
     const due: string[] = [];
@@ -100,6 +109,12 @@ export class TrailingGapWatch {
       due.push(symbol);
     }
     return due;
+  }
+
+  /** What the watch knows of a symbol (diagnostics). */
+  inspect(symbol: string): Readonly<SymbolWatch> | undefined {
+    const watch = this.#symbols.get(symbol);
+    return watch === undefined ? undefined : { ...watch };
   }
 
   /** Forgets a symbol (deactivated). */

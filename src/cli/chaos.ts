@@ -4,16 +4,20 @@
  * skipped and duplicated id ranges, 429/418/5xx and slow REST answers. At the end it waits until everything is stored
  * and reports what happened. Nothing the exchange can still provide may be missing.
  *
- * Time: klines are finalized by each symbol's own later trades and at the end of the run, never by a shared clock, so
- * the stored klines do not depend on how the connections happened to interleave.
+ * Time: as in `klagg run`, a shared clock finalizes quiet periods (grace, watermark) — here the exchange's own time,
+ * the recording's time played at its speed (it stops at the recording's last trade). Faults act on time as well as
+ * on ids: the stream lagging past the grace, a symbol's frames held across period ends, and the recording's last
+ * trades withheld from the stream (a trailing gap that only the exchange's kline stream reveals). Late trades amend
+ * their klines as revisions; the last revision of every kline must equal the fault-free run's. The run never
+ * fetches anything on its own behalf: what the streams lost at the end, the trailing-gap watch must find.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IntervalName } from '../domain/interval.ts';
+import { systemClock } from '../infra/clock.ts';
 import { SeededRandom } from '../domain/seeded-random.ts';
 import { KlaggService } from '../actors/klagg-service.ts';
-import { systemClock } from '../infra/clock.ts';
 import { KlineStore } from '../infra/db/kline-store.ts';
 import { openDatabase } from '../infra/db/open-database.ts';
 import { FakeExchange, type FaultSpec, type FaultType, type MarketSource } from '../infra/fake-exchange/fake-exchange.ts';
@@ -48,13 +52,23 @@ export interface ChaosSummary {
   readonly klinesRebuilt: number;
   readonly reconnects: number;
   readonly klinesWritten: number;
+  /** Trades dropped as late: must be 0. */
+  readonly lateDropped: number;
+  readonly lateAmended: number;
+  readonly lateBeyondMemory: number;
+  readonly revisions: number;
+  readonly trailingGapsFound: number;
   readonly faultsInjected: Readonly<Record<FaultType, number>>;
   readonly rest: { readonly requests: number; readonly retries: number; readonly http429: number; readonly http418: number };
   readonly exitCode: number;
   readonly seconds: number;
 }
 
-const ROTATION = ['dropConnections', 'skipIds', 'rest429', 'duplicate', 'stall', 'rest5xx', 'skipIds', 'slowRest', 'rest418'] as const satisfies readonly FaultType[];
+const ROTATION = ['dropConnections', 'skipIds', 'lag', 'rest429', 'duplicate', 'delay', 'stall', 'rest5xx', 'skipIds', 'slowRest', 'rest418'] as const satisfies readonly FaultType[];
+/** The grace in real time; scaled by the replay speed into exchange time. */
+const REAL_GRACE_MS = 250;
+/** The recording's last trades of a symbol, kept off the stream (a trailing gap: nothing later reveals it). */
+const WITHHELD_TAIL = 3;
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   const started = performance.now();
@@ -66,6 +80,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   const tempDir = options.databaseUrl === undefined && options.dataDir === undefined ? await mkdtemp(join(tmpdir(), 'klagg-chaos-')) : undefined;
   const database = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir ?? tempDir, logger: log });
   const symbols = exchange.market.symbols().map((s) => s.symbol);
+  const { first, last, total } = await recordingSpan(options.source);
+  // The exchange's time, as `klagg run` keeps it; it stops at the recording's end (nothing happens after it).
+  const clock = { now: () => Math.min(exchange.market.now(), last.time + 1) };
   const service = new KlaggService({
     venue: 'binance',
     market: 'usdm',
@@ -73,39 +90,55 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     restBaseUrl: exchange.restUrl,
     wsBaseUrl: exchange.wsUrl,
     store: new KlineStore(database.db),
-    clock: systemClock,
+    clock,
+    restClock: systemClock,
     logger: log,
     symbols,
     system: {
-      graceMs: 1000,
+      // The grace is a span of real time (the stream's lag): at a replay speed of ×s it is s times as much exchange time.
+      graceMs: REAL_GRACE_MS * speedOf(options.source),
       workers: options.workers ?? 2,
       partitions: 256,
       gateway: { pullIntervalMs: 200, pullTimeoutMs: 100, timeoutAlertThreshold: 5 },
       dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 100 },
       dbWriter: { flushIntervalMs: 250, maxBatchRows: 5000, backoffInitialMs: 50, backoffMaxMs: 1000, maxBufferedRows: 10_000_000 },
       watchdog: { checkIntervalMs: 500 },
-      tickIntervalMs: 0,
+      tickIntervalMs: 50,
     },
+    trailingGaps: { confirmMs: 300, checkIntervalMs: 100, quietAfterMs: 1_000 },
     // The run covers the exchange's whole history: each symbol's starts just before its first trade, so a first trade
     // lost to a fault is a gap to repair, not a later beginning.
-    startAfterIds: new Map([...(await firstTradeIds(options.source))].map(([symbol, id]) => [symbol, id - 1])),
+    startAfterIds: new Map([...first].map(([symbol, id]) => [symbol, id - 1])),
     streams: { silenceMs: 750, initialBackoffMs: 50, maxBackoffMs: 500, maxStreamsPerConnection: Math.max(1, Math.ceil(symbols.length / 3)) },
     rest: { backoffBaseMs: 20, maxRetries: 20 },
   });
   const injected: Record<FaultType, number> = { dropConnections: 0, stall: 0, skipIds: 0, duplicate: 0, lag: 0, delay: 0, withholdTail: 0, rest429: 0, rest418: 0, rest5xx: 0, slowRest: 0 };
   try {
     await service.start();
+    if (options.faults) {
+      // The recording's very last trades (of its last symbol) never reach the stream: a trailing gap that no later
+      // trade reveals. Armed as the trade before them is published.
+      let seen = 0;
+      exchange.market.onTrade((trade) => {
+        if (trade.symbol !== last.symbol || ++seen !== last.count - WITHHELD_TAIL) return;
+        exchange.faults.inject({ type: 'skipIds', symbol: last.symbol, count: WITHHELD_TAIL });
+        injected.withholdTail++;
+      });
+    }
     exchange.market.start();
     let turn = 0;
     const faultTimer = options.faults
       ? setInterval(() => {
           // Faults start once every symbol has had time to deliver its first trades (a start is not a gap).
           if (exchange.market.published < Math.min(200, symbols.length * 5)) return;
+          if (exchange.market.published >= total - 200) return; // the end belongs to the withheld tail
           const type = ROTATION[turn++ % ROTATION.length]!;
           const symbol = symbols[random.int(symbols.length)]!;
           const spec: FaultSpec =
             type === 'dropConnections' ? { type }
             : type === 'stall' ? { type, ms: 1_200 }
+            : type === 'lag' ? { type, ms: 150 + random.int(300), durationMs: 600 }
+            : type === 'delay' ? { type, symbol, ms: 200 + random.int(400) }
             : type === 'skipIds' ? { type, symbol, count: 1 + random.int(40) }
             : type === 'duplicate' ? { type, symbol, count: 1 + random.int(40) }
             : type === 'rest5xx' ? { type, count: 2, status: 503 }
@@ -119,17 +152,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     if (faultTimer) clearInterval(faultTimer);
     log.info({ published: exchange.market.published }, 'the exchange has published everything');
 
-    // Everything is published: what the streams lost at the very end no later trade will reveal, so catch up over
-    // REST until every symbol stands at the exchange's last id.
-    for (let round = 0; ; round++) {
-      await sleep(round === 0 ? 300 : 100);
+    // Everything is published. What the streams lost at the very end no later trade reveals: the trailing-gap watch
+    // (the exchange's kline stream) must notice and fetch it. The harness only waits, and fails if it never happens.
+    for (let waited = 0; ; waited += 100) {
       const behind = await lagging(service, exchange, symbols);
-      if (behind.length === 0) break;
-      if (round > 200) throw new Error(`symbols still behind the exchange after catching up: ${behind.join(', ')}`);
-      log.info({ round, behind: behind.length }, 'catching up over REST with what the streams did not deliver');
-      for (const [symbol, lastId] of behind) service.system.catchUp(symbol, lastId);
-      await service.system.repairsSettled();
+      if (behind.length === 0 && (await service.system.workers[0]!.stats()).pendingRepairs === 0) break;
+      if (waited > 60_000) throw new Error(`symbols still behind the exchange a minute after the end (no trailing gap found): ${behind.map(([s]) => s).join(', ')}`);
+      await sleep(100);
     }
+    await service.system.repairsSettled();
     service.system.finishInput();
     const stats = await Promise.all(service.system.workers.map((worker) => worker.stats()));
     const exitCode = await service.stop('chaos run complete', Number.POSITIVE_INFINITY);
@@ -146,6 +177,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       klinesRebuilt: service.rebuilder.rebuilt,
       reconnects: service.streams.stats.reconnects,
       klinesWritten: service.system.dbWriter.stats.writtenRows,
+      lateDropped: sum((s) => s.late),
+      lateAmended: sum((s) => s.amended),
+      lateBeyondMemory: sum((s) => s.lateBeyondMemory),
+      revisions: Object.values(service.system.revisionsByCause).reduce((a, b) => a + b, 0),
+      trailingGapsFound: service.trailingGaps.stats.found,
       faultsInjected: injected,
       rest: { requests: service.rest.stats.requests, retries: service.rest.stats.retries, http429: service.rest.stats.http429, http418: service.rest.stats.http418 },
       exitCode,
@@ -159,9 +195,24 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   }
 }
 
-/** The first aggregate id of every symbol the market will publish (read ahead from its source). */
-async function firstTradeIds(source: MarketSource): Promise<Map<string, number>> {
+function speedOf(source: MarketSource): number {
+  return source.kind === 'recording' && typeof source.speed === 'number' ? source.speed : 1;
+}
+
+interface RecordingSpan {
+  /** The first aggregate id of every symbol. */
+  readonly first: Map<string, number>;
+  /** The last trade the market will publish: its symbol, time, and how many trades that symbol has in all. */
+  readonly last: { readonly symbol: string; readonly time: number; readonly count: number };
+  readonly total: number;
+}
+
+/** What the market will publish, read ahead from its source. */
+async function recordingSpan(source: MarketSource): Promise<RecordingSpan> {
   const first = new Map<string, number>();
+  const counts = new Map<string, number>();
+  let last = { symbol: '', time: Number.NEGATIVE_INFINITY };
+  let total = 0;
   if (source.kind === 'recording') {
     const parser = new AggTradeParser();
     for await (const frame of readLines(source.path)) {
@@ -170,8 +221,11 @@ async function firstTradeIds(source: MarketSource): Promise<Map<string, number>>
       const symbol = frame.subarray(t.symbolStart, t.symbolEnd).toString('latin1');
       const known = first.get(symbol);
       if (known === undefined || t.aggId < known) first.set(symbol, t.aggId);
+      if (t.tradeTime >= last.time) last = { symbol, time: t.tradeTime };
+      counts.set(symbol, (counts.get(symbol) ?? 0) + 1);
+      total++;
     }
-    return first;
+    return { first, last: { ...last, count: counts.get(last.symbol) ?? 0 }, total };
   }
   if (source.trades === undefined) throw new Error('a generated chaos market needs a trade count');
   const feed = planGeneratedMarket(source, 0).feed;
@@ -179,8 +233,11 @@ async function firstTradeIds(source: MarketSource): Promise<Map<string, number>>
     const trade = feed.take();
     if (trade === undefined) break;
     if (!first.has(trade.symbol)) first.set(trade.symbol, trade.aggId);
+    if (trade.tradeTime >= last.time) last = { symbol: trade.symbol, time: trade.tradeTime };
+    counts.set(trade.symbol, (counts.get(trade.symbol) ?? 0) + 1);
+    total++;
   }
-  return first;
+  return { first, last: { ...last, count: counts.get(last.symbol) ?? 0 }, total };
 }
 
 async function lagging(service: KlaggService, exchange: FakeExchange, symbols: readonly string[]): Promise<[string, number][]> {

@@ -26,6 +26,22 @@ export async function allStoredKlines(url: string): Promise<string[]> {
   }
 }
 
+/**
+ * Every kline of a database as the exchange would give it — key, the Binance fields as canonical decimals, final or
+ * not — without how it got there (revision, source, trade ids, which a rebuild from the exchange's klines lacks).
+ */
+export async function storedKlineValues(url: string): Promise<string[]> {
+  const handle = await openDatabase({ url });
+  try {
+    const rows = await handle.db.selectFrom('klines').selectAll().orderBy('symbol').orderBy('interval').orderBy('open_time').execute();
+    return rows.map((r) =>
+      [r.symbol, r.interval, String(r.open_time), ...[r.open, r.high, r.low, r.close, r.volume, r.quote_volume, r.taker_buy_volume, r.taker_buy_quote_volume].map(canonicalDecimal), String(r.trade_count), String(r.is_final)].join(' '),
+    );
+  } finally {
+    await handle.close();
+  }
+}
+
 const published = readPublishedKlines();
 
 /** Asserts that `klines` are exactly Binance's 3,560 published XRPETH 1m klines, all final. */

@@ -13,7 +13,10 @@ export type FrameHandler = (frame: Buffer, receivedAt: number) => void;
 
 export interface ExchangeSocketInput {
   readonly url: string;
+  /** Receive times (the exchange's time): what lag is measured in. */
   readonly clock: Clock;
+  /** Real elapsed ms for silence detection (a replay's exchange clock may run at any speed); default the clock. */
+  readonly elapsed?: () => number;
   readonly onFrame: FrameHandler;
   /** Replies to our requests (`{"result":…,"id":…}`, `{"error":…}`); they are not market data. */
   readonly onReply?: (reply: Buffer) => void;
@@ -35,8 +38,9 @@ function isReply(frame: Buffer): boolean {
 export function createExchangeSocket(input: ExchangeSocketInput) {
   return fromCallback<SocketCommand, unknown, StreamConnectionEvent>(({ sendBack, receive }) => {
   const { clock } = input;
+  const elapsed = input.elapsed ?? (() => clock.now());
   const socket = new WebSocket(input.url, { handshakeTimeout: input.connectTimeoutMs, perMessageDeflate: false });
-  let lastFrameAt = clock.now();
+  let lastFrameAt = elapsed();
   let open = false;
   let closed = false;
   let nextId = 1;
@@ -64,23 +68,23 @@ export function createExchangeSocket(input: ExchangeSocketInput) {
   }, Math.ceil(1000 / input.maxMessagesPerSecond));
 
   const watchdog = setInterval(() => {
-    const silentFor = clock.now() - lastFrameAt;
+    const silentFor = elapsed() - lastFrameAt;
     if (open && silentFor >= input.silenceMs) report({ type: 'SILENT', silentForMs: silentFor });
   }, Math.max(10, Math.min(1000, Math.floor(input.silenceMs / 4))));
 
   socket.on('open', () => {
     open = true;
-    lastFrameAt = clock.now();
+    lastFrameAt = elapsed();
     report({ type: 'OPENED' });
   });
   socket.on('message', (data: Buffer, isBinary: boolean) => {
-    lastFrameAt = clock.now();
+    lastFrameAt = elapsed();
     if (isBinary) return;
     if (isReply(data)) input.onReply?.(data);
-    else input.onFrame(data, lastFrameAt);
+    else input.onFrame(data, clock.now());
   });
   socket.on('ping', () => {
-    lastFrameAt = clock.now(); // ws answers with a pong by itself
+    lastFrameAt = elapsed(); // ws answers with a pong by itself
   });
   socket.on('close', (code: number, reason: Buffer) => report({ type: 'CLOSED', reason: `closed by the server: ${code} ${reason.toString() || ''}`.trim() }));
   socket.on('error', (error: Error) => report({ type: 'CLOSED', reason: `socket error: ${error.message}` }));

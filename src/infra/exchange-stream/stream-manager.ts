@@ -25,7 +25,10 @@ export interface StreamManagerOptions {
   /** e.g. `wss://fstream.binance.com` (market streams live under `/market/stream` since 2026-04-23). */
   readonly wsBaseUrl: string;
   readonly onFrame: FrameHandler;
+  /** The exchange's time: receive stamps, lag. */
   readonly clock: Clock;
+  /** Real elapsed ms for silence and rotation (a replay's exchange clock may run at any speed); default the clock. */
+  readonly elapsed?: () => number;
   readonly logger: Logger;
   readonly maxStreamsPerConnection?: number;
   readonly maxMessagesPerSecond?: number;
@@ -40,6 +43,11 @@ export interface StreamManagerOptions {
   readonly inspect?: (event: InspectionEvent) => void;
   /** The lag statistics' window (default 60 000 ms). */
   readonly lagWindowMs?: number;
+  /**
+   * A connection is open again after it was lost: frames of its streams may be missing (and with them a symbol's last
+   * trades, which no later trade reveals if the symbol stays quiet). Called with the streams it carries.
+   */
+  readonly onReconnected?: (streams: readonly string[]) => void;
 }
 
 export interface StreamManagerStats {
@@ -77,7 +85,7 @@ interface Connection {
 }
 
 export class StreamManager {
-  readonly #options: Required<Omit<StreamManagerOptions, 'inspect' | 'random'>> & Pick<StreamManagerOptions, 'inspect'> & { random: () => number };
+  readonly #options: Required<Omit<StreamManagerOptions, 'inspect' | 'random' | 'onReconnected'>> & Pick<StreamManagerOptions, 'inspect' | 'onReconnected'> & { random: () => number };
   readonly #lag: LagTracker;
   readonly #lagHistogram = new LagHistogram(LAG_BUCKETS_MS);
   readonly #connections = new Set<Connection>();
@@ -102,6 +110,7 @@ export class StreamManager {
       random: Math.random,
       lagWindowMs: 60_000,
       ...options,
+      elapsed: options.elapsed ?? (() => options.clock.now()),
     };
     this.#lag = new LagTracker({ windowMs: this.#options.lagWindowMs });
     this.#timer = setInterval(() => this.#maintain(), Math.max(20, Math.min(1000, Math.floor(this.#options.rotateAfterMs / 20))));
@@ -212,6 +221,7 @@ export class StreamManager {
     const socket = createExchangeSocket({
       url: `${o.wsBaseUrl.replace(/\/$/, '')}/market/stream`,
       clock: o.clock,
+      elapsed: o.elapsed,
       onFrame,
       onReply: () => void this.#replies++,
       maxMessagesPerSecond: o.maxMessagesPerSecond,
@@ -236,12 +246,16 @@ export class StreamManager {
     });
     (connection as { actor: Actor<typeof streamConnectionMachine> }).actor = actor as unknown as Actor<typeof streamConnectionMachine>;
     let wasOpen = false;
+    let lost = false;
     actor.subscribe((snapshot) => {
       const isOpen = snapshot.matches({ live: 'open' });
       if (isOpen && !wasOpen) {
-        connection.socketOpenedAt = o.clock.now();
+        connection.socketOpenedAt = o.elapsed();
         connection.framesSinceOpen = 0;
+        if (lost) o.onReconnected?.([...connection.streams]);
+        lost = false;
       }
+      if (!isOpen && wasOpen) lost = true;
       if (!isOpen && wasOpen && !connection.retiring && snapshot.value === 'reconnecting') {
         this.#reconnects++;
         o.logger.warn({ connection: id, reason: snapshot.context.lastCloseReason, streams: connection.streams.size }, 'stream connection lost; reconnecting');
@@ -255,7 +269,7 @@ export class StreamManager {
 
   /** Rotation before the connection-age limit, and completing make-before-break swaps. */
   #maintain(): void {
-    const now = this.#options.clock.now();
+    const now = this.#options.elapsed();
     for (const connection of [...this.#connections]) {
       if (connection.retiring) continue;
       const old = connection.replaces;
