@@ -106,3 +106,40 @@ t.test('(b) the stream lagging longer than the grace across a minute’s end: am
   }
   t.ok(revisedOnStream > 0, `corrected klines went out again as x:true (${revisedOnStream} klines)`);
 });
+
+t.test('(d) a cold join in the middle of an hour: the first 1m, 5m and 1h finals are exact when first emitted (no revision)', async (t) => {
+  const hour = DAY + 17 * 60 * MINUTE;
+  const rt = await startRealtime(t, {
+    prefix: 'klagg_rt_join',
+    // 58:48 into the hour, 3:48 into its last 5m period, 48 s into a minute; trading since 17:20.
+    startAt: hour + 58 * MINUTE + 48_000,
+    market: { symbols: 2, rate: 6, seed: 9, quietPeriods: false, startTime: hour + 20 * MINUTE },
+    intervals: INTERVALS,
+  });
+  const firstFinals = new Map<string, Kline>();
+  const later: Kline[] = [];
+  await rt.startService();
+  rt.service.system.onBatch((batch) => {
+    for (const k of batch.finals) {
+      const key = `${k.symbol} ${k.interval}`;
+      if (!firstFinals.has(key)) firstFinals.set(key, k);
+      else if (firstFinals.get(key)!.openTime === k.openTime) later.push(k);
+    }
+  });
+  t.equal(rt.service.manager.joins.composed, 2, 'both symbols joined through a composition');
+  t.comment(`REST weight of the joins: ${rt.service.manager.joins.weight} (2 symbols, intervals 1m 5m 1h)`);
+  await rt.until(hour + 60 * MINUTE + 5_000);
+  for (const symbol of rt.exchange.market.symbols().map((s) => s.symbol)) {
+    for (const interval of INTERVALS) {
+      const first = firstFinals.get(`${symbol} ${interval}`);
+      t.ok(first, `${symbol} ${interval}: a final was emitted`);
+      if (!first) continue;
+      const want = rt.exchange.market.klines(symbol, interval, { startTime: first.openTime, endTime: first.openTime, limit: 1 })[0]!;
+      t.equal(first.revision, undefined, `${symbol} ${interval} ${new Date(first.openTime).toISOString().slice(11, 16)}: first emitted as revision 0`);
+      t.equal(values(first), values(want), `${symbol} ${interval}: equal to the exchange's kline when first emitted`);
+    }
+  }
+  t.same(later, [], 'none of them was revised afterwards');
+  t.ok(firstFinals.get(`${rt.exchange.market.symbols()[0]!.symbol} 1h`)?.openTime === hour, 'the joined hour itself was final and exact');
+  await settleAndCompare(t, rt, hour + 58 * MINUTE + 48_000);
+});
