@@ -22,6 +22,9 @@ import { canonicalDecimal } from './fixtures.ts';
 import { createTestDatabase } from './postgres.ts';
 
 export const MINUTE = 60_000;
+/** A Tuesday; each test places the exchange's clock a few seconds before the period end it is about. */
+export const DAY = Date.UTC(2026, 2, 3);
+export const INTERVALS = ['1m', '5m', '1h'] as const;
 
 export interface RealtimeOptions {
   /** The exchange's time when the test begins (the clock runs on in real time from there). */
@@ -171,3 +174,34 @@ export async function compareWithExchange(t: Test, rt: Realtime, symbol: string,
   t.equal(differ, 0, `${symbol} ${interval}: ${compared} closed klines stored final and equal to the exchange's`);
   return compared;
 }
+
+export async function workerTotals(rt: Realtime) {
+  const stats = await Promise.all(rt.service.system.workers.map((worker) => worker.stats()));
+  return {
+    late: stats.reduce((n, s) => n + s.late, 0),
+    amended: stats.reduce((n, s) => n + s.amended, 0),
+    revisions: stats.reduce((n, s) => n + s.revisions.late + s.revisions.repair + s.revisions.restart, 0),
+    catchUps: stats.reduce((n, s) => n + s.catchUps, 0),
+  };
+}
+
+/** Stops publishing, lets klagg take in what is on its way, stops klagg (everything stored), compares every interval. */
+export async function settleAndCompare(t: Test, rt: Realtime, from: number, intervals: readonly IntervalName[] = INTERVALS): Promise<void> {
+  rt.exchange.market.stop();
+  const end = rt.clock.now();
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  const totals = await workerTotals(rt);
+  t.equal(totals.late, 0, 'no trade dropped as late');
+  t.equal(await rt.service.stop('test done'), 0, 'klagg stopped cleanly');
+  for (const symbol of rt.exchange.market.symbols().map((s) => s.symbol)) {
+    for (const interval of intervals) {
+      await compareWithExchange(t, rt, symbol, interval, from, end);
+      // The period under way when publishing stopped: stored (open) with exactly the exchange's trades.
+      const open = rt.exchange.market.klines(symbol, interval, { startTime: end - (interval === '1m' ? MINUTE : interval === '5m' ? 5 * MINUTE : 60 * MINUTE), endTime: end, limit: 1 }).at(-1);
+      if (open === undefined) continue;
+      const stored = (await rt.store.range('binance', 'usdm', symbol, interval, { startTime: open.openTime, endTime: open.openTime, limit: 1 }))[0];
+      t.equal(stored && values(stored), values(open), `${symbol} ${interval}: the period under way at the end equals the exchange's`);
+    }
+  }
+}
+
