@@ -6,7 +6,7 @@
 import { toCombinedFrame, type AggTrade } from '../src/domain/agg-trade.ts';
 import { FrameIngest } from '../src/domain/frame-ingest.ts';
 import { DEFAULT_INTERVALS, fixedLengthMs } from '../src/domain/interval.ts';
-import { KlineEngine, type SymbolScales } from '../src/domain/kline-engine.ts';
+import { KLINE_SLOT_BYTES, KlineEngine, type SymbolScales } from '../src/domain/kline-engine.ts';
 import { scaleOf } from '../src/domain/decimal.ts';
 import { generateTrades, syntheticSymbols } from '../src/domain/synthetic-market.ts';
 import { runTardisBaseline, toTradeFrames } from './tardis-baseline.ts';
@@ -71,6 +71,12 @@ export async function benchHotPath(options: HotPathOptions, report: BenchReport)
   report.line(
     `hot path vs JSON.parse alone: ${Math.round(oursRate)} vs ${Math.round(parseRate)} frames/s, ratio ${(oursRate / parseRate).toFixed(2)}x ` +
       `(${options.trades} trades, ${options.symbols} symbols, ${DEFAULT_INTERVALS.length} intervals, median of ${options.runs})`,
+  );
+  const memory = (symbols: number, intervals: number) => (KLINE_SLOT_BYTES * symbols * intervals) / (1 << 20);
+  report.line(
+    `amendment memory (the last final kline per symbol × interval, to amend it exactly on a late trade): ${KLINE_SLOT_BYTES} bytes per symbol × interval ` +
+      `(the open kline takes another ${KLINE_SLOT_BYTES}); ${options.symbols} symbols × ${DEFAULT_INTERVALS.length} intervals: ${memory(options.symbols, DEFAULT_INTERVALS.length).toFixed(2)} MiB, ` +
+      `1000 × 15: ${memory(1000, 15).toFixed(2)} MiB`,
   );
   report.record('hotPath', { symbols: options.symbols, trades: options.trades, oursTradesPerSecond: oursRate, tardisTradesPerSecond: tardisRate, jsonParseFramesPerSecond: parseRate, runs: { ours, tardis, parse } });
 }

@@ -125,6 +125,8 @@ const STATE = 18;
 /** The revision the slot's kline carries: 0 for a kline never emitted as final before. */
 const REVISION = 19;
 const STRIDE = 20;
+/** Bytes of one kline slot; the amendment memory (the last final kline) takes one per symbol × interval. */
+export const KLINE_SLOT_BYTES = STRIDE * Float64Array.BYTES_PER_ELEMENT;
 
 const STATE_EMPTY = 0; // no kline yet for this interval (in the amendment memory: nothing remembered)
 const STATE_OPEN = 1;
