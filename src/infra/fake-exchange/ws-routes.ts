@@ -22,6 +22,7 @@
  *
  * Every market-data frame goes through a per-connection outbox so that `lag` can deliver frames late in order.
  */
+import { toKlineEvent } from '../binance-ws/kline-event.ts';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
@@ -143,32 +144,6 @@ export function parseKlineStream(name: string): { symbol: string; interval: Inte
   return { symbol: match[1]!.toUpperCase(), interval: match[2] };
 }
 
-/** Binance's kline event for a kline of the fake's book. */
-export function toKlineEvent(kline: Kline, eventTime: number, isFinal: boolean): object {
-  return { e: 'kline', E: eventTime, s: kline.symbol, k: klineBody(kline, isFinal) };
-}
-
-function klineBody(kline: Kline, isFinal: boolean): object {
-  return {
-    t: kline.openTime,
-    T: kline.closeTime,
-    s: kline.symbol,
-    i: kline.interval,
-    f: kline.firstTradeId,
-    L: kline.lastTradeId,
-    o: kline.open,
-    c: kline.close,
-    h: kline.high,
-    l: kline.low,
-    v: kline.volume,
-    n: kline.tradeCount,
-    x: isFinal,
-    q: kline.quoteVolume,
-    V: kline.takerBuyVolume,
-    Q: kline.takerBuyQuoteVolume,
-    B: '0',
-  };
-}
 
 /** Waiting this long after a close frame, a socket that did not answer is destroyed. */
 const CLOSE_GRACE_MS = 1000;
@@ -474,7 +449,7 @@ export class WsRoutes implements WsFaultTarget {
         continue;
       }
       stream.openTime = kline.openTime;
-      const body = JSON.stringify(klineBody(kline, false));
+      const body = JSON.stringify(toKlineEvent({ ...kline, isFinal: false }, 0).k);
       if (body !== stream.lastSent) {
         stream.lastSent = body;
         this.#sendKline(stream, subscribers, kline, now, false);
@@ -489,7 +464,7 @@ export class WsRoutes implements WsFaultTarget {
     let combined: string | undefined;
     for (const connection of to) {
       if (!this.#receives(connection, now)) continue;
-      raw ??= JSON.stringify(toKlineEvent(kline, eventTime, isFinal));
+      raw ??= JSON.stringify(toKlineEvent({ ...kline, isFinal }, eventTime));
       if (connection.combined) {
         combined ??= `{"stream":"${stream.name}","data":${raw}}`;
         this.#deliver(connection, combined, now);

@@ -27,7 +27,7 @@ import { formatKlineChecked } from '../../domain/kline-format.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { handleStreamRequest } from '../binance-ws/request-protocol.ts';
-import { klineStreamName, parseKlineStream, toKlineEvent } from './kline-event.ts';
+import { klineStreamName, parseKlineStream, toKlineEvent } from '../binance-ws/kline-event.ts';
 
 export interface BatchSource {
   onBatch(listener: (batch: PublishedBatch) => void): () => void;

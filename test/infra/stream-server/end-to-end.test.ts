@@ -6,7 +6,7 @@ import type { Kline } from '../../../src/domain/kline.ts';
 import type { IntervalName } from '../../../src/domain/interval.ts';
 import { systemClock } from '../../../src/infra/clock.ts';
 import { createRootLogger } from '../../../src/infra/logger.ts';
-import { toKlineEvent } from '../../../src/infra/stream-server/kline-event.ts';
+import { toKlineEvent } from '../../../src/infra/binance-ws/kline-event.ts';
 import { readTradeFrames } from '../../support/fixtures.ts';
 import { MemorySink } from '../../support/memory-sink.ts';
 import { Client, startHarness, type Json } from './helpers.ts';

@@ -1,5 +1,6 @@
 /**
- * Binance's `<symbol>@kline_<interval>` stream: names and payloads, byte-compatible with the exchange's own.
+ * Binance's `<symbol>@kline_<interval>` stream: names and payloads, byte-compatible with the exchange's own — one
+ * definition for klagg's stream server and the fake exchange's kline streams.
  */
 import { isIntervalName, type IntervalName } from '../../domain/interval.ts';
 import type { Kline } from '../../domain/kline.ts';

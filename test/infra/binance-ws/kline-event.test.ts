@@ -1,6 +1,6 @@
 import t from 'tap';
-import { klineStreamName, parseKlineStream, toKlineEvent } from '../../../src/infra/stream-server/kline-event.ts';
-import { kline, MINUTE, T0 } from './helpers.ts';
+import { klineStreamName, parseKlineStream, toKlineEvent } from '../../../src/infra/binance-ws/kline-event.ts';
+import { kline, MINUTE, T0 } from '../stream-server/helpers.ts';
 
 t.test('the payload is byte-for-byte Binance’s kline event', async (t) => {
   const text = JSON.stringify(toKlineEvent(kline(), 1784550897000));
