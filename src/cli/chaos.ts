@@ -66,7 +66,7 @@ export interface ChaosSummary {
 
 const ROTATION = ['dropConnections', 'skipIds', 'lag', 'rest429', 'duplicate', 'delay', 'stall', 'rest5xx', 'skipIds', 'slowRest', 'rest418'] as const satisfies readonly FaultType[];
 /** The grace in real time; scaled by the replay speed into exchange time. */
-const REAL_GRACE_MS = 250;
+const REAL_GRACE_MS = 1_000;
 /** The recording's last trades of a symbol, kept off the stream (a trailing gap: nothing later reveals it). */
 const WITHHELD_TAIL = 3;
 
@@ -105,7 +105,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       watchdog: { checkIntervalMs: 500 },
       tickIntervalMs: 50,
     },
-    trailingGaps: { confirmMs: 300, checkIntervalMs: 100, quietAfterMs: 1_000 },
+    trailingGaps: { confirmMs: 1_000, checkIntervalMs: 100, quietAfterMs: 1_000 },
     // The run covers the exchange's whole history: each symbol's starts just before its first trade, so a first trade
     // lost to a fault is a gap to repair, not a later beginning.
     startAfterIds: new Map([...first].map(([symbol, id]) => [symbol, id - 1])),
@@ -154,10 +154,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
 
     // Everything is published. What the streams lost at the very end no later trade reveals: the trailing-gap watch
     // (the exchange's kline stream) must notice and fetch it. The harness only waits, and fails if it never happens.
-    for (let waited = 0; ; waited += 100) {
+    // A large run may need a while to fetch what faults kept off the stream; the harness fails only when nothing
+    // moves for longer than a REST weight window.
+    let progress = '';
+    let stillFor = 0;
+    for (;;) {
       const behind = await lagging(service, exchange, symbols);
       if (behind.length === 0 && (await service.system.workers[0]!.stats()).pendingRepairs === 0) break;
-      if (waited > 60_000) throw new Error(`symbols still behind the exchange a minute after the end (no trailing gap found): ${behind.map(([s]) => s).join(', ')}`);
+      const positions = (await Promise.all(behind.map(([s]) => service.system.workers[service.system.workerOf(s)]!.positionOf(s)))).join();
+      stillFor = positions === progress ? stillFor + 100 : 0;
+      progress = positions;
+      if (stillFor > 90_000) {
+        const detail = behind.map(([s, lastId], i) => `${s} at ${positions.split(',')[i]} of ${lastId}`);
+        log.error({ workers: await Promise.all(service.system.workers.map((w) => w.stats())), rest: service.rest.stats, trailing: service.trailingGaps.stats, quiet: service.quietChecks.stats }, 'chaos: stuck');
+        throw new Error(`symbols behind the exchange and not moving for 90 s after the end (a trailing gap not found): ${detail.join(', ')}`);
+      }
       await sleep(100);
     }
     await service.system.repairsSettled();
