@@ -3,7 +3,7 @@
  * and its market streams, over a kline store. This is the composition root the `chaos` (and later `run` and `demo`)
  * commands start; every part keeps its own narrow interface.
  */
-import type { IntervalName } from '../domain/interval.ts';
+import { openTimeOf, type IntervalName } from '../domain/interval.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
 import { BinanceRestClient } from '../infra/binance/rest-client.ts';
 import type { Clock } from '../infra/clock.ts';
@@ -141,7 +141,10 @@ export class KlaggService {
       onUnrepairedGap: (gap) => this.rebuilder.add(gap),
       onRebuildNeeded: (request) => this.rebuilder.addLate(request),
       tradeSource: {
-        subscribe: (symbol) => this.streams.subscribe(this.#streamsOf(symbol)),
+        subscribe: (symbol) => {
+          this.streams.subscribe(this.#streamsOf(symbol));
+          this.quietChecks.onSubscribed(symbol, openTimeOf('1m', options.clock.now()), this.#elapsed());
+        },
         unsubscribe: (symbol) => {
           this.streams.unsubscribe(this.#streamsOf(symbol));
           this.trailingGaps.forget(symbol);

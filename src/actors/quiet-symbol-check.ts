@@ -39,6 +39,15 @@ export class QuietSymbolCheck {
     this.#options = options;
   }
 
+  /**
+   * The symbol's stream is subscribed: until its first trade arrives it counts as quiet since `minuteOpen` (no trade
+   * known), so a symbol whose stream never delivers anything is checked too.
+   */
+  onSubscribed(symbol: string, minuteOpen: number, now: number): void {
+    if (this.#symbols.has(symbol)) return;
+    this.#symbols.set(symbol, { minute: { openTime: minuteOpen, tradeCount: 0 }, changedAt: now, verified: false, reconnectCheckAt: -1, inFlight: false });
+  }
+
   /** klagg's newest 1m kline of the symbol changed (a trade was applied). */
   onTraded(symbol: string, minute: TradedMinute, now: number): void {
     const state = this.#symbols.get(symbol);

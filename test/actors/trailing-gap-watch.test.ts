@@ -54,3 +54,21 @@ t.test('a busy symbol whose exchange id is always a little ahead (stream lag) is
   t.equal(checks, 0);
   t.equal(watch.stats.suspected, 0, 'no REST check in a minute of steady trading');
 });
+
+t.test('quiet symbols: checked once per quiet spell, after a reconnect unless they traded, and when nothing ever came', async (t) => {
+  const { QuietSymbolCheck, exchangeHasMore } = await import('../../src/actors/quiet-symbol-check.ts');
+  const check = new QuietSymbolCheck({ quietAfterMs: 10_000, settleMs: 2_000 });
+  check.onSubscribed('NEVER', 60_000, 0);
+  check.onTraded('BUSY', { openTime: 60_000, tradeCount: 5 }, 0);
+  t.same(check.due(5_000), [], 'nothing is quiet yet');
+  t.same(check.due(10_000).map((d) => d.symbol).sort(), ['BUSY', 'NEVER'], 'quiet for 10 s: checked once (a symbol that never traded too)');
+  check.checked('BUSY', false);
+  check.checked('NEVER', false);
+  t.same(check.due(30_000), [], 'one check per quiet spell');
+  check.onReconnected(['BUSY', 'NEVER'], 31_000);
+  check.onTraded('BUSY', { openTime: 60_000, tradeCount: 6 }, 32_000);
+  t.same(check.due(33_000).map((d) => d.symbol), ['NEVER'], 'after a reconnect: the one that did not trade again');
+  t.ok(exchangeHasMore({ openTime: 60_000, tradeCount: 5 }, [{ openTime: 60_000, tradeCount: 6 }]), 'more trades in the same minute');
+  t.ok(exchangeHasMore({ openTime: 60_000, tradeCount: 5 }, [{ openTime: 60_000, tradeCount: 5 }, { openTime: 120_000, tradeCount: 1 }]), 'trades in a later minute');
+  t.notOk(exchangeHasMore({ openTime: 60_000, tradeCount: 5 }, [{ openTime: 60_000, tradeCount: 5 }, { openTime: 120_000, tradeCount: 0 }]), 'nothing more');
+});
