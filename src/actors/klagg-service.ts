@@ -233,13 +233,15 @@ export class KlaggService {
   async #checkQuiet(symbol: string, minute: TradedMinute): Promise<void> {
     let missing: boolean;
     try {
-      missing = exchangeHasMore(minute, await this.rest.klines(symbol, '1m', { startTime: minute.openTime, limit: 3 }));
+      // 99 minutes from klagg's last traded one still weigh 1 (a trade lost after a longer quiet spell needs a trade
+      // or a reconnect check closer to it).
+      missing = exchangeHasMore(minute, await this.rest.klines(symbol, '1m', { startTime: minute.openTime, limit: 99 }));
     } catch (error) {
       this.quietChecks.failed(symbol);
       this.#options.logger.warn({ err: error, symbol }, 'could not check a quiet symbol against the exchange; trying again');
       return;
     }
-    this.quietChecks.checked(symbol, missing);
+    this.quietChecks.checked(symbol, missing, this.#elapsed());
     if (!missing) return;
     this.#options.logger.info({ symbol }, 'the exchange has trades of a quiet symbol that klagg has not seen; catching up over REST');
     this.system.catchUp(symbol);

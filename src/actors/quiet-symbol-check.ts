@@ -1,9 +1,11 @@
 /**
  * The second half of trailing-gap detection: symbols that went quiet are checked against the exchange's own 1m klines
  * (REST, weight 1), because a lost connection can take a symbol's last trades *and* the kline events that would have
- * shown them. Checked once per quiet spell (after `quietAfterMs` without a new trade) and once after every reconnect
- * of its connection (unless it traded again, which reveals any gap by itself). The exchange having more trades in
- * klagg's last traded minute, or any in a later one, means trades are missing: the symbol is caught up over REST.
+ * shown them. A symbol without a new trade for `quietAfterMs` is checked, then again after twice as long each time
+ * nothing was missing (up to `maxRecheckMs`), so a long quiet spell costs a few checks, not one a second; every
+ * symbol of a connection that was lost and came back is checked once the reconnect settled. The exchange having more
+ * trades in klagg's last traded minute, or any in a later one, means trades are missing: the symbol is caught up over
+ * REST.
  *
  * Pure: elapsed time is passed in; the caller makes the REST calls.
  */
@@ -16,16 +18,19 @@ interface QuietState {
   minute: TradedMinute;
   /** When klagg last saw the symbol trade (elapsed ms). */
   changedAt: number;
-  /** The last check covered everything up to `changedAt` (no check needed until it trades again or reconnects). */
-  verified: boolean;
+  /** When the next quiet check is due (elapsed ms), and the wait after that one if nothing is missing. */
+  nextCheckAt: number;
+  backoffMs: number;
   /** A reconnect asked for a check once this time has passed (−1: none). */
   reconnectCheckAt: number;
   inFlight: boolean;
 }
 
 export interface QuietSymbolCheckOptions {
-  /** A symbol without a new trade for this long is checked once (default 10 s). */
+  /** A symbol without a new trade for this long is checked (default 10 s); then after 2×, 4×… that while quiet. */
   readonly quietAfterMs: number;
+  /** The longest wait between two checks of a symbol that stays quiet (default 10 min). */
+  readonly maxRecheckMs?: number;
   /** After a reconnect, wait this long for the stream to deliver before checking. */
   readonly settleMs: number;
 }
@@ -45,21 +50,25 @@ export class QuietSymbolCheck {
    */
   onSubscribed(symbol: string, minuteOpen: number, now: number): void {
     if (this.#symbols.has(symbol)) return;
-    this.#symbols.set(symbol, { minute: { openTime: minuteOpen, tradeCount: 0 }, changedAt: now, verified: false, reconnectCheckAt: -1, inFlight: false });
+    this.#symbols.set(symbol, this.#fresh({ openTime: minuteOpen, tradeCount: 0 }, now));
   }
 
   /** klagg's newest 1m kline of the symbol changed (a trade was applied). */
   onTraded(symbol: string, minute: TradedMinute, now: number): void {
     const state = this.#symbols.get(symbol);
     if (state === undefined) {
-      this.#symbols.set(symbol, { minute, changedAt: now, verified: false, reconnectCheckAt: -1, inFlight: false });
+      this.#symbols.set(symbol, this.#fresh(minute, now));
       return;
     }
     if (minute.openTime < state.minute.openTime || (minute.openTime === state.minute.openTime && minute.tradeCount <= state.minute.tradeCount)) return;
     state.minute = minute;
     state.changedAt = now;
-    state.verified = false;
-    state.reconnectCheckAt = -1; // it traded again: its next trades reveal any gap
+    state.nextCheckAt = now + this.#options.quietAfterMs;
+    state.backoffMs = this.#options.quietAfterMs;
+  }
+
+  #fresh(minute: TradedMinute, now: number): QuietState {
+    return { minute, changedAt: now, nextCheckAt: now + this.#options.quietAfterMs, backoffMs: this.#options.quietAfterMs, reconnectCheckAt: -1, inFlight: false };
   }
 
   /** The symbols' connection was lost and is back: frames may be missing. */
@@ -76,7 +85,7 @@ export class QuietSymbolCheck {
     for (const [symbol, state] of this.#symbols) {
       if (state.inFlight) continue;
       const afterReconnect = state.reconnectCheckAt >= 0 && now >= state.reconnectCheckAt;
-      const quiet = !state.verified && now - state.changedAt >= this.#options.quietAfterMs;
+      const quiet = now >= state.nextCheckAt;
       if (!afterReconnect && !quiet) continue;
       state.inFlight = true;
       state.reconnectCheckAt = -1;
@@ -87,12 +96,19 @@ export class QuietSymbolCheck {
   }
 
   /** The check's answer: `missing` when the exchange had more (the caller catches the symbol up). */
-  checked(symbol: string, missing: boolean): void {
+  checked(symbol: string, missing: boolean, now: number): void {
     const state = this.#symbols.get(symbol);
     if (state === undefined) return;
     state.inFlight = false;
-    state.verified = true;
-    if (missing) this.stats.found++;
+    if (missing) {
+      this.stats.found++;
+      // The catch-up's trades restart the quiet clock; if none come, look again soon.
+      state.nextCheckAt = now + this.#options.quietAfterMs;
+      state.backoffMs = this.#options.quietAfterMs;
+      return;
+    }
+    state.backoffMs = Math.min(state.backoffMs * 2, this.#options.maxRecheckMs ?? 600_000);
+    state.nextCheckAt = now + state.backoffMs;
   }
 
   /** The check could not be made (REST failed): try again on the next round. */

@@ -172,6 +172,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       await sleep(100);
     }
     await service.system.repairsSettled();
+    // The exchange's clock stands at the recording's end: bring every worker there (the ticks may have stopped short
+    // by the watermark), so the flat periods up to the end are the same in every run; then finish the input.
+    service.system.advanceTo(clock.now());
+    await service.system.flush();
     service.system.finishInput();
     const stats = await Promise.all(service.system.workers.map((worker) => worker.stats()));
     const exitCode = await service.stop('chaos run complete', Number.POSITIVE_INFINITY);

@@ -55,19 +55,24 @@ t.test('a busy symbol whose exchange id is always a little ahead (stream lag) is
   t.equal(watch.stats.suspected, 0, 'no REST check in a minute of steady trading');
 });
 
-t.test('quiet symbols: checked once per quiet spell, after a reconnect unless they traded, and when nothing ever came', async (t) => {
+t.test('quiet symbols: checked when quiet, again with growing waits, after reconnects, and when nothing ever came', async (t) => {
   const { QuietSymbolCheck, exchangeHasMore } = await import('../../src/actors/quiet-symbol-check.ts');
   const check = new QuietSymbolCheck({ quietAfterMs: 10_000, settleMs: 2_000 });
   check.onSubscribed('NEVER', 60_000, 0);
   check.onTraded('BUSY', { openTime: 60_000, tradeCount: 5 }, 0);
   t.same(check.due(5_000), [], 'nothing is quiet yet');
-  t.same(check.due(10_000).map((d) => d.symbol).sort(), ['BUSY', 'NEVER'], 'quiet for 10 s: checked once (a symbol that never traded too)');
-  check.checked('BUSY', false);
-  check.checked('NEVER', false);
-  t.same(check.due(30_000), [], 'one check per quiet spell');
-  check.onReconnected(['BUSY', 'NEVER'], 31_000);
-  check.onTraded('BUSY', { openTime: 60_000, tradeCount: 6 }, 32_000);
-  t.same(check.due(33_000).map((d) => d.symbol), ['NEVER'], 'after a reconnect: the one that did not trade again');
+  t.same(check.due(10_000).map((d) => d.symbol).sort(), ['BUSY', 'NEVER'], 'quiet for 10 s: checked (a symbol that never traded too)');
+  check.checked('BUSY', false, 10_000);
+  check.checked('NEVER', false, 10_000);
+  t.same(check.due(29_000), [], 'nothing missing: the next check waits twice as long');
+  t.same(check.due(30_000).length, 2, 'checked again after 20 s');
+  check.checked('BUSY', false, 30_000);
+  check.checked('NEVER', true, 30_000);
+  t.same(check.due(40_000).map((d) => d.symbol), ['NEVER'], 'missing: looked at again soon; the other waits 40 s');
+  check.checked('NEVER', false, 40_000);
+  check.onReconnected(['BUSY', 'NEVER'], 41_000);
+  check.onTraded('BUSY', { openTime: 60_000, tradeCount: 6 }, 42_000);
+  t.same(check.due(43_000).map((d) => d.symbol).sort(), ['BUSY', 'NEVER'], 'after a reconnect: every symbol of the connection');
   t.ok(exchangeHasMore({ openTime: 60_000, tradeCount: 5 }, [{ openTime: 60_000, tradeCount: 6 }]), 'more trades in the same minute');
   t.ok(exchangeHasMore({ openTime: 60_000, tradeCount: 5 }, [{ openTime: 60_000, tradeCount: 5 }, { openTime: 120_000, tradeCount: 1 }]), 'trades in a later minute');
   t.notOk(exchangeHasMore({ openTime: 60_000, tradeCount: 5 }, [{ openTime: 60_000, tradeCount: 5 }, { openTime: 120_000, tradeCount: 0 }]), 'nothing more');
