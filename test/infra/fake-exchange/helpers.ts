@@ -2,7 +2,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Test } from 'tap';
 import { WebSocket, type ClientOptions } from 'ws';
+import { FakeExchange, type MarketSource } from '../../../src/infra/fake-exchange/fake-exchange.ts';
+import { ManualScheduler } from '../../../src/infra/fake-exchange/scheduler.ts';
 import { generateTrades } from '../../../src/domain/synthetic-market.ts';
 import type { AggTrade } from '../../../src/domain/agg-trade.ts';
 import { toAggTradeEvent } from '../../../src/domain/agg-trade.ts';
@@ -129,4 +132,32 @@ export function writeRecording(options: { seed: number; symbols: number; trades:
   });
   writeFileSync(path, `${lines.join('\n')}\n`);
   return { path, trades };
+}
+
+/**
+ * A fake exchange on a ManualScheduler (time moves only when the test says) with the clients a test opens, all closed
+ * at teardown; `flush` round-trips a request so every frame sent before it has arrived.
+ */
+export async function startManualExchange(t: Test, source: MarketSource, options: { autoPublish: boolean; startTime: number }) {
+  const scheduler = new ManualScheduler(options.startTime);
+  const fx = await FakeExchange.start({ source, autoPublish: options.autoPublish, clock: scheduler });
+  const clients: Client[] = [];
+  t.teardown(async () => {
+    clients.forEach((c) => c.close());
+    await fx.close();
+  });
+  const [A, B] = fx.market.symbols().map((s) => s.symbol) as [string, string];
+  let requestId = 1;
+  return {
+    scheduler,
+    fx,
+    A,
+    B,
+    async open(path: string): Promise<Client> {
+      const client = await Client.open(`${fx.wsUrl}${path}`);
+      clients.push(client);
+      return client;
+    },
+    flush: (client: Client) => client.request({ method: 'LIST_SUBSCRIPTIONS', id: requestId++ }),
+  };
 }

@@ -1,9 +1,7 @@
 /** The exchange's own `<symbol>@kline_<interval>` streams: payloads, timing on the fake clock, finals, all intervals. */
 import t, { type Test } from 'tap';
 import { INTERVALS, nextOpenTime, openTimeOf } from '../../../src/domain/interval.ts';
-import { FakeExchange } from '../../../src/infra/fake-exchange/fake-exchange.ts';
-import { ManualScheduler } from '../../../src/infra/fake-exchange/scheduler.ts';
-import { Client, getJson, isAggTrade, type Json } from './helpers.ts';
+import { getJson, isAggTrade, startManualExchange, type Json } from './helpers.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 12, 0, 0);
 const MINUTE = 60_000;
@@ -18,27 +16,10 @@ const isKline = (message: Json): boolean => klineOf(message) !== undefined;
 const asRow = (k: Json): Json[] => [k.t, k.o, k.h, k.l, k.c, k.v, k.T, k.q, k.n, k.V, k.Q, k.B];
 
 async function setup(t: Test, options: { autoPublish: boolean }) {
-  const scheduler = new ManualScheduler(T0);
-  const fx = await FakeExchange.start({ source, autoPublish: options.autoPublish, clock: scheduler });
-  const clients: Client[] = [];
-  t.teardown(async () => {
-    clients.forEach((c) => c.close());
-    await fx.close();
-  });
-  const [A, B] = fx.market.symbols().map((s) => s.symbol) as [string, string];
-  let requestId = 1;
+  const base = await startManualExchange(t, source, { autoPublish: options.autoPublish, startTime: T0 });
+  const { fx } = base;
   return {
-    scheduler,
-    fx,
-    A,
-    B,
-    async open(path: string): Promise<Client> {
-      const client = await Client.open(`${fx.wsUrl}${path}`);
-      clients.push(client);
-      return client;
-    },
-    /** Round-trips a request so every frame sent before it has arrived. */
-    flush: (client: Client) => client.request({ method: 'LIST_SUBSCRIPTIONS', id: requestId++ }),
+    ...base,
     restRow: async (symbol: string, interval: string, openTime: number): Promise<Json[]> => {
       const rest = await getJson(`${fx.restUrl}/fapi/v1/klines?symbol=${symbol}&interval=${interval}&startTime=${openTime}&limit=1`);
       return rest.body[0];

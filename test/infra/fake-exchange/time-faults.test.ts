@@ -4,7 +4,7 @@ import type { AggTrade } from '../../../src/domain/agg-trade.ts';
 import { FakeExchange, Market } from '../../../src/infra/fake-exchange/fake-exchange.ts';
 import { FaultError } from '../../../src/infra/fake-exchange/faults.ts';
 import { ManualScheduler } from '../../../src/infra/fake-exchange/scheduler.ts';
-import { aggTradeOf, Client, getJson, isAggTrade, writeRecording, type Json } from './helpers.ts';
+import { aggTradeOf, Client, getJson, isAggTrade, startManualExchange, writeRecording, type Json } from './helpers.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 12, 0, 0);
 const MINUTE = 60_000;
@@ -16,26 +16,10 @@ const isKline = (message: Json): boolean => klineOf(message) !== undefined;
 const isMiniTicker = (message: Json): boolean => Array.isArray(dataOf(message));
 
 async function setup(t: Test, options: { autoPublish: boolean }) {
-  const scheduler = new ManualScheduler(T0);
-  const fx = await FakeExchange.start({ source, autoPublish: options.autoPublish, clock: scheduler });
-  const clients: Client[] = [];
-  t.teardown(async () => {
-    clients.forEach((c) => c.close());
-    await fx.close();
-  });
-  const [A, B] = fx.market.symbols().map((s) => s.symbol) as [string, string];
-  let requestId = 1;
+  const base = await startManualExchange(t, source, { autoPublish: options.autoPublish, startTime: T0 });
+  const { fx } = base;
   return {
-    scheduler,
-    fx,
-    A,
-    B,
-    async open(path: string): Promise<Client> {
-      const client = await Client.open(`${fx.wsUrl}${path}`);
-      clients.push(client);
-      return client;
-    },
-    flush: (client: Client) => client.request({ method: 'LIST_SUBSCRIPTIONS', id: requestId++ }),
+    ...base,
     /** Publishes by hand until `count` trades of `symbol` have gone out; returns them. */
     publishFor(symbol: string, count: number): AggTrade[] {
       const before = fx.market.trades(symbol).length;
