@@ -6,7 +6,7 @@
  */
 import { and, assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
 import type { Logger } from '../infra/logger.ts';
-import type { ActivateSymbol, DispatcherEvent, Mailbox, WorkerEvent } from './messages.ts';
+import type { ActivateSymbol, DispatcherEvent, Mailbox, WorkerEvent } from '../domain/messages.ts';
 
 /** Where the dispatcher sends work and asks for subscriptions (the supervisor wires these). */
 export interface DispatcherPorts {

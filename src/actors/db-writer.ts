@@ -9,7 +9,7 @@ import { isNewerVersion } from '../domain/kline-version.ts';
 import { dbWriterMachine } from '../machines/db-writer.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { KlineRecord, KlineSink } from './kline-sink.ts';
-import type { PublishedBatch } from './messages.ts';
+import type { PublishedBatch } from '../domain/messages.ts';
 
 export interface DbWriterOptions {
   readonly sink: KlineSink;

@@ -7,8 +7,8 @@
  */
 import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
 import type { Kline } from '../domain/kline.ts';
-import type { DeltaBatch } from './partition-worker.ts';
-import type { GatewayEvent, Mailbox, PublishedBatch, WorkerEvent } from './messages.ts';
+import type { DeltaBatch } from '../domain/messages.ts';
+import type { GatewayEvent, Mailbox, PublishedBatch, WorkerEvent } from '../domain/messages.ts';
 
 export interface GatewayPorts {
   readonly workers: readonly Mailbox<WorkerEvent>[];

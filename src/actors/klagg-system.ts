@@ -16,7 +16,7 @@ import { DbWriter } from './db-writer.ts';
 import { gatewayMachine, type GatewayCounters } from './gateway.ts';
 import { createHealthBoard, reportHealth, type HealthBoard } from './health-board.ts';
 import type { KlineSink } from './kline-sink.ts';
-import type { ActivateSymbol, BatchListener, DispatcherEvent, GatewayEvent, PublishedBatch, WorkerEvent } from './messages.ts';
+import type { ActivateSymbol, BatchListener, DispatcherEvent, GatewayEvent, PublishedBatch, WorkerEvent } from '../domain/messages.ts';
 import { LocalPartitionWorker, type PartitionWorkerPort } from './partition-worker-port.ts';
 import type { RebuildRequest, TradeFetcher, UnrepairedGap } from './partition-worker.ts';
 import { ThreadPartitionWorker } from './thread-partition-worker.ts';

@@ -6,7 +6,7 @@
 import type { ParsedTrade } from '../domain/agg-trade-parser.ts';
 import type { SymbolScales } from '../domain/kline-engine.ts';
 import type { Kline } from '../domain/kline.ts';
-import type { DeltaBatch } from './partition-worker.ts';
+import type { DeltaBatch } from '../domain/messages.ts';
 import { PartitionWorker, type PartitionWorkerOptions } from './partition-worker.ts';
 
 export interface PartitionWorkerPort {

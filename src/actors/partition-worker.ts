@@ -10,17 +10,8 @@ import { FrameIngest, FrameOutcome } from '../domain/frame-ingest.ts';
 import type { IntervalName } from '../domain/interval.ts';
 import { KlineEngine, type GapInfo, type SymbolScales } from '../domain/kline-engine.ts';
 import type { Kline, RevisionCause } from '../domain/kline.ts';
+import type { DeltaBatch } from '../domain/messages.ts';
 
-export interface DeltaBatch {
-  readonly workerId: number;
-  readonly seq: number;
-  /** Klines that became final since the previous pull, in the order they did. */
-  readonly finals: readonly Kline[];
-  /** The latest state of every open kline changed since the previous pull. */
-  readonly updates: readonly Kline[];
-  /** Last trade time of every symbol that traded since the previous pull. */
-  readonly lastTradeTimes: Readonly<Record<string, number>>;
-}
 
 /** Fetches the trades with aggregate ids fromId…toId of a symbol (REST `/fapi/v1/aggTrades?fromId=`). */
 export type TradeFetcher = (symbol: string, fromId: number, toId: number) => Promise<readonly AggTrade[]>;

@@ -5,7 +5,7 @@
  */
 import { assign, enqueueActions, setup, type ActorRefFrom } from 'xstate';
 import { symbolLifecycleMachine, type SymbolLifecycleEvent, type SymbolLifecycleState } from '../machines/symbol-lifecycle.ts';
-import type { ActivateSymbol, DispatcherEvent, Mailbox, WorkerEvent } from './messages.ts';
+import type { ActivateSymbol, DispatcherEvent, Mailbox, WorkerEvent } from '../domain/messages.ts';
 import type { PartitionWorkerPort } from './partition-worker-port.ts';
 import type { Clock } from '../infra/clock.ts';
 

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
 import { WebSocket } from 'ws';
 import { KlaggService } from '../../src/actors/klagg-service.ts';
-import type { BatchListener } from '../../src/actors/messages.ts';
+import type { BatchListener } from '../../src/domain/messages.ts';
 import { openTimeOf, type IntervalName } from '../../src/domain/interval.ts';
 import type { Kline } from '../../src/domain/kline.ts';
 import { OffsetClock, systemClock } from '../../src/infra/clock.ts';

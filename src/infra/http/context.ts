@@ -1,6 +1,6 @@
 /** What the HTTP routes need from the rest of klagg: the store, the running system, the live view, the ports. */
 import type { KlaggSystem } from '../../actors/klagg-system.ts';
-import type { ActivateSymbol } from '../../actors/messages.ts';
+import type { ActivateSymbol } from '../../domain/messages.ts';
 import type { IntervalName } from '../../domain/interval.ts';
 import type { SymbolScales } from '../../domain/kline-engine.ts';
 import { scalesFromSizes } from '../../domain/kline-format.ts';

@@ -3,7 +3,7 @@
  * Gateway's published batches. Binance includes the in-progress kline in `/fapi/v1/klines`; the store may hold an
  * older version of it (or none yet), so the API merges this one in. A final for a key drops its open kline.
  */
-import type { BatchListener, PublishedBatch } from '../../actors/messages.ts';
+import type { BatchListener, PublishedBatch } from '../../domain/messages.ts';
 import type { IntervalName } from '../../domain/interval.ts';
 import type { Kline } from '../../domain/kline.ts';
 

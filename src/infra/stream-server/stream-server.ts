@@ -20,7 +20,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import type { PublishedBatch } from '../../actors/messages.ts';
+import type { PublishedBatch } from '../../domain/messages.ts';
 import type { Kline } from '../../domain/kline.ts';
 import type { SymbolScales } from '../../domain/kline-engine.ts';
 import { formatKlineChecked } from '../../domain/kline-format.ts';

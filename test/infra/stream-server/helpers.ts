@@ -2,7 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
-import type { PublishedBatch } from '../../../src/actors/messages.ts';
+import type { PublishedBatch } from '../../../src/domain/messages.ts';
 import type { Kline } from '../../../src/domain/kline.ts';
 import { createRootLogger } from '../../../src/infra/logger.ts';
 import { systemClock } from '../../../src/infra/clock.ts';

@@ -2,9 +2,20 @@
  * The typed events the supervisor's children exchange. Trades never travel as events: these carry activation,
  * control and batches only.
  */
-import type { SymbolScales } from '../domain/kline-engine.ts';
-import type { Kline } from '../domain/kline.ts';
-import type { DeltaBatch } from './partition-worker.ts';
+import type { SymbolScales } from './kline-engine.ts';
+import type { Kline } from './kline.ts';
+
+/** One worker's answer to a pull: what changed since the previous one. */
+export interface DeltaBatch {
+  readonly workerId: number;
+  readonly seq: number;
+  /** Klines that became final since the previous pull, in the order they did. */
+  readonly finals: readonly Kline[];
+  /** The latest state of every open kline changed since the previous pull. */
+  readonly updates: readonly Kline[];
+  /** Last trade time of every symbol that traded since the previous pull. */
+  readonly lastTradeTimes: Readonly<Record<string, number>>;
+}
 
 /** Anything events can be sent to (an actor ref). */
 export interface Mailbox<E> {

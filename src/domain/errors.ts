@@ -1,0 +1,175 @@
+/**
+ * klagg's error registry: every code klagg raises, answers or logs, with its message, in this one module.
+ *
+ * Codes read `KLAGG_ERR_<AREA>_<WHAT>`. A code's `message` builds the text from its parameters, so the wording lives
+ * here and nowhere else; `summary` and `fix` are what `docs/errors.md` lists (a test keeps that file equal to
+ * `errorsMarkdown()`). klagg's own HTTP routes answer `{code, message}` with the code's `status`; Binance-shaped routes
+ * answer Binance's `{code, msg}` from the Binance table instead (`src/infra/binance-api/binance-codes.ts`).
+ *
+ * To add a code: add an entry in its area (areas are sorted; codes within an area too), run
+ * `node scripts/errors-doc.ts` to regenerate `docs/errors.md`.
+ */
+
+interface ErrorSpec<P> {
+  /** One line for the docs: when this error happens. */
+  readonly summary: string;
+  /** What the user can do about it (docs, and start failures print it). */
+  readonly fix?: string;
+  /** The HTTP status a route answers with (routes only). */
+  readonly status?: number;
+  readonly message: (params: P) => string;
+}
+
+const spec = <P = Record<never, never>>(s: ErrorSpec<P>): ErrorSpec<P> => s;
+
+export const ERRORS = {
+  // ── ADMIN: the admin HTTP API ────────────────────────────────────────────────────────────────────────────────────
+  KLAGG_ERR_ADMIN_BAD_REQUEST: spec<{ reason: string }>({
+    status: 400,
+    summary: 'An admin request had a missing or invalid parameter.',
+    fix: 'Correct the parameter named in the message.',
+    message: (p) => p.reason,
+  }),
+  KLAGG_ERR_ADMIN_REPAIR_UNAVAILABLE: spec({
+    status: 501,
+    summary: 'A repair was asked of a service that has no exchange REST source (a replay).',
+    message: () => 'repair is not available in this service (no REST source configured)',
+  }),
+  KLAGG_ERR_ADMIN_UNAUTHORIZED: spec({
+    status: 401,
+    summary: 'An admin request without the admin token (header `Authorization: Bearer <token>`).',
+    fix: 'Send the token configured as `admin.token` (env KLAGG_ADMIN_TOKEN).',
+    message: () => 'admin token missing or wrong',
+  }),
+  KLAGG_ERR_ADMIN_UNKNOWN_SYMBOL: spec<{ symbol: string; detail: string }>({
+    status: 404,
+    summary: 'An admin request named a symbol klagg does not know.',
+    fix: 'Check the symbol (upper case, as the exchange lists it).',
+    message: (p) => `unknown symbol ${p.symbol} (${p.detail})`,
+  }),
+
+  // ── CONFIG ───────────────────────────────────────────────────────────────────────────────────────────────────────
+  KLAGG_ERR_CONFIG_INVALID: spec<{ count: number; lines: readonly string[] }>({
+    summary: 'The configuration (file, environment, flags) has problems; every one is listed with where it came from.',
+    fix: 'Correct each setting named; `klagg <command> --help` lists them.',
+    message: (p) => `invalid klagg configuration (${p.count === 1 ? '1 problem' : `${p.count} problems`}):\n${p.lines.map((l) => `  ${l}`).join('\n')}`,
+  }),
+
+  // ── HTTP: klagg's own routes ─────────────────────────────────────────────────────────────────────────────────────
+  KLAGG_ERR_HTTP_BAD_URL: spec({ status: 400, summary: 'The request URL could not be parsed.', message: () => 'malformed request URL' }),
+  KLAGG_ERR_HTTP_INTERNAL: spec({
+    status: 500,
+    summary: 'An unexpected failure while answering; logged with the request id.',
+    fix: 'Report it with the request id from the log.',
+    message: () => 'internal error',
+  }),
+  KLAGG_ERR_HTTP_METHOD_NOT_ALLOWED: spec<{ method: string; allowed: readonly string[] }>({
+    status: 405,
+    summary: 'The path exists but not for this method (the `Allow` header lists the ones it takes).',
+    message: (p) => `method ${p.method} not allowed; use ${p.allowed.join(', ')}`,
+  }),
+  KLAGG_ERR_HTTP_NOT_FOUND: spec<{ method: string; path: string }>({
+    status: 404,
+    summary: 'No route for this method and path.',
+    fix: 'See the README for the routes klagg serves.',
+    message: (p) => `no route for ${p.method} ${p.path.slice(0, 200)}`,
+  }),
+  KLAGG_ERR_HTTP_TOO_LARGE: spec<{ limit: number }>({
+    status: 413,
+    summary: 'A request body larger than the limit.',
+    message: (p) => `request body larger than ${p.limit} bytes`,
+  }),
+  KLAGG_ERR_HTTP_URL_TOO_LONG: spec<{ limit: number }>({
+    status: 414,
+    summary: 'A request URL longer than the limit.',
+    message: (p) => `request URL longer than ${p.limit} characters`,
+  }),
+
+  // ── START: a start that cannot complete (the process exits non-zero) ─────────────────────────────────────────────
+  KLAGG_ERR_START_DATA_DIR_LOCKED: spec<{ dir: string; pid: number }>({
+    summary: 'The embedded database folder is in use by another klagg process.',
+    fix: 'Stop the other process, or give this one another folder (`db.dataDir`, env KLAGG_DATA_DIR).',
+    message: (p) => `data directory ${p.dir} is in use by process ${p.pid}`,
+  }),
+  KLAGG_ERR_START_DB_UNREACHABLE: spec<{ target: string; reason: string }>({
+    summary: 'PostgreSQL could not be reached or refused the connection.',
+    fix: 'Start PostgreSQL or correct `db.url` (env KLAGG_DB_URL).',
+    message: (p) => `database ${p.target} unreachable: ${p.reason}`,
+  }),
+  KLAGG_ERR_START_EXCHANGE_UNREACHABLE: spec<{ url: string; attempts: number; reason: string }>({
+    summary: 'The exchange did not answer after all retries while starting.',
+    fix: 'Check the network and `exchange.restUrl` / `exchange.wsUrl`.',
+    message: (p) => `exchange ${p.url} unreachable after ${p.attempts} attempts: ${p.reason}`,
+  }),
+  KLAGG_ERR_START_PORT_IN_USE: spec<{ host: string; port: number }>({
+    summary: 'The HTTP port is taken by another process.',
+    fix: 'Stop the other process or choose another port (`http.port`, env KLAGG_HTTP_PORT).',
+    message: (p) => `port ${p.port} on ${p.host} is already in use`,
+  }),
+
+  // ── SYSTEM: the running service ──────────────────────────────────────────────────────────────────────────────────
+  KLAGG_ERR_SYSTEM_ACTIVATION_FAILED: spec<{ symbol: string; reason: string }>({
+    summary: "A symbol's activation failed (it is retried; after the last retry the symbol is Failed).",
+    fix: 'See the reason; an admin can force the activation again (`POST /admin/symbols/:symbol/activate`).',
+    message: (p) => `activation of ${p.symbol} failed: ${p.reason}`,
+  }),
+  KLAGG_ERR_SYSTEM_INVARIANT: spec<{ what: string }>({
+    summary: 'A broken internal invariant (a bug, not bad input).',
+    fix: 'Report it with the message.',
+    message: (p) => p.what,
+  }),
+  KLAGG_ERR_SYSTEM_NOT_RUNNING: spec<{ part: string }>({
+    summary: 'A request reached the system while it was not running (starting or stopped).',
+    message: (p) => `the system is not running (no ${p.part})`,
+  }),
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+export type ErrorParams<C extends ErrorCode> = (typeof ERRORS)[C] extends ErrorSpec<infer P> ? P : never;
+
+/** The message of a code with its parameters. */
+export function errorMessage<C extends ErrorCode>(code: C, params: ErrorParams<C>): string {
+  return (ERRORS[code] as ErrorSpec<ErrorParams<C>>).message(params);
+}
+
+/** An error with a registry code. `status` is the code's HTTP status (500 when it has none). */
+export class KlaggError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
+  readonly status: number;
+
+  constructor(code: C, params: ErrorParams<C>, options?: { cause?: unknown }) {
+    super(errorMessage(code, params), options);
+    this.name = 'KlaggError';
+    this.code = code;
+    this.status = (ERRORS[code] as ErrorSpec<unknown>).status ?? 500;
+  }
+
+  /** The body klagg's own routes answer with. */
+  toJSON(): { code: C; message: string } {
+    return { code: this.code, message: this.message };
+  }
+
+  /** A start failure's one line: the message and, when the code has one, the fix. */
+  oneLine(): string {
+    const fix = (ERRORS[this.code] as ErrorSpec<unknown>).fix;
+    return fix === undefined ? `${this.code}: ${this.message}` : `${this.code}: ${this.message} — ${fix}`;
+  }
+}
+
+/** The registry as markdown: what `docs/errors.md` holds. */
+export function errorsMarkdown(): string {
+  const lines = [
+    '# klagg error codes',
+    '',
+    'Generated from `src/domain/errors.ts` by `node scripts/errors-doc.ts`; a test keeps the two equal.',
+    "klagg's own routes answer `{\"code\": \"KLAGG_ERR_…\", \"message\": \"…\"}`; Binance-shaped routes (`/fapi/…`, the",
+    "stream endpoints) answer Binance's `{\"code\": -1121, \"msg\": \"…\"}` as Binance does.",
+    '',
+    '| code | HTTP | when | what to do |',
+    '|---|---|---|---|',
+  ];
+  for (const [code, s] of Object.entries(ERRORS) as [ErrorCode, ErrorSpec<unknown>][]) {
+    lines.push(`| \`${code}\` | ${s.status ?? ''} | ${s.summary.replace(/\|/g, '\\|')} | ${(s.fix ?? '').replace(/\|/g, '\\|')} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
