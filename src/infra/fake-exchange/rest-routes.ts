@@ -21,7 +21,7 @@ import {
   startAfterEnd,
   tooManyRequests,
   unknownRoute,
-} from './binance-error.ts';
+} from '../binance/binance-replies.ts';
 import { exchangeInfoBody } from './exchange-info.ts';
 import type { Faults } from './faults.ts';
 import type { Market, TickerStats } from './market.ts';

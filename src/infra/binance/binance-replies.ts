@@ -1,6 +1,8 @@
 /**
- * Binance-style REST errors: an HTTP status and the `{"code":-1121,"msg":"Invalid symbol."}` body, with the codes
- * and messages the real API uses.
+ * The Binance table: every Binance-style error klagg and its fake exchange answer — an HTTP status and the
+ * `{"code":-1121,"msg":"Invalid symbol."}` body, with the codes and messages the real API uses. Binance's texts are
+ * written here and nowhere else (REST routes of both servers, and the WebSocket endpoints' refusals).
+ * (klagg's own error codes are in `src/domain/errors.ts`; the meanings a client reads are in `binance-error.ts`.)
  */
 export class BinanceError extends Error {
   readonly status: number;
@@ -44,3 +46,9 @@ export function serverError(status: number): BinanceError {
   if (status === 503) return new BinanceError(503, -1008, 'Server is currently overloaded with other requests. Please try again in a few minutes.');
   return new BinanceError(status, -1000, 'An unknown error occurred while processing the request.');
 }
+
+export const invalidPath = (path: string): BinanceError => new BinanceError(404, -5000, `Path ${path} is invalid`);
+export const tooManyStreams = (): BinanceError => new BinanceError(400, -1130, 'Too many streams.');
+export const invalidStream = (): BinanceError => new BinanceError(400, -1100, 'Invalid stream: expected <symbol>@kline_<interval>.');
+export const shuttingDown = (): BinanceError => new BinanceError(503, -1001, 'Server is shutting down.');
+export const invalidApiKey = (): BinanceError => new BinanceError(401, -2015, 'Invalid API-key, IP, or permissions for action.');
