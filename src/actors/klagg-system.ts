@@ -3,26 +3,26 @@
  * Gateway, the Clock and the Watchdog as children of one service-lifecycle actor, plus the DB writer. `KlaggSystem`
  * is the narrow face the CLI, the tests and (later) the HTTP layer use: start, activate, feed frames, flush, stop.
  */
-import { createActor, enqueueActions, fromCallback, type Actor, type AnyActorLogic, type AnyActorRef, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import type { IntervalName } from '../domain/interval.ts';
 import type { Kline, RevisionCause } from '../domain/kline.ts';
+import { KlaggError } from '../domain/errors.ts';
+import type { ActivateSymbol, BatchListener, DispatcherEvent, GatewayEvent, Mailbox, PublishedBatch, WorkerEvent } from '../domain/messages.ts';
 import { assignPartitions, instrumentKey, partitionOf } from '../domain/partition.ts';
-import { serviceLifecycleMachine } from '../machines/service-lifecycle.ts';
+import type { DispatcherCounters } from '../machines/activation-dispatcher.ts';
+import type { GatewayCounters } from '../machines/gateway.ts';
 import type { SymbolLifecycleContext, SymbolLifecycleState } from '../machines/symbol-lifecycle.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { Logger } from '../infra/logger.ts';
-import { activationDispatcherMachine, type DispatcherCounters } from './activation-dispatcher.ts';
 import { DbWriter } from './db-writer.ts';
-import { gatewayMachine, type GatewayCounters } from './gateway.ts';
 import { createHealthBoard, reportHealth, type HealthBoard } from './health-board.ts';
 import type { KlineSink } from './kline-sink.ts';
-import type { ActivateSymbol, BatchListener, DispatcherEvent, GatewayEvent, PublishedBatch, WorkerEvent } from '../domain/messages.ts';
 import { LocalPartitionWorker, type PartitionWorkerPort } from './partition-worker-port.ts';
 import type { RebuildRequest, TradeFetcher, UnrepairedGap } from './partition-worker.ts';
-import { ThreadPartitionWorker } from './thread-partition-worker.ts';
 import { createSymbolRegistry, type SymbolRegistry } from './symbol-registry.ts';
+import { supervisorLogic } from './system-children.ts';
+import { ThreadPartitionWorker } from './thread-partition-worker.ts';
 import { TradeRouter } from './trade-router.ts';
-import { workerMachine } from './worker.ts';
 
 export interface KlaggSystemOptions {
   readonly venue: string;
@@ -76,7 +76,7 @@ export class KlaggSystem {
   readonly workers: readonly PartitionWorkerPort[];
   readonly dbWriter: DbWriter;
   readonly #options: KlaggSystemOptions;
-  readonly #root: Actor<typeof serviceLifecycleMachine>;
+  readonly #root: Actor<ReturnType<typeof supervisorLogic>>;
   readonly #router = new TradeRouter();
   readonly #partitionWorker: readonly number[];
   readonly #listeners = new Set<BatchListener>();
@@ -117,7 +117,23 @@ export class KlaggSystem {
       logger: options.logger.child({ actor: 'dbWriter' }),
       onHealth: (status, detail) => reportHealth(this.health, 'dbWriter', status, detail, options.clock.now()),
     });
-    this.#root = createActor(this.#supervisorMachine(), { inspect: (event) => this.#onInspect(event) });
+    this.#root = createActor(this.#supervisor(), {
+      input: {
+        workerCount: options.workers,
+        maxAttempts: 1 + options.dispatcher.maxRetries,
+        dispatcher: {
+          queueCapacity: options.dispatcher.queueCapacity,
+          maxRetries: options.dispatcher.maxRetries,
+          retryDelayMs: options.dispatcher.retryDelayMs,
+          ackTimeoutMs: options.dispatcher.ackTimeoutMs ?? 10_000,
+          concurrency: options.dispatcher.concurrency ?? 16,
+        },
+        gateway: options.gateway,
+        tickIntervalMs: options.tickIntervalMs,
+        watchdogIntervalMs: options.watchdog.checkIntervalMs,
+      },
+      inspect: (event) => this.#onInspect(event),
+    });
   }
 
   /** Worker that owns a symbol: stable hash → partition → worker. */
@@ -232,7 +248,7 @@ export class KlaggSystem {
 
   /** Fault injection for tests and chaos runs: worker `id` answers pulls only after `ms`. */
   stallWorker(id: number, ms: number): void {
-    this.#workerRefs()[id]?.send({ type: 'STALL', ms });
+    this.#workerRefs()[id]?.send({ type: 'STALL', until: this.#options.clock.now() + ms });
   }
 
   /**
@@ -261,14 +277,12 @@ export class KlaggSystem {
   }
 
   get counters(): SystemCounters {
-    const children = this.#children();
-    const dispatcher = children['dispatcher']?.getSnapshot() as { context: { counters: DispatcherCounters } } | undefined;
-    const gateway = children['gateway']?.getSnapshot() as { context: { counters: GatewayCounters } } | undefined;
+    const { dispatcher, gateway } = this.#root.getSnapshot().children;
     return {
       framesRouted: this.#framesRouted,
       framesUnrouted: this.#framesUnrouted,
-      dispatcher: dispatcher?.context.counters ?? { accepted: 0, rejected: 0, activated: 0, failed: 0, retries: 0 },
-      gateway: gateway?.context.counters ?? { pulls: 0, timeouts: 0, lateAnswers: 0, published: 0 },
+      dispatcher: dispatcher?.getSnapshot().context.counters ?? { accepted: 0, rejected: 0, activated: 0, failed: 0, retries: 0 },
+      gateway: gateway?.getSnapshot().context.counters ?? { pulls: 0, timeouts: 0, lateAnswers: 0, published: 0 },
     };
   }
 
@@ -314,7 +328,7 @@ export class KlaggSystem {
   /** Resolves with the exit code once the service has stopped for any reason (a fatal error included). */
   whenStopped(): Promise<number> {
     return new Promise((resolve) => {
-      const check = (snapshot: SnapshotFrom<typeof serviceLifecycleMachine>): boolean => {
+      const check = (snapshot: SnapshotFrom<ReturnType<typeof supervisorLogic>>): boolean => {
         if (snapshot.value !== 'stopped') return false;
         resolve(snapshot.context.fatal === null ? 0 : 1);
         return true;
@@ -326,90 +340,42 @@ export class KlaggSystem {
     });
   }
 
-  #supervisorMachine() {
+  #supervisor() {
     const options = this.#options;
-    const system = this;
-    return serviceLifecycleMachine.provide({
-      actions: {
-        spawnChildren: enqueueActions(({ enqueue }) => {
-          // The lifecycle machine is pure and knows no children; the supervisor decides which ones exist.
-          const spawn = enqueue.spawnChild as unknown as (logic: AnyActorLogic, options: { id: string; systemId: string; input?: unknown }) => void;
-          for (const core of system.workers) {
-            spawn(workerMachine, {
-              id: `worker-${core.id}`,
-              systemId: `worker-${core.id}`,
-              input: { core, maxAttempts: 1 + options.dispatcher.maxRetries, clock: options.clock },
-            });
-          }
-          spawn(activationDispatcherMachine, {
-            id: 'dispatcher',
-            systemId: 'dispatcher',
-            input: {
-              logger: options.logger.child({ actor: 'dispatcher' }),
-              queueCapacity: options.dispatcher.queueCapacity,
-              maxRetries: options.dispatcher.maxRetries,
-              retryDelayMs: options.dispatcher.retryDelayMs,
-              ackTimeoutMs: options.dispatcher.ackTimeoutMs ?? 10_000,
-              concurrency: options.dispatcher.concurrency ?? 16,
-              ports: {
-                workerFor: (symbol: string) => system.#workerRefs()[system.workerOf(symbol)]!,
-                subscribe: (symbol: string, position: number) => {
-                  system.route(symbol);
-                  options.tradeSource?.subscribe(symbol, position);
-                },
-                unsubscribe: (symbol: string) => {
-                  system.#unroute(symbol);
-                  options.tradeSource?.unsubscribe(symbol);
-                },
-              },
-            },
-          });
-          spawn(gatewayMachine, {
-            id: 'gateway',
-            systemId: 'gateway',
-            input: {
-              ...options.gateway,
-              ports: {
-                workers: system.workers.map((core) => ({ send: (event: WorkerEvent) => system.#workerRefs()[core.id]!.send(event) })),
-                publish: (batch: PublishedBatch) => system.#publish(batch),
-                reportWorker: (id: number, status: 'ok' | 'degraded' | 'error', detail: string) => reportHealth(system.health, `worker-${id}`, status, detail, options.clock.now()),
-                tradesSeen: (lastTradeTimes: Readonly<Record<string, number>>) => {
-                  if (Object.keys(lastTradeTimes).length > 0) system.registry.trigger.tradesSeen({ lastTradeTimes });
-                },
-              },
-            },
-          });
-          if (options.tickIntervalMs > 0) {
-            spawn(
-              fromCallback(() => {
-                const timer = setInterval(() => system.advanceTo(options.clock.now() - system.watermarkExtraMs()), options.tickIntervalMs);
-                return () => clearInterval(timer);
-              }),
-              { id: 'clock', systemId: 'clock' },
-            );
-          }
-          spawn(
-            fromCallback<{ type: 'CHECK' }>(({ sendBack }) => {
-              const timer = setInterval(() => {
-                const fatal = Object.values(system.health.getSnapshot().context.actors).find((entry) => entry.fatal);
-                if (fatal) sendBack({ type: 'FATAL', error: `${fatal.actor}: ${fatal.detail}` } as never);
-              }, options.watchdog.checkIntervalMs);
-              return () => clearInterval(timer);
-            }),
-            { id: 'watchdog', systemId: 'watchdog' },
-          );
-        }),
-        beginDrain: ({ context }) => {
-          system.#log.info({ fatal: context.fatal }, 'draining: pulling the workers and writing everything');
-          void system.#drain().then(
-            () => system.#root.send({ type: 'DRAINED' }),
-            (error: unknown) => {
-              system.#log.error({ err: error }, 'drain failed');
-              system.#root.send({ type: 'FATAL', error: `drain failed: ${(error as Error).message}` });
-              system.#root.send({ type: 'DRAINED' });
-            },
-          );
-        },
+    return supervisorLogic({
+      workers: this.workers,
+      clock: options.clock,
+      logger: options.logger.child({ actor: 'dispatcher' }),
+      workerActor: (workerId) => this.#workerRefs()[workerId]!,
+      workerOf: (symbol) => this.workerOf(symbol),
+      subscribe: (symbol, position) => {
+        this.route(symbol);
+        options.tradeSource?.subscribe(symbol, position);
+      },
+      unsubscribe: (symbol) => {
+        this.#unroute(symbol);
+        options.tradeSource?.unsubscribe(symbol);
+      },
+      publish: (batch) => this.#publish(batch),
+      reportWorker: (id, status, detail) => reportHealth(this.health, `worker-${id}`, status, detail, options.clock.now()),
+      tradesSeen: (lastTradeTimes) => {
+        if (Object.keys(lastTradeTimes).length > 0) this.registry.trigger.tradesSeen({ lastTradeTimes });
+      },
+      tick: () => this.advanceTo(options.clock.now() - this.watermarkExtraMs()),
+      fatalEntry: () => {
+        const fatal = Object.values(this.health.getSnapshot().context.actors).find((entry) => entry.fatal);
+        return fatal === undefined ? undefined : `${fatal.actor}: ${fatal.detail}`;
+      },
+      drain: (fatal) => {
+        this.#log.info({ fatal }, 'draining: pulling the workers and writing everything');
+        void this.#drain().then(
+          () => this.#root.send({ type: 'DRAINED' }),
+          (error: unknown) => {
+            this.#log.error({ err: error }, 'drain failed');
+            this.#root.send({ type: 'FATAL', error: `drain failed: ${(error as Error).message}` });
+            this.#root.send({ type: 'DRAINED' });
+          },
+        );
       },
     });
   }
@@ -460,24 +426,20 @@ export class KlaggSystem {
     this.#options.inspect?.(event);
   }
 
-  #children(): Readonly<Record<string, AnyActorRef | undefined>> {
-    return this.#root.getSnapshot().children as Readonly<Record<string, AnyActorRef | undefined>>;
-  }
-
-  #workerRefs(): readonly { send(event: WorkerEvent): void }[] {
-    const children = this.#children();
+  #workerRefs(): readonly Mailbox<WorkerEvent>[] {
+    const children = this.#root.getSnapshot().children;
     return this.workers.map((core) => children[`worker-${core.id}`]!);
   }
 
-  #dispatcher(): { send(event: DispatcherEvent): void } {
-    const dispatcher = this.#children()['dispatcher'] as { send(event: DispatcherEvent): void } | undefined;
-    if (dispatcher === undefined) throw new Error('the system is not running (no dispatcher)');
+  #dispatcher(): Mailbox<DispatcherEvent> {
+    const dispatcher = this.#root.getSnapshot().children['dispatcher'];
+    if (dispatcher === undefined) throw new KlaggError('KLAGG_ERR_SYSTEM_NOT_RUNNING', { part: 'dispatcher' });
     return dispatcher;
   }
 
-  #gateway(): { send(event: GatewayEvent): void } {
-    const gateway = this.#children()['gateway'] as { send(event: GatewayEvent): void } | undefined;
-    if (gateway === undefined) throw new Error('the system is not running (no gateway)');
+  #gateway(): Mailbox<GatewayEvent> {
+    const gateway = this.#root.getSnapshot().children['gateway'];
+    if (gateway === undefined) throw new KlaggError('KLAGG_ERR_SYSTEM_NOT_RUNNING', { part: 'gateway' });
     return gateway;
   }
 }

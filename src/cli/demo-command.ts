@@ -14,6 +14,7 @@ import { openDatabase } from '../infra/db/open-database.ts';
 import { FakeExchange } from '../infra/fake-exchange/fake-exchange.ts';
 import type { Logger } from '../infra/logger.ts';
 import { InspectorHub } from '../infra/inspector/inspector-hub.ts';
+import { KLAGG_MACHINES } from '../machines/registry.ts';
 import { startServing } from './serving.ts';
 
 function whole(name: string, min: number, max: number): (value: string) => number {
@@ -52,7 +53,7 @@ export function demoCommand(logger: Logger): Command {
       const exchange = await FakeExchange.start({ source: { kind: 'generated', symbols: opts.symbols, rate: opts.rate, seed: 1 }, logger });
       const database = await openDatabase({ url: config.database.url, dataDir: config.database.dataDir, logger });
       const store = new KlineStore(database.db);
-      const inspector = new InspectorHub();
+      const inspector = new InspectorHub({ machines: KLAGG_MACHINES });
       let service: KlaggService | undefined;
       service = new KlaggService({
         venue: config.venue,

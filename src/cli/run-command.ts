@@ -12,6 +12,7 @@ import { KlineStore } from '../infra/db/kline-store.ts';
 import { openDatabase } from '../infra/db/open-database.ts';
 import type { Logger } from '../infra/logger.ts';
 import { InspectorHub } from '../infra/inspector/inspector-hub.ts';
+import { KLAGG_MACHINES } from '../machines/registry.ts';
 import { startServing } from './serving.ts';
 
 export function runCommand(logger: Logger): Command {
@@ -33,7 +34,7 @@ export function runCommand(logger: Logger): Command {
       const store = new KlineStore(database.db);
       // Klines close on the exchange's clock: local time plus the measured offset.
       const clock = new OffsetClock(systemClock);
-      const inspector = new InspectorHub();
+      const inspector = new InspectorHub({ machines: KLAGG_MACHINES });
       let service: KlaggService | undefined;
       const backfillOf = (svc: () => KlaggService) => ({
         run: (symbols: readonly { symbol: string; listedAt: number }[], now: number, done?: (symbol: string) => void) =>

@@ -53,8 +53,8 @@ export type WorkerEvent =
   | { readonly type: 'PULL_DELTAS'; readonly seq: number; readonly replyTo: Mailbox<GatewayEvent> }
   | { readonly type: 'TICK'; readonly now: number }
   | { readonly type: 'FINISH' }
-  /** Fault injection: answer pulls only after `ms` (tests and chaos runs; a stalled worker must lose nothing). */
-  | { readonly type: 'STALL'; readonly ms: number };
+  /** Fault injection: answer pulls only from time `until` on (tests and chaos runs; a stalled worker must lose nothing). */
+  | { readonly type: 'STALL'; readonly until: number };
 
 export type GatewayEvent =
   | { readonly type: 'DELTAS'; readonly batch: DeltaBatch }

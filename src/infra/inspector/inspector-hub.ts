@@ -7,26 +7,6 @@
  * DbWriter, the SymbolManager, each stream connection) and every system numbers its sessions from `x:0`.
  */
 import type { AnyActorRef, AnyStateMachine, InspectionEvent } from 'xstate';
-import { activationDispatcherMachine } from '../../actors/activation-dispatcher.ts';
-import { gatewayMachine } from '../../actors/gateway.ts';
-import { workerMachine } from '../../actors/worker.ts';
-import { dbWriterMachine } from '../../machines/db-writer.ts';
-import { serviceLifecycleMachine } from '../../machines/service-lifecycle.ts';
-import { streamConnectionMachine } from '../../machines/stream-connection.ts';
-import { symbolLifecycleMachine } from '../../machines/symbol-lifecycle.ts';
-import { symbolManagerMachine } from '../../machines/symbol-manager.ts';
-
-/** The machines klagg runs, by machine id. */
-export const KLAGG_MACHINES: readonly AnyStateMachine[] = [
-  serviceLifecycleMachine,
-  workerMachine,
-  activationDispatcherMachine,
-  gatewayMachine,
-  dbWriterMachine,
-  streamConnectionMachine,
-  symbolManagerMachine,
-  symbolLifecycleMachine,
-] as unknown as AnyStateMachine[];
 
 export interface GraphTransition {
   /** The event name; delayed transitions read `after <delay>`, eventless ones `always`. */
@@ -99,6 +79,8 @@ export interface InspectorChange {
 }
 
 export interface InspectorHubOptions {
+  /** The machines whose state charts `graphs()` returns (the composition root passes `src/machines/registry.ts`). */
+  readonly machines?: readonly AnyStateMachine[];
   /** Ring buffer size. Default 500. */
   readonly capacity?: number;
   /** Fan-out period in ms (changes are batched). Default 100. 0 fans out synchronously (tests). */
@@ -161,8 +143,10 @@ export class InspectorHub {
   readonly #pendingActors = new Set<string>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #graphs: MachineGraph[] | undefined;
+  readonly #machines: readonly AnyStateMachine[];
 
   constructor(options: InspectorHubOptions = {}) {
+    this.#machines = options.machines ?? [];
     this.#capacity = options.capacity ?? 500;
     this.#throttleMs = options.throttleMs ?? 100;
     this.#verbose = new Set(options.verboseMachines ?? ['symbol']);
@@ -205,7 +189,7 @@ export class InspectorHub {
 
   /** The state charts of klagg's machines. */
   graphs(): MachineGraph[] {
-    this.#graphs ??= KLAGG_MACHINES.map(machineGraph);
+    this.#graphs ??= this.#machines.map(machineGraph);
     return this.#graphs;
   }
 

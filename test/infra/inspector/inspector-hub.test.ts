@@ -2,6 +2,7 @@
  * The InspectorHub fed by a real KlaggSystem's inspect events: actors with their machines and states, the ring
  * buffer, the batched fan-out, the state charts of klagg's machines, and attach() for actors made without inspect.
  */
+import { KLAGG_MACHINES } from '../../../src/machines/registry.ts';
 import t from 'tap';
 import { createActor } from 'xstate';
 import type { IntervalName } from '../../../src/domain/interval.ts';
@@ -24,8 +25,8 @@ const find = (state: GraphState, key: string): GraphState | undefined =>
   state.key === key ? state : state.states.map((s) => find(s, key)).find((s) => s !== undefined);
 
 t.test('graphs: the state charts of every machine klagg runs, nested states and delayed transitions included', async (t) => {
-  const graphs = new InspectorHub().graphs();
-  t.same(graphs.map((g) => g.id).sort(), ['activationDispatcher', 'dbWriter', 'gateway', 'service', 'streamConnection', 'symbol', 'symbolManager', 'worker']);
+  const graphs = new InspectorHub({ machines: KLAGG_MACHINES }).graphs();
+  t.same(graphs.map((g) => g.id).sort(), ['activationDispatcher', 'clock', 'dbWriter', 'gateway', 'service', 'streamConnection', 'symbol', 'symbolManager', 'watchdog', 'worker']);
   const symbol = graphs.find((g) => g.id === 'symbol')!;
   t.equal(symbol.root.initial, 'Pending');
   t.same(symbol.root.states.map((s) => s.key), ['Pending', 'Activating', 'Active', 'Failed']);
@@ -60,7 +61,7 @@ t.test('a real KlaggSystem: every actor with its machine and state, symbol lifec
   const byId = (id: string) => hub.snapshot().actors.find((a) => a.systemId === id);
   t.equal(byId('worker-0')!.machine, 'worker');
   t.equal(byId('dispatcher')!.machine, 'activationDispatcher');
-  t.equal(byId('watchdog')!.machine, 'logic', 'non-machine logic is listed too');
+  t.equal(byId('watchdog')!.machine, 'watchdog', 'the watchdog is a machine too');
   const service = hub.snapshot().actors.find((a) => a.machine === 'service')!;
   t.equal(byId('worker-0')!.parent, service.key, 'children know their parent');
 
@@ -109,7 +110,7 @@ t.test('the ring buffer keeps the last N; fan-out is batched by the throttle', a
 });
 
 t.test('attach(): an actor made without inspect is listed with its current state and followed from then on', async (t) => {
-  const hub = new InspectorHub({ throttleMs: 0 });
+  const hub = new InspectorHub({ throttleMs: 0, machines: KLAGG_MACHINES });
   const actor = createActor(symbolLifecycleMachine, { id: 'lonely', input: { symbol: 'LONELY', maxAttempts: 1 } }).start();
   actor.send({ type: 'ACTIVATE' });
   const detach = hub.attach(actor);

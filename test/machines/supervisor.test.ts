@@ -1,32 +1,46 @@
 /**
- * The service lifecycle machine on its own: starting → running → draining → stopped, FATAL recording only the first
- * reason, the refused events, and the supervisor's actions (spawnChildren, beginDrain) each run exactly once.
+ * The supervisor machine on its own: starting → running → draining → stopped, FATAL recording only the first
+ * reason, the refused events, its children spawned exactly once (on entering starting) and beginDrain exactly once.
  */
 import t from 'tap';
 import { createActor, initialTransition, transition } from 'xstate';
-import { serviceLifecycleMachine, type ServiceLifecycleEvent } from '../../src/machines/service-lifecycle.ts';
+import { supervisorMachine, type SupervisorEvent, type SupervisorInput } from '../../src/machines/supervisor.ts';
+
+/** Children that stay idle for the length of a test (their effects are the machines' no-op defaults). */
+const INPUT: SupervisorInput = {
+  workerCount: 2,
+  maxAttempts: 3,
+  dispatcher: { queueCapacity: 8, maxRetries: 2, retryDelayMs: 60_000, ackTimeoutMs: 60_000, concurrency: 2 },
+  gateway: { pullIntervalMs: 60_000, pullTimeoutMs: 60_000, timeoutAlertThreshold: 3 },
+  tickIntervalMs: 60_000,
+  watchdogIntervalMs: 60_000,
+};
+const CHILDREN = ['clock', 'dispatcher', 'gateway', 'watchdog', 'worker-0', 'worker-1'];
 
 type State = 'starting' | 'running' | 'draining' | 'stopped';
 
-const STARTED: ServiceLifecycleEvent = { type: 'STARTED' };
-const DRAINED: ServiceLifecycleEvent = { type: 'DRAINED' };
-const stop = (signal = 'SIGTERM'): ServiceLifecycleEvent => ({ type: 'STOP', signal });
-const fatal = (error: string): ServiceLifecycleEvent => ({ type: 'FATAL', error });
+const STARTED: SupervisorEvent = { type: 'STARTED' };
+const DRAINED: SupervisorEvent = { type: 'DRAINED' };
+const stop = (signal = 'SIGTERM'): SupervisorEvent => ({ type: 'STOP', signal });
+const fatal = (error: string): SupervisorEvent => ({ type: 'FATAL', error });
 
 /** A running actor whose supervisor actions are counted. */
-function counted(path: readonly ServiceLifecycleEvent[] = []) {
+function counted(path: readonly SupervisorEvent[] = []) {
   const calls = { spawnChildren: 0, beginDrain: 0 };
-  const machine = serviceLifecycleMachine.provide({
+  const machine = supervisorMachine.provide({
     actions: {
-      spawnChildren: () => {
-        calls.spawnChildren++;
-      },
       beginDrain: () => {
         calls.beginDrain++;
       },
     },
   });
-  const actor = createActor(machine);
+  // The children are spawned together: count the dispatcher's creations.
+  const actor = createActor(machine, {
+    input: INPUT,
+    inspect: (event) => {
+      if (event.type === '@xstate.actor' && (event.actorRef as { id?: string }).id === 'dispatcher') calls.spawnChildren++;
+    },
+  });
   actor.start();
   for (const event of path) actor.send(event);
   return { actor, calls };
@@ -35,19 +49,21 @@ function counted(path: readonly ServiceLifecycleEvent[] = []) {
 t.test('start: starting, spawnChildren once, no drain', async (t) => {
   const { actor, calls } = counted();
   t.equal(actor.getSnapshot().value, 'starting');
-  t.same(actor.getSnapshot().context, { fatal: null });
+  t.same(actor.getSnapshot().context, { config: INPUT, fatal: null });
+  t.same(Object.keys(actor.getSnapshot().children).sort(), CHILDREN, 'every child declared in setup is spawned');
   t.equal(actor.getSnapshot().status, 'active');
   t.same(calls, { spawnChildren: 1, beginDrain: 0 });
   actor.stop();
 });
 
-t.test('spawnChildren is declared as the entry action of the initial state (pure check)', async (t) => {
-  const [snapshot, actions] = initialTransition(serviceLifecycleMachine);
+t.test('the children are spawned by the entry of the initial state (pure check)', async (t) => {
+  const [snapshot, actions] = initialTransition(supervisorMachine, INPUT);
   t.equal(snapshot.value, 'starting');
   t.same(
     actions.map((action) => action.type),
-    ['spawnChildren'],
+    CHILDREN.map(() => 'xstate.spawnChild'),
   );
+  t.same(actions.map((action) => (action.params as { id?: string } | undefined)?.id).sort(), CHILDREN);
 });
 
 t.test('happy path: STARTED → running, STOP → draining, DRAINED → stopped (final)', async (t) => {
@@ -117,17 +133,17 @@ t.test('a FATAL after STOP, while draining, is still recorded (the first fatal)'
 // ---------------------------------------------------------------------------------------------------------------------
 // The table: every state × every event, each state reached by a real path.
 
-const PATHS: Readonly<Record<State, readonly ServiceLifecycleEvent[]>> = {
+const PATHS: Readonly<Record<State, readonly SupervisorEvent[]>> = {
   starting: [],
   running: [STARTED],
   draining: [STARTED, stop()],
   stopped: [STARTED, stop(), DRAINED],
 };
 
-const PROBES: readonly ServiceLifecycleEvent[] = [STARTED, stop('SIGHUP'), fatal('probe'), DRAINED];
+const PROBES: readonly SupervisorEvent[] = [STARTED, stop('SIGHUP'), fatal('probe'), DRAINED];
 
 /** Expected target, or 'refused'; plus the expected fatal afterwards and how many times beginDrain ran in total. */
-const TABLE: Readonly<Record<State, Readonly<Record<ServiceLifecycleEvent['type'], State | 'refused'>>>> = {
+const TABLE: Readonly<Record<State, Readonly<Record<SupervisorEvent['type'], State | 'refused'>>>> = {
   starting: { STARTED: 'running', STOP: 'draining', FATAL: 'draining', DRAINED: 'refused' },
   running: { STARTED: 'refused', STOP: 'draining', FATAL: 'draining', DRAINED: 'refused' },
   // FATAL while draining records the reason but is not a transition to a new state.
@@ -137,7 +153,7 @@ const TABLE: Readonly<Record<State, Readonly<Record<ServiceLifecycleEvent['type'
 
 t.test('states × events table', async (t) => {
   let refusedCount = 0;
-  for (const [state, path] of Object.entries(PATHS) as [State, readonly ServiceLifecycleEvent[]][]) {
+  for (const [state, path] of Object.entries(PATHS) as [State, readonly SupervisorEvent[]][]) {
     for (const probe of PROBES) {
       const want = TABLE[state][probe.type];
       const label = `${state} + ${probe.type}`;
@@ -147,9 +163,9 @@ t.test('states × events table', async (t) => {
       t.equal(before.value, state, `${label}: reached ${state}`);
 
       // Pure check with transition(): value, context and the actions it would run.
-      let pure = initialTransition(serviceLifecycleMachine)[0];
-      for (const event of path) pure = transition(serviceLifecycleMachine, pure, event)[0];
-      const [pureAfter, pureActions] = transition(serviceLifecycleMachine, pure, probe);
+      let pure = initialTransition(supervisorMachine, INPUT)[0];
+      for (const event of path) pure = transition(supervisorMachine, pure, event)[0];
+      const [pureAfter, pureActions] = transition(supervisorMachine, pure, probe);
 
       actor.send(probe);
       const after = actor.getSnapshot();
@@ -161,7 +177,9 @@ t.test('states × events table', async (t) => {
         t.equal(after.status, before.status, `${label}: refused, status unchanged`);
         t.same(calls, callsBefore, `${label}: refused, no supervisor action ran`);
         t.equal(pureAfter.value, state, `${label}: refused (pure)`);
-        t.same(pureActions, [], `${label}: refused (pure), no actions`);
+        // A done snapshot lists its (already stopped) children again as stopChild actions: nothing a refusal does.
+        const effective = pure.status === 'done' ? pureActions.filter((action) => (action.type as string) !== 'xstate.stopChild') : pureActions;
+        t.same(effective.map((action) => action.type), [], `${label}: refused (pure), no actions`);
       } else {
         t.equal(after.value, want, `${label}: → ${want}`);
         t.equal(pureAfter.value, want, `${label}: → ${want} (pure)`);
@@ -184,7 +202,7 @@ t.test('states × events table', async (t) => {
 });
 
 t.test('the specifically refused events, spelled out', async (t) => {
-  const cases: [State, ServiceLifecycleEvent][] = [
+  const cases: [State, SupervisorEvent][] = [
     ['starting', DRAINED],
     ['running', DRAINED],
     ['running', STARTED],
