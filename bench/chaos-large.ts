@@ -6,7 +6,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runChaos, type ChaosSummary } from '../src/cli/chaos.ts';
+import { runChaos, type ChaosSummary } from '../src/app/chaos.ts';
 import { toCombinedFrame } from '../src/domain/agg-trade.ts';
 import { generateTrades } from '../src/domain/synthetic-market.ts';
 import { createRootLogger } from '../src/infra/logger.ts';

@@ -16,7 +16,7 @@ import { DEFAULT_INTERVALS } from '../src/domain/interval.ts';
 import { Replayer, ScaleInference } from '../src/domain/replay.ts';
 import { generateTrades } from '../src/domain/synthetic-market.ts';
 import { defaultConfig } from '../src/infra/config/schema.ts';
-import { KlaggService, systemOptionsFrom } from '../src/actors/klagg-service.ts';
+import { KlaggService, systemOptionsFrom } from '../src/app/klagg-service.ts';
 import { systemClock } from '../src/infra/clock.ts';
 import { KlineStore } from '../src/infra/db/kline-store.ts';
 import { openDatabase } from '../src/infra/db/open-database.ts';

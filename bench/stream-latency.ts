@@ -5,14 +5,14 @@
  * throttled to one per stream per 250 ms (as Binance does), which sets the floor.
  */
 import WebSocket from 'ws';
-import { KlaggService, systemOptionsFrom } from '../src/actors/klagg-service.ts';
+import { KlaggService, systemOptionsFrom } from '../src/app/klagg-service.ts';
 import { systemClock } from '../src/infra/clock.ts';
 import { defaultConfig } from '../src/infra/config/schema.ts';
 import { KlineStore } from '../src/infra/db/kline-store.ts';
 import { openDatabase } from '../src/infra/db/open-database.ts';
 import { FakeExchange } from '../src/infra/fake-exchange/fake-exchange.ts';
 import { createRootLogger } from '../src/infra/logger.ts';
-import { startServing } from '../src/cli/serving.ts';
+import { startServing } from '../src/app/serving.ts';
 import { createTestDatabase } from '../test/support/postgres.ts';
 import type { BenchReport } from './report.ts';
 

@@ -4,7 +4,7 @@
  * symbols while the backfill still runs, and that no request is ever answered 429.
  */
 import { defaultConfig } from '../src/infra/config/schema.ts';
-import { KlaggService, systemOptionsFrom, type KlaggServiceOptions } from '../src/actors/klagg-service.ts';
+import { KlaggService, systemOptionsFrom, type KlaggServiceOptions } from '../src/app/klagg-service.ts';
 import { systemClock } from '../src/infra/clock.ts';
 import { KlineStore } from '../src/infra/db/kline-store.ts';
 import { openDatabase } from '../src/infra/db/open-database.ts';

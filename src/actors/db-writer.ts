@@ -8,7 +8,7 @@ import { createActor, fromPromise, type Actor } from 'xstate';
 import { isNewerVersion } from '../domain/kline-version.ts';
 import { dbWriterMachine } from '../machines/db-writer.ts';
 import type { Logger } from '../infra/logger.ts';
-import type { KlineRecord, KlineSink } from './kline-sink.ts';
+import type { KlineRecord, KlineSink } from '../domain/kline-sink.ts';
 import type { PublishedBatch } from '../domain/messages.ts';
 
 export interface DbWriterOptions {

@@ -80,7 +80,7 @@ import { nextOpenTime, openTimeOf, type IntervalName } from '../domain/interval.
 import type { SymbolScales } from '../domain/kline-engine.ts';
 import type { Kline } from '../domain/kline.ts';
 import type { AggTradesQuery, KlinesQuery } from '../infra/binance/rest-client.ts';
-import { AGG_TRADES_MAX_LIMIT, AGG_TRADES_WEIGHT, klinesWeight, type RestKline } from '../infra/binance/rest-types.ts';
+import { AGG_TRADES_MAX_LIMIT, AGG_TRADES_WEIGHT, klinesWeight, type RestKline } from '../domain/exchange-api.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

@@ -16,13 +16,13 @@ import type { Clock } from '../infra/clock.ts';
 import type { Logger } from '../infra/logger.ts';
 import { DbWriter } from './db-writer.ts';
 import { createHealthBoard, reportHealth, type HealthBoard } from './health-board.ts';
-import type { KlineSink } from './kline-sink.ts';
+import type { KlineSink } from '../domain/kline-sink.ts';
 import { LocalPartitionWorker, type PartitionWorkerPort } from './partition-worker-port.ts';
 import type { RebuildRequest, TradeFetcher, UnrepairedGap } from './partition-worker.ts';
 import { createSymbolRegistry, type SymbolRegistry } from './symbol-registry.ts';
 import { supervisorLogic } from './system-children.ts';
 import { ThreadPartitionWorker } from './thread-partition-worker.ts';
-import { TradeRouter } from './trade-router.ts';
+import { TradeRouter } from '../domain/trade-router.ts';
 
 export interface KlaggSystemOptions {
   readonly venue: string;

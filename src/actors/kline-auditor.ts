@@ -15,7 +15,7 @@
  * - `differs`: the store has it final, and at least one compared field differs.
  */
 import type { BinanceRestClient } from '../infra/binance/rest-client.ts';
-import type { RestKline } from '../infra/binance/rest-types.ts';
+import type { RestKline } from '../domain/exchange-api.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
 import { fixedLengthMs, openTimeOf, type IntervalName } from '../domain/interval.ts';
 import type { Kline } from '../domain/kline.ts';

@@ -23,7 +23,7 @@ import type { Kline } from '../domain/kline.ts';
 import type { SymbolScales } from '../domain/kline-engine.ts';
 import { formatKlineChecked } from '../domain/kline-format.ts';
 import type { BinanceRestClient } from '../infra/binance/rest-client.ts';
-import type { RestKline } from '../infra/binance/rest-types.ts';
+import type { RestKline } from '../domain/exchange-api.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineRow, KlineStore } from '../infra/db/kline-store.ts';
 import type { Logger } from '../infra/logger.ts';

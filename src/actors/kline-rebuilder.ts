@@ -9,9 +9,9 @@ import { nextOpenTime, openTimeOf, type IntervalName } from '../domain/interval.
 import type { Kline } from '../domain/kline.ts';
 import type { SymbolScales } from '../domain/kline-engine.ts';
 import { formatKlineChecked } from '../domain/kline-format.ts';
-import type { RestKline } from '../infra/binance/rest-types.ts';
+import type { RestKline } from '../domain/exchange-api.ts';
 import type { Logger } from '../infra/logger.ts';
-import type { KlineRecord } from './kline-sink.ts';
+import type { KlineRecord } from '../domain/kline-sink.ts';
 import type { RebuildRequest, UnrepairedGap } from './partition-worker.ts';
 
 /** A kline as the exchange's REST `/fapi/v1/klines` gives it (decimals as the exact strings). */

@@ -8,7 +8,7 @@ import { parseIntervalList, type IntervalName } from '../domain/interval.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
 import { KlineBackfiller, type BackfillProgress } from '../actors/kline-backfiller.ts';
 import { BinanceRestClient } from '../infra/binance/rest-client.ts';
-import { requestWeightLimitPerMinute } from '../infra/binance/rest-types.ts';
+import { requestWeightLimitPerMinute } from '../domain/exchange-api.ts';
 import { OffsetClock, systemClock } from '../infra/clock.ts';
 import { loadConfig } from '../infra/config/load-config.ts';
 import { KlineStore } from '../infra/db/kline-store.ts';

@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_INTERVALS, parseIntervalList, type IntervalName } from '../domain/interval.ts';
 import type { Logger } from '../infra/logger.ts';
-import { runChaos } from './chaos.ts';
+import { runChaos } from '../app/chaos.ts';
 
 function positive(name: string): (value: string) => number {
   return (value) => {

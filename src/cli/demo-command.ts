@@ -4,7 +4,7 @@
  * PostgreSQL, and klagg's faces on one port. Prints the URLs; SIGINT/SIGTERM stop it cleanly.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { KlaggService, systemOptionsFrom } from '../actors/klagg-service.ts';
+import { KlaggService, systemOptionsFrom } from '../app/klagg-service.ts';
 import { KlineBackfiller } from '../actors/kline-backfiller.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
 import { systemClock } from '../infra/clock.ts';
@@ -15,7 +15,7 @@ import { FakeExchange } from '../infra/fake-exchange/fake-exchange.ts';
 import type { Logger } from '../infra/logger.ts';
 import { InspectorHub } from '../infra/inspector/inspector-hub.ts';
 import { KLAGG_MACHINES } from '../machines/registry.ts';
-import { startServing } from './serving.ts';
+import { startServing } from '../app/serving.ts';
 
 function whole(name: string, min: number, max: number): (value: string) => number {
   return (value) => {

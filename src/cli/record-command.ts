@@ -6,8 +6,9 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { Command, InvalidArgumentError } from 'commander';
 import { systemClock, type Clock } from '../infra/clock.ts';
-import { StreamManager } from '../infra/exchange-stream/stream-manager.ts';
+import { StreamManager } from '../actors/stream-manager.ts';
 import type { Logger } from '../infra/logger.ts';
+import { createExchangeSocket } from '../infra/exchange-stream/exchange-socket.ts';
 
 export interface RecordOptions {
   readonly symbols: readonly string[];
@@ -32,6 +33,7 @@ export async function record(options: RecordOptions): Promise<RecordSummary> {
   let bytes = 0;
   const manager = new StreamManager({
     wsBaseUrl: options.wsBaseUrl,
+    connect: createExchangeSocket,
     clock,
     logger: options.logger.child({ actor: 'recorder' }),
     onFrame: (frame, receivedAt) => {

@@ -12,7 +12,7 @@ import type { SymbolScales } from '../domain/kline-engine.ts';
 import { klineJsonLine } from '../infra/kline-json.ts';
 import { readLines } from '../infra/recording/line-reader.ts';
 import type { Logger } from '../infra/logger.ts';
-import { replaySystem } from './system-replay.ts';
+import { replaySystem } from '../app/system-replay.ts';
 import { loadConfig } from '../infra/config/load-config.ts';
 
 export interface ReplayFileOptions {

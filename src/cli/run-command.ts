@@ -3,7 +3,7 @@
  * alongside, listings and delistings followed. SIGINT/SIGTERM stop it in order (exit 0); a fatal error exits 1.
  */
 import { Command } from 'commander';
-import { KlaggService, systemOptionsFrom } from '../actors/klagg-service.ts';
+import { KlaggService, systemOptionsFrom } from '../app/klagg-service.ts';
 import { KlineBackfiller } from '../actors/kline-backfiller.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
 import { OffsetClock, systemClock } from '../infra/clock.ts';
@@ -13,7 +13,7 @@ import { openDatabase } from '../infra/db/open-database.ts';
 import type { Logger } from '../infra/logger.ts';
 import { InspectorHub } from '../infra/inspector/inspector-hub.ts';
 import { KLAGG_MACHINES } from '../machines/registry.ts';
-import { startServing } from './serving.ts';
+import { startServing } from '../app/serving.ts';
 
 export function runCommand(logger: Logger): Command {
   const command = new Command('run');

@@ -5,6 +5,7 @@
  * (re)connection subscribes the current set. Frames never pass through here: the socket hands them on directly.
  */
 import { assign, fromCallback, setup } from 'xstate';
+import type { SocketCommand, StreamConnectionEvent } from '../domain/stream-connection-protocol.ts';
 
 export interface StreamConnectionContext {
   readonly id: string;
@@ -25,20 +26,6 @@ export interface StreamConnectionInput {
   readonly maxBackoffMs: number;
   readonly connectTimeoutMs: number;
 }
-
-export type StreamConnectionEvent =
-  | { readonly type: 'OPENED' }
-  | { readonly type: 'CLOSED'; readonly reason: string }
-  | { readonly type: 'SILENT'; readonly silentForMs: number }
-  | { readonly type: 'SUBSCRIBE'; readonly streams: readonly string[] }
-  | { readonly type: 'UNSUBSCRIBE'; readonly streams: readonly string[] }
-  | { readonly type: 'STOP' };
-
-/** What the machine tells its socket: subscribe the whole current set (after every connect), or a change of it. */
-export type SocketCommand =
-  | { readonly type: 'SUBSCRIBE_ALL'; readonly streams: readonly string[] }
-  | { readonly type: 'SUBSCRIBE'; readonly streams: readonly string[] }
-  | { readonly type: 'UNSUBSCRIBE'; readonly streams: readonly string[] };
 
 export const streamConnectionMachine = setup({
   types: {

@@ -20,7 +20,7 @@ import { DEFAULT_INTERVALS, INTERVALS, openTimeOf, type IntervalName } from '../
 import type { Kline } from '../../src/domain/kline.ts';
 import { parseDecimal } from '../../src/domain/decimal.ts';
 import { KlineEngine, TradeOutcome } from '../../src/domain/kline-engine.ts';
-import type { RestKline } from '../../src/infra/binance/rest-types.ts';
+import type { RestKline } from '../../src/domain/exchange-api.ts';
 import { BinanceRestClient } from '../../src/infra/binance/rest-client.ts';
 import { FakeExchange, ManualScheduler } from '../../src/infra/fake-exchange/fake-exchange.ts';
 import { planGeneratedMarket } from '../../src/infra/fake-exchange/generated-source.ts';

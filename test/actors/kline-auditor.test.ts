@@ -5,7 +5,7 @@
 import t from 'tap';
 import { sql } from 'kysely';
 import { auditKlines, canonicalDecimal, sameDecimal, type AuditOptions, type KlineDifference } from '../../src/actors/kline-auditor.ts';
-import { replaySystem } from '../../src/cli/system-replay.ts';
+import { replaySystem } from '../../src/app/system-replay.ts';
 import type { IntervalName } from '../../src/domain/interval.ts';
 import { BinanceRestClient } from '../../src/infra/binance/rest-client.ts';
 import { KlineStore } from '../../src/infra/db/kline-store.ts';

@@ -12,7 +12,7 @@ import { BackfillStoppedError, KlineBackfiller, type BackfillProgress, type Klin
 import { openTimeOf, type IntervalName } from '../../src/domain/interval.ts';
 import type { Kline } from '../../src/domain/kline.ts';
 import { BinanceRestClient } from '../../src/infra/binance/rest-client.ts';
-import type { RestKline } from '../../src/infra/binance/rest-types.ts';
+import type { RestKline } from '../../src/domain/exchange-api.ts';
 import { KlineStore } from '../../src/infra/db/kline-store.ts';
 import type { DatabaseHandle, DatabaseKind } from '../../src/infra/db/open-database.ts';
 import { FakeExchange, ManualScheduler } from '../../src/infra/fake-exchange/fake-exchange.ts';

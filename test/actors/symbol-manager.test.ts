@@ -3,7 +3,7 @@
  * within seconds of its first trade with klines equal to the exchange's; a delisting deactivates without deleting.
  */
 import t from 'tap';
-import { KlaggService } from '../../src/actors/klagg-service.ts';
+import { KlaggService } from '../../src/app/klagg-service.ts';
 import { systemClock } from '../../src/infra/clock.ts';
 import { KlineStore } from '../../src/infra/db/kline-store.ts';
 import { openDatabase } from '../../src/infra/db/open-database.ts';

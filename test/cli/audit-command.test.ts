@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { replaySystem } from '../../src/cli/system-replay.ts';
+import { replaySystem } from '../../src/app/system-replay.ts';
 import { openDatabase } from '../../src/infra/db/open-database.ts';
 import { FakeExchange } from '../../src/infra/fake-exchange/fake-exchange.ts';
 import { createRootLogger } from '../../src/infra/logger.ts';

@@ -6,7 +6,7 @@ import t from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runChaos } from '../../src/cli/chaos.ts';
+import { runChaos } from '../../src/app/chaos.ts';
 import { auditKlines } from '../../src/actors/kline-auditor.ts';
 import { BinanceRestClient } from '../../src/infra/binance/rest-client.ts';
 import { KlineStore } from '../../src/infra/db/kline-store.ts';

@@ -6,7 +6,7 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { replaySystem, type SystemReplayOptions } from '../../src/cli/system-replay.ts';
+import { replaySystem, type SystemReplayOptions } from '../../src/app/system-replay.ts';
 import { createRootLogger } from '../../src/infra/logger.ts';
 import type { Kline } from '../../src/domain/kline.ts';
 import type { IntervalName } from '../../src/domain/interval.ts';

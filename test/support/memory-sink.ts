@@ -2,7 +2,7 @@
  * A KlineSink that keeps rows in memory with the store's own version rule: for actor tests that are about the
  * actors, not the database (the database paths are tested against PostgreSQL and PGlite).
  */
-import type { KlineRecord, KlineSink } from '../../src/actors/kline-sink.ts';
+import type { KlineRecord, KlineSink } from '../../src/domain/kline-sink.ts';
 import { isNewerVersion } from '../../src/infra/db/kline-store.ts';
 
 export class MemorySink implements KlineSink {

@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
 import { WebSocket } from 'ws';
-import { KlaggService } from '../../src/actors/klagg-service.ts';
+import { KlaggService } from '../../src/app/klagg-service.ts';
 import type { BatchListener } from '../../src/domain/messages.ts';
 import { openTimeOf, type IntervalName } from '../../src/domain/interval.ts';
 import type { Kline } from '../../src/domain/kline.ts';

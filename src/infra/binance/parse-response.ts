@@ -5,7 +5,7 @@
  */
 import type { AggTrade } from '../../domain/agg-trade.ts';
 import { BinanceResponseError, snippet } from './binance-error.ts';
-import type { ExchangeInfo, ExchangeSymbol, RateLimit, RestKline } from './rest-types.ts';
+import type { ExchangeInfo, ExchangeSymbol, RateLimit, RestKline } from '../../domain/exchange-api.ts';
 
 export interface ResponseContext {
   /** The path, `/fapi/v1/klines`. */

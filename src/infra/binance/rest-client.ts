@@ -18,7 +18,7 @@ import { BinanceRetriesExhaustedError } from './binance-error.ts';
 import { parseAggTrades, parseExchangeInfo, parseJsonBody, parseKlines, parseServerTime, type ResponseContext } from './parse-response.ts';
 import { aggTradesFrom, klinesRange } from './rest-paging.ts';
 import { attempt, banEnd, requestContext, retryAfterMs, toApiError, type QueryValue } from './rest-request.ts';
-import { AGG_TRADES_MAX_LIMIT, AGG_TRADES_WEIGHT, KLINES_MAX_LIMIT, klinesWeight, type ExchangeInfo, type RestKline } from './rest-types.ts';
+import { AGG_TRADES_MAX_LIMIT, AGG_TRADES_WEIGHT, KLINES_MAX_LIMIT, klinesWeight, type ExchangeInfo, type RestKline } from '../../domain/exchange-api.ts';
 import { WeightBudget } from './weight-budget.ts';
 
 export interface BinanceRestClientOptions {

@@ -7,7 +7,7 @@ import type { IntervalName } from '../../domain/interval.ts';
 import { BinanceResponseError } from './binance-error.ts';
 import type { AggTradesQuery, KlinesQuery } from './rest-client.ts';
 import { requestContext } from './rest-request.ts';
-import { AGG_TRADES_MAX_LIMIT, type RestKline } from './rest-types.ts';
+import { AGG_TRADES_MAX_LIMIT, type RestKline } from '../../domain/exchange-api.ts';
 
 export interface PageSource {
   klines(symbol: string, interval: IntervalName, query: KlinesQuery): Promise<RestKline[]>;

@@ -7,7 +7,7 @@
 import WebSocket from 'ws';
 import { fromCallback } from 'xstate';
 import type { Clock } from '../clock.ts';
-import type { SocketCommand, StreamConnectionEvent } from '../../machines/stream-connection.ts';
+import type { SocketCommand, StreamConnectionEvent } from '../../domain/stream-connection-protocol.ts';
 
 export type FrameHandler = (frame: Buffer, receivedAt: number) => void;
 

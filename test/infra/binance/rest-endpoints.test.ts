@@ -1,7 +1,7 @@
 import t from 'tap';
 import { ManualClock } from '../../../src/infra/clock.ts';
 import { BinanceRestClient } from '../../../src/infra/binance/rest-client.ts';
-import { requestWeightLimitPerMinute } from '../../../src/infra/binance/rest-types.ts';
+import { requestWeightLimitPerMinute } from '../../../src/domain/exchange-api.ts';
 import { rejectionOf, sendJson, startServer } from './support.ts';
 
 const EXCHANGE_INFO = {

@@ -1,6 +1,6 @@
 /** A real KlaggSystem, a real PostgreSQL store and a real HTTP server on a loopback port, for the HTTP tests. */
 import { KlaggSystem, type KlaggSystemOptions } from '../../../src/actors/klagg-system.ts';
-import type { KlineSink } from '../../../src/actors/kline-sink.ts';
+import type { KlineSink } from '../../../src/domain/kline-sink.ts';
 import type { IntervalName } from '../../../src/domain/interval.ts';
 import { systemClock, type Clock } from '../../../src/infra/clock.ts';
 import { KlineStore } from '../../../src/infra/db/kline-store.ts';

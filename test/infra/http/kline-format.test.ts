@@ -12,7 +12,7 @@ import { KlineBackfiller } from '../../../src/actors/kline-backfiller.ts';
 import { KlineRebuilder } from '../../../src/actors/kline-rebuilder.ts';
 import type { BinanceKlineRow, Kline } from '../../../src/domain/kline.ts';
 import { scalesFromSizes } from '../../../src/domain/kline-format.ts';
-import type { RestKline } from '../../../src/infra/binance/rest-types.ts';
+import type { RestKline } from '../../../src/domain/exchange-api.ts';
 import { systemClock } from '../../../src/infra/clock.ts';
 import { openDatabase } from '../../../src/infra/db/open-database.ts';
 import { servedScales, type ServedSymbol } from '../../../src/infra/http/context.ts';

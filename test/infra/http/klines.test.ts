@@ -4,7 +4,7 @@
  * 12-field format, equal to Binance's published klines as decimals. And every Binance error code.
  */
 import t, { type Test } from 'tap';
-import { replaySystem } from '../../../src/cli/system-replay.ts';
+import { replaySystem } from '../../../src/app/system-replay.ts';
 import { toBinanceRow, type BinanceKlineRow } from '../../../src/domain/kline.ts';
 import { openDatabase } from '../../../src/infra/db/open-database.ts';
 import { canonicalDecimal, readPublishedKlines, readTradeFrames, XRPETH_TRADES } from '../../support/fixtures.ts';

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { LagHistogram } from '../../../src/domain/lag-tracker.ts';
 import { systemClock } from '../../../src/infra/clock.ts';
-import { LAG_BUCKETS_MS } from '../../../src/infra/exchange-stream/stream-manager.ts';
+import { LAG_BUCKETS_MS } from '../../../src/actors/stream-manager.ts';
 import { HttpMetrics, type StreamMetricsSource } from '../../../src/infra/http/metrics.ts';
 import { MemorySink } from '../../support/memory-sink.ts';
 import { newSystem } from './helpers.ts';

@@ -3,11 +3,12 @@
  * after a reconnect, silence detection, make-before-break rotation before the connection-age cut, pings.
  */
 import t, { type Test } from 'tap';
-import { AggTradeParser } from '../../../src/domain/agg-trade-parser.ts';
-import { systemClock } from '../../../src/infra/clock.ts';
-import { StreamManager, type StreamManagerOptions } from '../../../src/infra/exchange-stream/stream-manager.ts';
-import { FakeExchange, type FakeExchangeOptions } from '../../../src/infra/fake-exchange/fake-exchange.ts';
-import { createRootLogger } from '../../../src/infra/logger.ts';
+import { AggTradeParser } from '../../src/domain/agg-trade-parser.ts';
+import { systemClock } from '../../src/infra/clock.ts';
+import { StreamManager, type StreamManagerOptions } from '../../src/actors/stream-manager.ts';
+import { FakeExchange, type FakeExchangeOptions } from '../../src/infra/fake-exchange/fake-exchange.ts';
+import { createRootLogger } from '../../src/infra/logger.ts';
+import { createExchangeSocket } from '../../src/infra/exchange-stream/exchange-socket.ts';
 
 const logger = createRootLogger({ level: 'silent' });
 
@@ -45,7 +46,7 @@ class Seen {
 async function setup(t: Test, exchangeOptions: Partial<FakeExchangeOptions>, managerOptions: Partial<StreamManagerOptions>, symbols = 30) {
   const exchange = await FakeExchange.start({ source: { kind: 'generated', symbols, rate: 400, seed: 3, quietPeriods: false }, ...exchangeOptions });
   const seen = new Seen();
-  const manager = new StreamManager({ wsBaseUrl: exchange.wsUrl, clock: systemClock, logger, onFrame: seen.onFrame, ...managerOptions });
+  const manager = new StreamManager({ wsBaseUrl: exchange.wsUrl, clock: systemClock, logger, onFrame: seen.onFrame, ...managerOptions, connect: createExchangeSocket });
   t.teardown(async () => {
     await manager.stop();
     await exchange.close();

@@ -5,11 +5,12 @@
  */
 import t, { type Test } from 'tap';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ManualClock, systemClock, type Clock } from '../../../src/infra/clock.ts';
-import { StreamManager } from '../../../src/infra/exchange-stream/stream-manager.ts';
-import { FakeExchange } from '../../../src/infra/fake-exchange/fake-exchange.ts';
-import type { StreamMetricsSource } from '../../../src/infra/http/metrics.ts';
-import { createRootLogger } from '../../../src/infra/logger.ts';
+import { ManualClock, systemClock, type Clock } from '../../src/infra/clock.ts';
+import { StreamManager } from '../../src/actors/stream-manager.ts';
+import { FakeExchange } from '../../src/infra/fake-exchange/fake-exchange.ts';
+import type { StreamMetricsSource } from '../../src/infra/http/metrics.ts';
+import { createRootLogger } from '../../src/infra/logger.ts';
+import { createExchangeSocket } from '../../src/infra/exchange-stream/exchange-socket.ts';
 
 const logger = createRootLogger({ level: 'silent' });
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -65,7 +66,7 @@ const kline = (symbol: string, closeTime: number): string =>
 async function setup(t: Test, clock: Clock) {
   const exchange = await tinyExchange(t);
   let frames = 0;
-  const manager = new StreamManager({ wsBaseUrl: exchange.url, clock, logger, onFrame: () => void frames++, maxMessagesPerSecond: 50, silenceMs: 60_000 });
+  const manager = new StreamManager({ connect: createExchangeSocket, wsBaseUrl: exchange.url, clock, logger, onFrame: () => void frames++, maxMessagesPerSecond: 50, silenceMs: 60_000 });
   t.teardown(() => manager.stop());
   manager.subscribe(['btcusdt@aggTrade', 'ethusdt@aggTrade']);
   await until(() => exchange.subscriptions >= 1);
@@ -122,7 +123,7 @@ t.test('a mixed set: the right p99; kline, ticker and reply frames do not count;
 t.test('against the fake exchange, with the receive clock 1.5 s ahead of the exchange’s', async (t) => {
   const exchange = await FakeExchange.start({ source: { kind: 'generated', symbols: 5, rate: 400, seed: 3, quietPeriods: false } });
   const ahead: Clock = { now: () => systemClock.now() + 1500 };
-  const manager = new StreamManager({ wsBaseUrl: exchange.wsUrl, clock: ahead, logger, onFrame: () => {} });
+  const manager = new StreamManager({ connect: createExchangeSocket, wsBaseUrl: exchange.wsUrl, clock: ahead, logger, onFrame: () => {} });
   t.teardown(async () => {
     await manager.stop();
     await exchange.close();

@@ -6,7 +6,7 @@
 import type { IntervalName } from '../domain/interval.ts';
 import { ScaleInference } from '../domain/replay.ts';
 import { KlaggSystem, type KlaggSystemOptions } from '../actors/klagg-system.ts';
-import type { KlineSink } from '../actors/kline-sink.ts';
+import type { KlineSink } from '../domain/kline-sink.ts';
 import { systemClock } from '../infra/clock.ts';
 import { KlineStore } from '../infra/db/kline-store.ts';
 import { openDatabase } from '../infra/db/open-database.ts';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { aggTradeTime } from '../../../src/infra/exchange-stream/trade-time.ts';
+import { aggTradeTime } from '../../src/domain/agg-trade-time.ts';
 
 const frame = (text: string): Buffer => Buffer.from(text, 'latin1');
 

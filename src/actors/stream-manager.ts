@@ -11,12 +11,12 @@
  * finalization watermark has to allow for.
  */
 import { createActor, sendTo, type Actor, type InspectionEvent } from 'xstate';
-import { LagHistogram, LagTracker, type LagHistogramSnapshot, type LagSummary } from '../../domain/lag-tracker.ts';
-import { streamConnectionMachine } from '../../machines/stream-connection.ts';
-import type { Clock } from '../clock.ts';
-import type { Logger } from '../logger.ts';
-import { createExchangeSocket, type FrameHandler } from './exchange-socket.ts';
-import { aggTradeTime } from './trade-time.ts';
+import { LagHistogram, LagTracker, type LagHistogramSnapshot, type LagSummary } from '../domain/lag-tracker.ts';
+import { streamConnectionMachine } from '../machines/stream-connection.ts';
+import type { Clock } from '../infra/clock.ts';
+import type { Logger } from '../infra/logger.ts';
+import type { createExchangeSocket, FrameHandler } from '../infra/exchange-stream/exchange-socket.ts';
+import { aggTradeTime } from '../domain/agg-trade-time.ts';
 
 /** Bucket bounds (ms) of the lag histogram since the start (the stream lags up to a few seconds at times). */
 export const LAG_BUCKETS_MS: readonly number[] = [10, 25, 50, 100, 250, 500, 750, 1000, 1500, 2000, 3000, 5000, 10_000];
@@ -24,6 +24,8 @@ export const LAG_BUCKETS_MS: readonly number[] = [10, 25, 50, 100, 250, 500, 750
 export interface StreamManagerOptions {
   /** e.g. `wss://fstream.binance.com` (market streams live under `/market/stream` since 2026-04-23). */
   readonly wsBaseUrl: string;
+  /** Makes the socket actor a connection machine runs (`createExchangeSocket`; the composition root passes it). */
+  readonly connect: typeof createExchangeSocket;
   readonly onFrame: FrameHandler;
   /** The exchange's time: receive stamps, lag. */
   readonly clock: Clock;
@@ -218,7 +220,7 @@ export class StreamManager {
       }
       o.onFrame(frame, receivedAt);
     };
-    const socket = createExchangeSocket({
+    const socket = o.connect({
       url: `${o.wsBaseUrl.replace(/\/$/, '')}/market/stream`,
       clock: o.clock,
       elapsed: o.elapsed,

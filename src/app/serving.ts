@@ -4,7 +4,7 @@
  */
 import { scaleOf } from '../domain/decimal.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
-import type { KlaggService } from '../actors/klagg-service.ts';
+import type { KlaggService } from './klagg-service.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
 import { chartStaticRoutes } from '../infra/http/chart-routes.ts';

@@ -8,16 +8,17 @@ import { scalesFromSizes } from '../domain/kline-format.ts';
 import { BinanceRestClient } from '../infra/binance/rest-client.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
-import { StreamManager, type StreamManagerOptions } from '../infra/exchange-stream/stream-manager.ts';
+import { StreamManager, type StreamManagerOptions } from '../actors/stream-manager.ts';
 import type { KlaggConfig } from '../infra/config/schema.ts';
 import type { Logger } from '../infra/logger.ts';
-import { reportHealth } from './health-board.ts';
-import { KlaggSystem, type KlaggSystemOptions } from './klagg-system.ts';
-import { KlineRebuilder } from './kline-rebuilder.ts';
-import { SymbolManager, type HistoryBackfill } from './symbol-manager.ts';
-import { LATEST_ID } from './partition-worker.ts';
-import { exchangeHasMore, QuietSymbolCheck, type TradedMinute } from './quiet-symbol-check.ts';
-import { isExchangeKlineFrame, readExchangeKline, TrailingGapWatch } from './trailing-gap-watch.ts';
+import { reportHealth } from '../actors/health-board.ts';
+import { KlaggSystem, type KlaggSystemOptions } from '../actors/klagg-system.ts';
+import { KlineRebuilder } from '../actors/kline-rebuilder.ts';
+import { SymbolManager, type HistoryBackfill } from '../actors/symbol-manager.ts';
+import { LATEST_ID } from '../actors/partition-worker.ts';
+import { exchangeHasMore, QuietSymbolCheck, type TradedMinute } from '../actors/quiet-symbol-check.ts';
+import { isExchangeKlineFrame, readExchangeKline, TrailingGapWatch } from '../actors/trailing-gap-watch.ts';
+import { createExchangeSocket } from '../infra/exchange-stream/exchange-socket.ts';
 
 export interface KlaggServiceOptions {
   readonly venue: string;
@@ -91,6 +92,7 @@ export class KlaggService {
     this.rest = new BinanceRestClient({ baseUrl: options.restBaseUrl, clock: options.restClock ?? options.clock, logger: log.child({ actor: 'rest' }), ...options.rest });
     this.streams = new StreamManager({
       wsBaseUrl: options.wsBaseUrl,
+      connect: createExchangeSocket,
       clock: options.clock,
       logger: log.child({ actor: 'streams' }),
       elapsed: () => this.#elapsed(),

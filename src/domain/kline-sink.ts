@@ -1,4 +1,4 @@
-import type { Kline } from '../domain/kline.ts';
+import type { Kline } from './kline.ts';
 
 /** A kline as it goes to storage: the key's venue and market, and its version (revision, source). */
 export interface KlineRecord {

@@ -3,8 +3,8 @@
  * (the byte scanner, no strings) and the parse travels with it, so the worker does not parse it again; the symbol's
  * bytes are looked up in a byte-keyed table.
  */
-import { AggTradeParser, type ParsedTrade } from '../domain/agg-trade-parser.ts';
-import { SymbolTable } from '../domain/symbol-table.ts';
+import { AggTradeParser, type ParsedTrade } from './agg-trade-parser.ts';
+import { SymbolTable } from './symbol-table.ts';
 
 const SYMBOL_FIELD = Buffer.from('"s":"');
 

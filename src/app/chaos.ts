@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { IntervalName } from '../domain/interval.ts';
 import { systemClock } from '../infra/clock.ts';
 import { SeededRandom } from '../domain/seeded-random.ts';
-import { KlaggService } from '../actors/klagg-service.ts';
+import { KlaggService } from './klagg-service.ts';
 import { KlineStore } from '../infra/db/kline-store.ts';
 import { openDatabase } from '../infra/db/open-database.ts';
 import { FakeExchange, type FaultSpec, type FaultType, type MarketSource } from '../infra/fake-exchange/fake-exchange.ts';
