@@ -12,7 +12,8 @@ import { StreamManager, type StreamManagerOptions } from '../actors/stream-manag
 import type { KlaggConfig } from '../infra/config/schema.ts';
 import type { Logger } from '../infra/logger.ts';
 import { reportHealth } from '../actors/health-board.ts';
-import { KlaggSystem, type KlaggSystemOptions } from '../actors/klagg-system.ts';
+import { KlaggSystem } from '../actors/klagg-system.ts';
+import type { KlaggSystemOptions } from '../actors/klagg-system-options.ts';
 import { KlineRebuilder } from '../actors/kline-rebuilder.ts';
 import { SymbolManager, type HistoryBackfill } from '../actors/symbol-manager.ts';
 import { LATEST_ID } from '../actors/partition-worker.ts';

@@ -5,7 +5,8 @@
  */
 import type { IntervalName } from '../domain/interval.ts';
 import { ScaleInference } from '../domain/replay.ts';
-import { KlaggSystem, type KlaggSystemOptions } from '../actors/klagg-system.ts';
+import { KlaggSystem } from '../actors/klagg-system.ts';
+import type { KlaggSystemOptions } from '../actors/klagg-system-options.ts';
 import type { KlineSink } from '../domain/kline-sink.ts';
 import { systemClock } from '../infra/clock.ts';
 import { KlineStore } from '../infra/db/kline-store.ts';

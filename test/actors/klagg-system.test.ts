@@ -1,5 +1,6 @@
 import t from 'tap';
-import { KlaggSystem, type KlaggSystemOptions } from '../../src/actors/klagg-system.ts';
+import { KlaggSystem } from '../../src/actors/klagg-system.ts';
+import type { KlaggSystemOptions } from '../../src/actors/klagg-system-options.ts';
 import { reportHealth } from '../../src/actors/health-board.ts';
 import { KlineEngine } from '../../src/domain/kline-engine.ts';
 import { FrameIngest } from '../../src/domain/frame-ingest.ts';

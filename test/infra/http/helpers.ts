@@ -1,5 +1,6 @@
 /** A real KlaggSystem, a real PostgreSQL store and a real HTTP server on a loopback port, for the HTTP tests. */
-import { KlaggSystem, type KlaggSystemOptions } from '../../../src/actors/klagg-system.ts';
+import { KlaggSystem } from '../../../src/actors/klagg-system.ts';
+import type { KlaggSystemOptions } from '../../../src/actors/klagg-system-options.ts';
 import type { KlineSink } from '../../../src/domain/kline-sink.ts';
 import type { IntervalName } from '../../../src/domain/interval.ts';
 import { systemClock, type Clock } from '../../../src/infra/clock.ts';
