@@ -6,7 +6,7 @@ import type { DispatcherCounters } from '../machines/activation-dispatcher.ts';
 import type { GatewayCounters } from '../machines/gateway.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { Logger } from '../infra/logger.ts';
-import type { RebuildRequest, TradeFetcher, UnrepairedGap } from './partition-worker.ts';
+import type { RebuildRequest, TradeFetcher, UnrepairedGap } from './partition-worker/partition-worker.ts';
 
 export interface KlaggSystemOptions {
   readonly venue: string;

@@ -17,12 +17,12 @@ import type { Logger } from '../infra/logger.ts';
 import { DbWriter } from './db-writer.ts';
 import { createHealthBoard, reportHealth, type HealthBoard } from './health-board.ts';
 import type { KlineSink } from '../domain/kline-sink.ts';
-import { LocalPartitionWorker, type PartitionWorkerPort } from './partition-worker-port.ts';
-import type { RebuildRequest, TradeFetcher, UnrepairedGap } from './partition-worker.ts';
+import { LocalPartitionWorker, type PartitionWorkerPort } from './partition-worker/partition-worker-port.ts';
+import type { RebuildRequest, TradeFetcher, UnrepairedGap } from './partition-worker/partition-worker.ts';
 import { createSymbolRegistry, followLifecycles, type SymbolRegistry } from './symbol-registry.ts';
 import type { KlaggSystemOptions, SystemCounters } from './klagg-system-options.ts';
 import { supervisorLogic } from './system-children.ts';
-import { ThreadPartitionWorker } from './thread-partition-worker.ts';
+import { ThreadPartitionWorker } from './partition-worker/thread-partition-worker.ts';
 import { TradeRouter } from '../domain/trade-router.ts';
 
 export class KlaggSystem {

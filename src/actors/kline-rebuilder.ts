@@ -12,7 +12,7 @@ import { formatKlineChecked } from '../domain/kline-format.ts';
 import type { RestKline } from '../domain/exchange-api.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { KlineRecord } from '../domain/kline-sink.ts';
-import type { RebuildRequest, UnrepairedGap } from './partition-worker.ts';
+import type { RebuildRequest, UnrepairedGap } from './partition-worker/partition-worker.ts';
 
 /** A kline as the exchange's REST `/fapi/v1/klines` gives it (decimals as the exact strings). */
 export type ExchangeKline = RestKline;

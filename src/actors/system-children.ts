@@ -12,7 +12,7 @@ import { watchdogMachine } from '../machines/watchdog.ts';
 import { workerMachine } from '../machines/worker.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { Logger } from '../infra/logger.ts';
-import type { PartitionWorkerPort } from './partition-worker-port.ts';
+import type { PartitionWorkerPort } from './partition-worker/partition-worker-port.ts';
 
 /** What the children act on: the system's parts, as narrow functions. */
 export interface SystemPorts {

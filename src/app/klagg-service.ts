@@ -16,7 +16,7 @@ import { KlaggSystem } from '../actors/klagg-system.ts';
 import type { KlaggSystemOptions } from '../actors/klagg-system-options.ts';
 import { KlineRebuilder } from '../actors/kline-rebuilder.ts';
 import { SymbolManager, type HistoryBackfill } from '../actors/symbol-manager.ts';
-import { LATEST_ID } from '../actors/partition-worker.ts';
+import { LATEST_ID } from '../actors/partition-worker/partition-worker.ts';
 import { exchangeHasMore, QuietSymbolCheck, type TradedMinute } from '../actors/quiet-symbol-check.ts';
 import { isExchangeKlineFrame, readExchangeKline, TrailingGapWatch } from '../actors/trailing-gap-watch.ts';
 import { createExchangeSocket } from '../infra/exchange-stream/exchange-socket.ts';

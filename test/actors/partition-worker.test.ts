@@ -1,5 +1,5 @@
 import t from 'tap';
-import { PartitionWorker, type UnrepairedGap } from '../../src/actors/partition-worker.ts';
+import { PartitionWorker, type UnrepairedGap } from '../../src/actors/partition-worker/partition-worker.ts';
 import type { AggTrade } from '../../src/domain/agg-trade.ts';
 import type { Kline } from '../../src/domain/kline.ts';
 import type { IntervalName } from '../../src/domain/interval.ts';

@@ -4,10 +4,10 @@
  * frames and control in exactly the order they were given.
  */
 import { Worker } from 'node:worker_threads';
-import type { ParsedTrade } from '../domain/agg-trade-parser.ts';
-import type { SymbolScales } from '../domain/kline-engine.ts';
-import type { Kline } from '../domain/kline.ts';
-import type { DeltaBatch } from '../domain/messages.ts';
+import type { ParsedTrade } from '../../domain/agg-trade-parser.ts';
+import type { SymbolScales } from '../../domain/kline-engine.ts';
+import type { Kline } from '../../domain/kline.ts';
+import type { DeltaBatch } from '../../domain/messages.ts';
 import type { PartitionWorkerOptions } from './partition-worker.ts';
 import type { PartitionWorkerPort, WorkerStats } from './partition-worker-port.ts';
 import { LATEST_ID } from './partition-worker.ts';

@@ -3,10 +3,10 @@
  * (`ThreadPartitionWorker`, so aggregation uses every core). Control and pulls are asynchronous either way; frames are
  * fire-and-forget and keep their order relative to every control message.
  */
-import type { ParsedTrade } from '../domain/agg-trade-parser.ts';
-import type { SymbolScales } from '../domain/kline-engine.ts';
-import type { Kline } from '../domain/kline.ts';
-import type { DeltaBatch } from '../domain/messages.ts';
+import type { ParsedTrade } from '../../domain/agg-trade-parser.ts';
+import type { SymbolScales } from '../../domain/kline-engine.ts';
+import type { Kline } from '../../domain/kline.ts';
+import type { DeltaBatch } from '../../domain/messages.ts';
 import { PartitionWorker, type PartitionWorkerOptions } from './partition-worker.ts';
 
 export interface PartitionWorkerPort {

@@ -1,8 +1,8 @@
 /** Messages between `ThreadPartitionWorker` (main thread) and `partition-worker-thread.ts` (its worker thread). */
-import type { AggTrade } from '../domain/agg-trade.ts';
-import type { SymbolScales } from '../domain/kline-engine.ts';
+import type { AggTrade } from '../../domain/agg-trade.ts';
+import type { SymbolScales } from '../../domain/kline-engine.ts';
 import type { RebuildRequest, UnrepairedGap } from './partition-worker.ts';
-import type { Kline } from '../domain/kline.ts';
+import type { Kline } from '../../domain/kline.ts';
 
 export type ThreadRequest =
   /** A batch of frames: their bytes back to back, and where each one ends. */

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PartitionWorker, type PartitionWorkerOptions } from './partition-worker.ts';
 import { workerStats } from './partition-worker-port.ts';
-import type { AggTrade } from '../domain/agg-trade.ts';
+import type { AggTrade } from '../../domain/agg-trade.ts';
 import type { ThreadNotice, ThreadRequest, ThreadReply } from './thread-protocol.ts';
 
 const port = parentPort;

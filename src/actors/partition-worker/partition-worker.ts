@@ -3,14 +3,14 @@
  * not yet pulled, and the last trade time per symbol. The per-trade path (`ingest`) is here and never touches XState;
  * the worker actor (`worker.ts`) drives the rest with events. Nothing here reads a clock.
  */
-import type { AggTrade } from '../domain/agg-trade.ts';
-import type { ParsedTrade } from '../domain/agg-trade-parser.ts';
-import { parseDecimal } from '../domain/decimal.ts';
-import { FrameIngest, FrameOutcome } from '../domain/frame-ingest.ts';
-import type { IntervalName } from '../domain/interval.ts';
-import { KlineEngine, type GapInfo, type SymbolScales } from '../domain/kline-engine.ts';
-import type { Kline, RevisionCause } from '../domain/kline.ts';
-import type { DeltaBatch } from '../domain/messages.ts';
+import type { AggTrade } from '../../domain/agg-trade.ts';
+import type { ParsedTrade } from '../../domain/agg-trade-parser.ts';
+import { parseDecimal } from '../../domain/decimal.ts';
+import { FrameIngest, FrameOutcome } from '../../domain/frame-ingest.ts';
+import type { IntervalName } from '../../domain/interval.ts';
+import { KlineEngine, type GapInfo, type SymbolScales } from '../../domain/kline-engine.ts';
+import type { Kline, RevisionCause } from '../../domain/kline.ts';
+import type { DeltaBatch } from '../../domain/messages.ts';
 
 
 /** Fetches the trades with aggregate ids fromId…toId of a symbol (REST `/fapi/v1/aggTrades?fromId=`). */
