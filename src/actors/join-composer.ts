@@ -81,6 +81,7 @@ import type { SymbolScales } from '../domain/kline-engine.ts';
 import type { Kline } from '../domain/kline.ts';
 import type { AggTradesQuery, KlinesQuery } from '../infra/binance/rest-client.ts';
 import { AGG_TRADES_MAX_LIMIT, AGG_TRADES_WEIGHT, klinesWeight, type RestKline } from '../domain/exchange-api.ts';
+import { KlaggError } from '../domain/errors.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -237,7 +238,7 @@ export class JoinComposer {
       trades = [...earlier, ...recent];
       checkAscending(symbol, trades);
       const first = trades[0]!;
-      if (first.tradeTime < plan.tradesFrom) throw new Error(`join ${symbol}: paging from ${plan.tradesFrom} returned trade ${first.aggId} at ${first.tradeTime}`);
+      if (first.tradeTime < plan.tradesFrom) throw new KlaggError('KLAGG_ERR_JOIN_INCOMPLETE', { what: `join ${symbol}: paging from ${plan.tradesFrom} returned trade ${first.aggId} at ${first.tradeTime}` });
     }
 
     const at = Math.max(now, last.tradeTime);
@@ -255,7 +256,7 @@ export function composeJoin(rest: JoinRestPort, request: JoinRequest, options: {
 function checkAscending(symbol: string, trades: readonly AggTrade[]): void {
   for (let i = 1; i < trades.length; i++) {
     if (trades[i]!.aggId !== trades[i - 1]!.aggId + 1) {
-      throw new Error(`join ${symbol}: aggregate ids are not contiguous (${trades[i - 1]!.aggId} then ${trades[i]!.aggId}); the exchange no longer has them all`);
+      throw new KlaggError('KLAGG_ERR_JOIN_INCOMPLETE', { what: `join ${symbol}: aggregate ids are not contiguous (${trades[i - 1]!.aggId} then ${trades[i]!.aggId}); the exchange no longer has them all` });
     }
   }
 }

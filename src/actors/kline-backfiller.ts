@@ -27,6 +27,7 @@ import type { RestKline } from '../domain/exchange-api.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineRow, KlineStore } from '../infra/db/kline-store.ts';
 import type { Logger } from '../infra/logger.ts';
+import { KlaggError } from '../domain/errors.ts';
 
 export interface KlineBackfillerOptions {
   readonly rest: Pick<BinanceRestClient, 'klinesRange'>;
@@ -247,7 +248,7 @@ export class KlineBackfiller {
     onSymbolDone?: (symbol: string, outcome: SymbolBackfillOutcome) => void,
   ): Promise<BackfillSummary> {
     checkTime('now', now);
-    if (this.#running) throw new Error('KlineBackfiller.run is already running');
+    if (this.#running) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: 'KlineBackfiller.run is already running' });
     this.#running = true;
     this.#stopped = false;
     const startedAt = this.#clock.now();

@@ -25,6 +25,7 @@ import type { Logger } from '../infra/logger.ts';
 import { AggTradeParser } from '../domain/agg-trade-parser.ts';
 import { planGeneratedMarket } from '../infra/fake-exchange/generated-source.ts';
 import { readLines } from '../infra/recording/line-reader.ts';
+import { KlaggError } from '../domain/errors.ts';
 
 export interface ChaosOptions {
   readonly source: MarketSource;
@@ -167,7 +168,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       if (stillFor > 90_000) {
         const detail = behind.map(([s, lastId], i) => `${s} at ${positions.split(',')[i]} of ${lastId}`);
         log.error({ workers: await Promise.all(service.system.workers.map((w) => w.stats())), rest: service.rest.stats, trailing: service.trailingGaps.stats, quiet: service.quietChecks.stats }, 'chaos: stuck');
-        throw new Error(`symbols behind the exchange and not moving for 90 s after the end (a trailing gap not found): ${detail.join(', ')}`);
+        throw new KlaggError('KLAGG_ERR_CHAOS_STUCK', { what: `symbols behind the exchange and not moving for 90 s after the end (a trailing gap not found): ${detail.join(', ')}` });
       }
       await sleep(100);
     }
@@ -242,7 +243,7 @@ async function recordingSpan(source: MarketSource): Promise<RecordingSpan> {
     }
     return { first, last: { ...last, count: counts.get(last.symbol) ?? 0 }, total };
   }
-  if (source.trades === undefined) throw new Error('a generated chaos market needs a trade count');
+  if (source.trades === undefined) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: 'a generated chaos market needs a trade count' });
   const feed = planGeneratedMarket(source, 0).feed;
   for (let i = 0; i < source.trades; i++) {
     const trade = feed.take();

@@ -48,11 +48,34 @@ export const ERRORS = {
     message: (p) => `unknown symbol ${p.symbol} (${p.detail})`,
   }),
 
+  // ── CHAOS: the chaos run (`klagg chaos`) ─────────────────────────────────────────────────────────────────────────
+  KLAGG_ERR_CHAOS_STUCK: spec<{ what: string }>({
+    summary: 'A chaos run ended with symbols behind the exchange that stopped moving (a trailing gap nothing found).',
+    fix: 'A bug in gap detection: report it with the symbols and positions named.',
+    message: (p) => p.what,
+  }),
+
   // ── CONFIG ───────────────────────────────────────────────────────────────────────────────────────────────────────
   KLAGG_ERR_CONFIG_INVALID: spec<{ count: number; lines: readonly string[] }>({
     summary: 'The configuration (file, environment, flags) has problems; every one is listed with where it came from.',
     fix: 'Correct each setting named; `klagg <command> --help` lists them.',
     message: (p) => `invalid klagg configuration (${p.count === 1 ? '1 problem' : `${p.count} problems`}):\n${p.lines.map((l) => `  ${l}`).join('\n')}`,
+  }),
+
+  // ── ENGINE: the kline engine ─────────────────────────────────────────────────────────────────────────────────────
+  KLAGG_ERR_ENGINE_BAD_SNAPSHOT: spec<{ what: string }>({
+    summary: "An engine snapshot (a worker's saved state) does not fit this version or these intervals.",
+    fix: 'Start without the snapshot: the stored klines and the exchange rebuild the state.',
+    message: (p) => p.what,
+  }),
+  KLAGG_ERR_ENGINE_FINISHED: spec({
+    summary: 'A trade reached an engine after its input was finished (a replay that ended).',
+    message: () => 'the engine has finished; it takes no more trades',
+  }),
+  KLAGG_ERR_ENGINE_PRICE_TOO_LARGE: spec<{ text: string }>({
+    summary: 'A price or quantity with more digits than the engine holds exactly (above 2^53 at its scale).',
+    fix: "Check the symbol's tick and step sizes; report the value.",
+    message: (p) => `price ${p.text} is too large to hold exactly`,
   }),
 
   // ── HTTP: klagg's own routes ─────────────────────────────────────────────────────────────────────────────────────
@@ -83,6 +106,13 @@ export const ERRORS = {
     status: 414,
     summary: 'A request URL longer than the limit.',
     message: (p) => `request URL longer than ${p.limit} characters`,
+  }),
+
+  // ── JOIN: a symbol joining mid-period (cold join) ────────────────────────────────────────────────────────────────
+  KLAGG_ERR_JOIN_INCOMPLETE: spec<{ what: string }>({
+    summary: "The exchange no longer has every trade of the current period, so an exact join cannot be composed.",
+    fix: 'None needed: the symbol starts at the next period and the joined one is rebuilt from the exchange klines.',
+    message: (p) => p.what,
   }),
 
   // ── START: a start that cannot complete (the process exits non-zero) ─────────────────────────────────────────────

@@ -6,6 +6,7 @@
  * `3d` is taken as epoch-aligned; that is the least certain rule (no source confirms it), so it is kept in
  * this one place.
  */
+import { KlaggError } from './errors.ts';
 
 export const INTERVALS = ['1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', '12h', '1d', '3d', '1w', '1M'] as const;
 
@@ -61,7 +62,7 @@ export function parseIntervalList(value: string): IntervalName[] {
   const result: IntervalName[] = [];
   for (const name of names) {
     const interval = parseInterval(name);
-    if (result.includes(interval)) throw new Error(`interval ${interval} is listed twice in ${JSON.stringify(value)}`);
+    if (result.includes(interval)) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `interval ${interval} is listed twice in ${JSON.stringify(value)}` });
     result.push(interval);
   }
   return result;

@@ -9,6 +9,7 @@
 import { addWide, addWideProduct, formatScaled, formatWide, MAX_SCALE, parseWide, POW10, rescaleMantissa, scaleWide } from './decimal.ts';
 import { fixedLengthMs, nextOpenTime, openTimeOf, type IntervalName } from './interval.ts';
 import type { Kline } from './kline.ts';
+import { KlaggError } from './errors.ts';
 
 /** What happened to one trade. */
 export const TradeOutcome = {
@@ -180,9 +181,9 @@ export class KlineEngine {
   #changed: number[] = [];
 
   constructor(options: KlineEngineOptions, sink: KlineSink) {
-    if (options.intervals.length === 0) throw new Error('the engine needs at least one interval');
-    if (new Set(options.intervals).size !== options.intervals.length) throw new Error('intervals must not repeat');
-    if (!(options.graceMs >= 0)) throw new Error(`graceMs must be ≥ 0, got ${options.graceMs}`);
+    if (options.intervals.length === 0) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: 'the engine needs at least one interval' });
+    if (new Set(options.intervals).size !== options.intervals.length) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: 'intervals must not repeat' });
+    if (!(options.graceMs >= 0)) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `graceMs must be ≥ 0, got ${options.graceMs}` });
     this.intervals = [...options.intervals];
     this.graceMs = options.graceMs;
     this.#sink = sink;
@@ -264,7 +265,7 @@ export class KlineEngine {
     tradeTime: number,
     buyerIsMaker: boolean,
   ): TradeOutcome {
-    if (this.#finished) throw new Error('the engine has finished; it takes no more trades');
+    if (this.#finished) throw new KlaggError('KLAGG_ERR_ENGINE_FINISHED', {});
     const last = this.#lastAggId[symbol]!;
     if (last >= 0) {
       if (aggId <= last) {
@@ -461,7 +462,7 @@ export class KlineEngine {
   /** The current (open) kline of a symbol and interval, or undefined when that interval has none yet. */
   openKline(symbol: number, interval: IntervalName): Kline | undefined {
     const i = this.intervals.indexOf(interval);
-    if (i < 0) throw new Error(`interval ${interval} is not aggregated by this engine`);
+    if (i < 0) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `interval ${interval} is not aggregated by this engine` });
     const at = symbol * this.#perSymbol + i * STRIDE;
     if (this.#cells[at + STATE] !== STATE_OPEN) return undefined;
     return this.#klineAt(this.#cells, symbol, i, at, false);
@@ -475,11 +476,11 @@ export class KlineEngine {
    */
   installKline(kline: Kline): void {
     const symbol = this.#index.get(kline.symbol);
-    if (symbol === undefined) throw new Error(`unknown symbol ${kline.symbol}: add it before installing klines`);
+    if (symbol === undefined) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `unknown symbol ${kline.symbol}: add it before installing klines` });
     const i = this.intervals.indexOf(kline.interval);
     if (i < 0) return;
     if (openTimeOf(kline.interval, kline.openTime) !== kline.openTime) {
-      throw new Error(`kline ${kline.symbol} ${kline.interval} opens at ${kline.openTime}, which is not a period boundary`);
+      throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `kline ${kline.symbol} ${kline.interval} opens at ${kline.openTime}, which is not a period boundary` });
     }
     const ps = this.#priceScale[symbol]!;
     const qs = this.#qtyScale[symbol]!;
@@ -544,7 +545,7 @@ export class KlineEngine {
 
   static restore(snapshot: EngineSnapshot, sink: KlineSink): KlineEngine {
     if (snapshot.version !== ENGINE_SNAPSHOT_VERSION) {
-      throw new Error(`engine snapshot version ${String(snapshot.version)} is not supported (expected ${ENGINE_SNAPSHOT_VERSION})`);
+      throw new KlaggError('KLAGG_ERR_ENGINE_BAD_SNAPSHOT', { what: `engine snapshot version ${String(snapshot.version)} is not supported (expected ${ENGINE_SNAPSHOT_VERSION})` });
     }
     const engine = new KlineEngine({ intervals: snapshot.intervals, graceMs: snapshot.graceMs }, sink);
     Object.assign(engine.counters, snapshot.counters);
@@ -552,10 +553,10 @@ export class KlineEngine {
     for (const s of snapshot.symbols) {
       const index = engine.addSymbol(s.symbol, { priceScale: s.priceScale, qtyScale: s.qtyScale });
       engine.#lastAggId[index] = s.lastAggId;
-      if (s.slots.length !== snapshot.intervals.length) throw new Error(`snapshot of ${s.symbol} has ${s.slots.length} slots for ${snapshot.intervals.length} intervals`);
+      if (s.slots.length !== snapshot.intervals.length) throw new KlaggError('KLAGG_ERR_ENGINE_BAD_SNAPSHOT', { what: `snapshot of ${s.symbol} has ${s.slots.length} slots for ${snapshot.intervals.length} intervals` });
       s.slots.forEach((slot, i) => {
         if (slot === null) return;
-        if (slot.length !== STRIDE) throw new Error(`snapshot slot of ${s.symbol} has ${slot.length} cells, expected ${STRIDE}`);
+        if (slot.length !== STRIDE) throw new KlaggError('KLAGG_ERR_ENGINE_BAD_SNAPSHOT', { what: `snapshot slot of ${s.symbol} has ${slot.length} cells, expected ${STRIDE}` });
         const at = index * engine.#perSymbol + i * STRIDE;
         engine.#cells.set(slot, at);
         engine.#floorTime[index] = Math.max(engine.#floorTime[index]!, slot[OPEN_TIME]!);
@@ -563,7 +564,7 @@ export class KlineEngine {
       });
       s.finals.forEach((slot, i) => {
         if (slot === null) return;
-        if (slot.length !== STRIDE) throw new Error(`snapshot final of ${s.symbol} has ${slot.length} cells, expected ${STRIDE}`);
+        if (slot.length !== STRIDE) throw new KlaggError('KLAGG_ERR_ENGINE_BAD_SNAPSHOT', { what: `snapshot final of ${s.symbol} has ${slot.length} cells, expected ${STRIDE}` });
         engine.#finalCells.set(slot, index * engine.#perSymbol + i * STRIDE);
       });
     }
@@ -728,11 +729,11 @@ function accumulate(cells: Float64Array, at: number, price: number, qty: number,
 }
 
 function checkScale(scale: number, name: string): void {
-  if (!Number.isInteger(scale) || scale < 0 || scale > MAX_SCALE) throw new Error(`${name} must be an integer from 0 to ${MAX_SCALE}, got ${scale}`);
+  if (!Number.isInteger(scale) || scale < 0 || scale > MAX_SCALE) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `${name} must be an integer from 0 to ${MAX_SCALE}, got ${scale}` });
 }
 
 function scaledPrice(text: string, scale: number): number {
   const [hi, lo] = parseWide(text, scale);
-  if (hi !== 0) throw new Error(`price ${text} is too large to hold exactly`);
+  if (hi !== 0) throw new KlaggError('KLAGG_ERR_ENGINE_PRICE_TOO_LARGE', { text });
   return lo;
 }

@@ -17,6 +17,7 @@
  * width (exact whenever the bin holds one distinct value; the max is always exact). The window holds between
  * `windowMs − slotMs` and `windowMs` of history (whole slots).
  */
+import { KlaggError } from './errors.ts';
 
 export interface LagSummary {
   /** Median lag in the window (ms; 0 when there are no samples). */
@@ -78,7 +79,7 @@ export class LagTracker {
   constructor(options: LagTrackerOptions = {}) {
     this.windowMs = options.windowMs ?? 60_000;
     this.#slots = options.slots ?? 12;
-    if (!(this.windowMs > 0) || !Number.isInteger(this.#slots) || this.#slots < 1) throw new Error('a lag window needs windowMs > 0 and at least one slot');
+    if (!(this.windowMs > 0) || !Number.isInteger(this.#slots) || this.#slots < 1) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: 'a lag window needs windowMs > 0 and at least one slot' });
     this.slotMs = this.windowMs / this.#slots;
     this.#counts = new Uint32Array(this.#slots * BINS);
     this.#binMax = new Float64Array(this.#slots * BINS);
@@ -230,7 +231,7 @@ export class LagHistogram {
   #sumMs = 0;
 
   constructor(boundsMs: readonly number[]) {
-    for (let i = 1; i < boundsMs.length; i++) if (!(boundsMs[i]! > boundsMs[i - 1]!)) throw new Error('histogram bounds must ascend');
+    for (let i = 1; i < boundsMs.length; i++) if (!(boundsMs[i]! > boundsMs[i - 1]!)) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: 'histogram bounds must ascend' });
     this.boundsMs = Object.freeze([...boundsMs]);
     this.#bounds = Float64Array.from(boundsMs);
     this.#counts = new Float64Array(boundsMs.length + 1);

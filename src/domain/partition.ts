@@ -3,6 +3,7 @@
  * workers by a table. Changing the number of workers moves whole partitions; it never rehashes a symbol (as
  * hash-modulo-workers would), so a partition's state can move with its snapshot.
  */
+import { KlaggError } from './errors.ts';
 
 export const DEFAULT_PARTITIONS = 256;
 
@@ -24,7 +25,7 @@ export function partitionOf(key: string, partitions: number = DEFAULT_PARTITIONS
 
 /** Partition → worker: contiguous ranges, as even as the numbers allow. */
 export function assignPartitions(partitions: number, workers: number): number[] {
-  if (!Number.isInteger(workers) || workers < 1) throw new Error(`workers must be a whole number ≥ 1, got ${workers}`);
-  if (!Number.isInteger(partitions) || partitions < workers) throw new Error(`need at least one partition per worker (${partitions} partitions, ${workers} workers)`);
+  if (!Number.isInteger(workers) || workers < 1) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `workers must be a whole number ≥ 1, got ${workers}` });
+  if (!Number.isInteger(partitions) || partitions < workers) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `need at least one partition per worker (${partitions} partitions, ${workers} workers)` });
   return Array.from({ length: partitions }, (_, partition) => Math.floor((partition * workers) / partitions));
 }

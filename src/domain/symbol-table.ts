@@ -3,6 +3,7 @@
  * bytes, open addressing, and a byte comparison to confirm. The hot path meets each symbol thousands of times a
  * second; a string per frame would be the only allocation left on it.
  */
+import { KlaggError } from './errors.ts';
 export class SymbolTable {
   #slots = new Int32Array(1024).fill(-1);
   #mask = 1023;
@@ -21,7 +22,7 @@ export class SymbolTable {
   /** Stores `name` → `index` (indexes are the caller's, e.g. the engine's symbol index). */
   set(name: string, index: number): void {
     const bytes = Buffer.from(name, 'latin1');
-    if (this.find(bytes, 0, bytes.length) >= 0) throw new Error(`symbol ${name} is already in the table`);
+    if (this.find(bytes, 0, bytes.length) >= 0) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `symbol ${name} is already in the table` });
     if ((this.#names.length + 1) * 2 > this.#slots.length) this.#grow();
     this.#names[index] = bytes;
     this.#insert(hashBytes(bytes, 0, bytes.length), index);

@@ -7,9 +7,10 @@ import { PartitionWorker, type PartitionWorkerOptions } from './partition-worker
 import { workerStats } from './partition-worker-port.ts';
 import type { AggTrade } from '../../domain/agg-trade.ts';
 import type { ThreadNotice, ThreadRequest, ThreadReply } from './thread-protocol.ts';
+import { KlaggError } from '../../domain/errors.ts';
 
 const port = parentPort;
-if (port === null) throw new Error('partition-worker-thread.ts runs only as a worker thread');
+if (port === null) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: 'partition-worker-thread.ts runs only as a worker thread' });
 const { repair, ...options } = workerData as PartitionWorkerOptions & { repair: boolean };
 const fetches = new Map<number, (trades: readonly AggTrade[]) => void>();
 let nextFetch = 1;

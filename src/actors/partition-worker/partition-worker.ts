@@ -11,6 +11,7 @@ import type { IntervalName } from '../../domain/interval.ts';
 import { KlineEngine, type GapInfo, type SymbolScales } from '../../domain/kline-engine.ts';
 import type { Kline, RevisionCause } from '../../domain/kline.ts';
 import type { DeltaBatch } from '../../domain/messages.ts';
+import { KlaggError } from '../../domain/errors.ts';
 
 
 /** Fetches the trades with aggregate ids fromId…toId of a symbol (REST `/fapi/v1/aggTrades?fromId=`). */
@@ -127,7 +128,7 @@ export class PartitionWorker {
    */
   activate(symbol: string, scales: SymbolScales, initialData: readonly Kline[], startAfterId?: number): number {
     for (const kline of initialData) {
-      if (kline.symbol !== symbol) throw new Error(`initial data for ${symbol} holds a kline of ${kline.symbol}`);
+      if (kline.symbol !== symbol) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `initial data for ${symbol} holds a kline of ${kline.symbol}` });
     }
     const index = this.ingest.addSymbol(symbol, scales);
     for (const kline of initialData) this.engine.installKline(kline);

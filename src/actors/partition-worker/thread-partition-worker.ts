@@ -12,6 +12,7 @@ import type { PartitionWorkerOptions } from './partition-worker.ts';
 import type { PartitionWorkerPort, WorkerStats } from './partition-worker-port.ts';
 import { LATEST_ID } from './partition-worker.ts';
 import type { ThreadNotice, ThreadReply, ThreadRequest } from './thread-protocol.ts';
+import { KlaggError } from '../../domain/errors.ts';
 
 const BATCH_BYTES = 256 * 1024;
 const BATCH_FRAMES = 2048;
@@ -72,7 +73,7 @@ export class ThreadPartitionWorker implements PartitionWorkerPort {
   }
 
   ingestFrame(frame: Buffer, _parsed: ParsedTrade | undefined): void {
-    if (frame.length > BATCH_BYTES) throw new Error(`frame of ${frame.length} bytes exceeds the batch buffer`);
+    if (frame.length > BATCH_BYTES) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `frame of ${frame.length} bytes exceeds the batch buffer` });
     if (this.#used + frame.length > BATCH_BYTES || this.#count === BATCH_FRAMES) this.#flush();
     frame.copy(this.#bytes, this.#used);
     this.#used += frame.length;
