@@ -3,6 +3,7 @@
  * them (`installSymbol`, `pullWorkers`, `tick`, …), this file does them. Each is small and does one thing on one port.
  */
 import { sendParent } from 'xstate';
+import { KlaggError } from '../domain/errors.ts';
 import type { GatewayEvent, Mailbox, PublishedBatch, WorkerEvent } from '../domain/messages.ts';
 import { activationDispatcherMachine } from '../machines/activation-dispatcher.ts';
 import { clockMachine } from '../machines/clock.ts';
@@ -46,7 +47,7 @@ function workerLogic(ports: SystemPorts) {
           .activate(command.symbol, command.scales, command.initialData, command.startAfterId)
           .then(
             (position) => self.send({ type: 'INSTALLED', ...activation, position }),
-            (error: unknown) => self.send({ type: 'INSTALL_FAILED', ...activation, error: (error as Error).message }),
+            (error: unknown) => self.send({ type: 'INSTALL_FAILED', ...activation, code: error instanceof KlaggError ? error.code : 'KLAGG_ERR_ACTIVATION_FAILED', error: (error as Error).message }),
           );
       },
       replyActivePosition: ({ context }, { command, attempt, replyTo }) => {

@@ -23,6 +23,23 @@ interface ErrorSpec<P> {
 const spec = <P = Record<never, never>>(s: ErrorSpec<P>): ErrorSpec<P> => s;
 
 export const ERRORS = {
+  // ── ACTIVATION: making a symbol Active ───────────────────────────────────────────────────────────────────────────
+  KLAGG_ERR_ACTIVATION_FAILED: spec<{ reason: string }>({
+    summary: "A symbol's activation failed on its worker (retried; after the last retry the symbol is Failed).",
+    fix: 'See the reason; an admin can force the activation again (`POST /admin/symbols/:symbol/activate`).',
+    message: (p) => p.reason,
+  }),
+  KLAGG_ERR_ACTIVATION_REFUSED: spec<{ symbol: string }>({
+    summary: 'An activation of a Failed symbol that was not forced.',
+    fix: 'Force it (`POST /admin/symbols/:symbol/activate`).',
+    message: (p) => `${p.symbol} is Failed; only a forced activation revives it`,
+  }),
+  KLAGG_ERR_ACTIVATION_TIMEOUT: spec<{ ms: number }>({
+    summary: "The symbol's worker did not answer an activation in time (retried).",
+    fix: 'A worker overloaded or stuck: see the worker health on /health.',
+    message: (p) => `no answer from the worker within ${p.ms} ms`,
+  }),
+
   // ── ADMIN: the admin HTTP API ────────────────────────────────────────────────────────────────────────────────────
   KLAGG_ERR_ADMIN_BAD_REQUEST: spec<{ reason: string }>({
     status: 400,
@@ -138,11 +155,6 @@ export const ERRORS = {
   }),
 
   // ── SYSTEM: the running service ──────────────────────────────────────────────────────────────────────────────────
-  KLAGG_ERR_SYSTEM_ACTIVATION_FAILED: spec<{ symbol: string; reason: string }>({
-    summary: "A symbol's activation failed (it is retried; after the last retry the symbol is Failed).",
-    fix: 'See the reason; an admin can force the activation again (`POST /admin/symbols/:symbol/activate`).',
-    message: (p) => `activation of ${p.symbol} failed: ${p.reason}`,
-  }),
   KLAGG_ERR_SYSTEM_INVARIANT: spec<{ what: string }>({
     summary: 'A broken internal invariant (a bug, not bad input).',
     fix: 'Report it with the message.',

@@ -2,6 +2,7 @@
  * The typed events the supervisor's children exchange. Trades never travel as events: these carry activation,
  * control and batches only.
  */
+import type { ErrorCode } from './errors.ts';
 import type { SymbolScales } from './kline-engine.ts';
 import type { Kline } from './kline.ts';
 
@@ -42,13 +43,13 @@ export type DispatcherEvent =
   | { readonly type: 'DEACTIVATE_SYMBOL'; readonly symbol: string; readonly reason: 'deactivated' | 'delisted' }
   | { readonly type: 'SYMBOL_ACTIVATED'; readonly symbol: string; readonly attempt: number; readonly position: number }
   /** `retryable: false` when retrying cannot help (the symbol is Failed and the activation was not forced). */
-  | { readonly type: 'SYMBOL_ACTIVATION_FAILED'; readonly symbol: string; readonly attempt: number; readonly retryable: boolean; readonly error: string }
+  | { readonly type: 'SYMBOL_ACTIVATION_FAILED'; readonly symbol: string; readonly attempt: number; readonly retryable: boolean; readonly code: ErrorCode; readonly error: string }
   | { readonly type: 'ACK_TIMEOUT'; readonly symbol: string; readonly attempt: number }
   | { readonly type: 'RETRY'; readonly symbol: string };
 
 export type WorkerEvent =
   | { readonly type: 'ACTIVATE_SYMBOL'; readonly command: ActivateSymbol; readonly attempt: number; readonly replyTo: Mailbox<DispatcherEvent> }
-  | { readonly type: 'ABANDON_SYMBOL'; readonly symbol: string; readonly error: string }
+  | { readonly type: 'ABANDON_SYMBOL'; readonly symbol: string; readonly code: ErrorCode; readonly error: string }
   | { readonly type: 'DEACTIVATE_SYMBOL'; readonly symbol: string; readonly reason: 'deactivated' | 'delisted' }
   | { readonly type: 'PULL_DELTAS'; readonly seq: number; readonly replyTo: Mailbox<GatewayEvent> }
   | { readonly type: 'TICK'; readonly now: number }

@@ -8,6 +8,7 @@
  * `log` — provided by the system (`src/actors/dispatcher-actor.ts`); `transition()` shows them without running them.
  */
 import { and, assign, enqueueActions, setup } from 'xstate';
+import { errorMessage, type ErrorCode } from '../domain/errors.ts';
 import type { ActivateSymbol, DispatcherEvent, WorkerEvent } from '../domain/messages.ts';
 
 export interface DispatcherInput {
@@ -48,8 +49,10 @@ export interface DispatcherLogLine {
 
 type SymbolEvent = Extract<DispatcherEvent, { symbol: string }>;
 
-function failureReason(context: DispatcherContext, event: DispatcherEvent): string {
-  return event.type === 'SYMBOL_ACTIVATION_FAILED' ? event.error : `no answer from the worker within ${context.ackTimeoutMs} ms`;
+/** Why an attempt failed: the worker's code and message, or the ack timeout. */
+function failure(context: DispatcherContext, event: DispatcherEvent): { readonly code: ErrorCode; readonly reason: string } {
+  if (event.type === 'SYMBOL_ACTIVATION_FAILED') return { code: event.code, reason: event.error };
+  return { code: 'KLAGG_ERR_ACTIVATION_TIMEOUT', reason: errorMessage('KLAGG_ERR_ACTIVATION_TIMEOUT', { ms: context.ackTimeoutMs }) };
 }
 
 function withoutSymbol(inFlight: Readonly<Record<string, InFlight>>, symbol: string): Record<string, InFlight> {
@@ -113,7 +116,7 @@ const dispatcher = dispatcherSetup.extend({
       const current = context.inFlight[event.symbol]!;
       enqueue({
         type: 'log',
-        params: { level: 'warn', fields: { symbol: event.symbol, attempt: current.attempt, reason: failureReason(context, event) }, msg: 'activation attempt failed; retrying' },
+        params: { level: 'warn', fields: { symbol: event.symbol, attempt: current.attempt, ...failure(context, event) }, msg: 'activation attempt failed; retrying' },
       });
       enqueue.assign({
         inFlight: { ...context.inFlight, [event.symbol]: { command: current.command, attempt: current.attempt + 1 } },
@@ -125,12 +128,12 @@ const dispatcher = dispatcherSetup.extend({
       if (event.type !== 'SYMBOL_ACTIVATION_FAILED' && event.type !== 'ACK_TIMEOUT') return;
       const symbol = event.symbol;
       const current = context.inFlight[symbol]!;
-      const reason = failureReason(context, event);
+      const { code, reason } = failure(context, event);
       if (event.type === 'SYMBOL_ACTIVATION_FAILED' && !event.retryable) {
-        enqueue({ type: 'log', params: { level: 'warn', fields: { symbol, reason }, msg: 'activation refused' } });
+        enqueue({ type: 'log', params: { level: 'warn', fields: { symbol, code, reason }, msg: 'activation refused' } });
       } else {
-        enqueue({ type: 'log', params: { level: 'error', fields: { symbol, attempts: current.attempt, reason }, msg: 'activation failed after every retry; the symbol is left Failed' } });
-        enqueue({ type: 'sendToWorker', params: { symbol, event: { type: 'ABANDON_SYMBOL', symbol, error: reason } } });
+        enqueue({ type: 'log', params: { level: 'error', fields: { symbol, attempts: current.attempt, code, reason }, msg: 'activation failed after every retry; the symbol is left Failed' } });
+        enqueue({ type: 'sendToWorker', params: { symbol, event: { type: 'ABANDON_SYMBOL', symbol, code, error: reason } } });
       }
       enqueue.assign({ inFlight: withoutSymbol(context.inFlight, symbol), counters: { ...context.counters, failed: context.counters.failed + 1 } });
     }),

@@ -9,6 +9,7 @@
  * an installation's outcome back as `INSTALLED` / `INSTALL_FAILED`.
  */
 import { enqueueActions, setup } from 'xstate';
+import { errorMessage, type ErrorCode } from '../domain/errors.ts';
 import type { ActivateSymbol, DispatcherEvent, GatewayEvent, Mailbox, WorkerEvent } from '../domain/messages.ts';
 import { symbolLifecycleMachine } from './symbol-lifecycle.ts';
 
@@ -35,7 +36,7 @@ interface Activation {
 export type WorkerInternalEvent =
   | ({ readonly type: 'ACTIVATE_STEP' } & Activation)
   | ({ readonly type: 'INSTALLED'; readonly position: number } & Activation)
-  | ({ readonly type: 'INSTALL_FAILED'; readonly error: string } & Activation);
+  | ({ readonly type: 'INSTALL_FAILED'; readonly code: ErrorCode; readonly error: string } & Activation);
 
 const workerSetup = setup({
   types: {
@@ -89,8 +90,8 @@ export const workerMachine = workerSetup.createMachine({
           return;
         }
         if (state === 'Failed' && !activation.command.force) {
-          const error = `${symbol} is Failed; only a forced activation revives it`;
-          enqueue(() => activation.replyTo.send({ type: 'SYMBOL_ACTIVATION_FAILED', symbol, attempt: activation.attempt, retryable: false, error }));
+          const error = errorMessage('KLAGG_ERR_ACTIVATION_REFUSED', { symbol });
+          enqueue(() => activation.replyTo.send({ type: 'SYMBOL_ACTIVATION_FAILED', symbol, attempt: activation.attempt, retryable: false, code: 'KLAGG_ERR_ACTIVATION_REFUSED', error }));
           return;
         }
         enqueue.sendTo(symbol, { type: activation.command.force ? 'FORCE_ACTIVATE' : 'ACTIVATE' });
@@ -109,7 +110,7 @@ export const workerMachine = workerSetup.createMachine({
         const symbol = event.command.symbol;
         enqueue({ type: 'releaseSymbol', params: { symbol } });
         enqueue.sendTo(symbol, { type: 'ACTIVATION_FAILED', error: event.error });
-        enqueue(() => event.replyTo.send({ type: 'SYMBOL_ACTIVATION_FAILED', symbol, attempt: event.attempt, retryable: true, error: event.error }));
+        enqueue(() => event.replyTo.send({ type: 'SYMBOL_ACTIVATION_FAILED', symbol, attempt: event.attempt, retryable: true, code: event.code, error: event.error }));
       }),
     },
     ABANDON_SYMBOL: {

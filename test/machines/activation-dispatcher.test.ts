@@ -67,8 +67,8 @@ t.test('activations start within the concurrency; the rest wait; an ack subscrib
 
 t.test('a failure is retried after the delay; after the last retry the symbol is abandoned', async (t) => {
   let s = step(start(), activate('A')).snapshot;
-  let r = step(s, { type: 'SYMBOL_ACTIVATION_FAILED', symbol: 'A', attempt: 1, retryable: true, error: 'boom' });
-  t.same(r.effects, [['log', { level: 'warn', fields: { symbol: 'A', attempt: 1, reason: 'boom' }, msg: 'activation attempt failed; retrying' }]]);
+  let r = step(s, { type: 'SYMBOL_ACTIVATION_FAILED', symbol: 'A', attempt: 1, retryable: true, code: 'KLAGG_ERR_ACTIVATION_FAILED', error: 'boom' });
+  t.same(r.effects, [['log', { level: 'warn', fields: { symbol: 'A', attempt: 1, code: 'KLAGG_ERR_ACTIVATION_FAILED', reason: 'boom' }, msg: 'activation attempt failed; retrying' }]]);
   t.same(r.delayed, [['RETRY', 'A', 200]]);
   t.equal(r.snapshot.context.inFlight['A']?.attempt, 2);
   r = step(r.snapshot, { type: 'RETRY', symbol: 'A' });
@@ -76,13 +76,13 @@ t.test('a failure is retried after the delay; after the last retry the symbol is
   t.same(r.delayed, [['ACK_TIMEOUT', 'A', 1000]]);
   s = r.snapshot;
 
-  r = step(s, { type: 'SYMBOL_ACTIVATION_FAILED', symbol: 'A', attempt: 1, retryable: true, error: 'stale' });
+  r = step(s, { type: 'SYMBOL_ACTIVATION_FAILED', symbol: 'A', attempt: 1, retryable: true, code: 'KLAGG_ERR_ACTIVATION_FAILED', error: 'stale' });
   t.same(r.effects, [], 'an answer to an earlier attempt is ignored');
   t.same(r.delayed, []);
 
   r = step(s, { type: 'ACK_TIMEOUT', symbol: 'A', attempt: 2 });
   t.same(r.effects, [
-    ['log', { level: 'error', fields: { symbol: 'A', attempts: 2, reason: 'no answer from the worker within 1000 ms' }, msg: 'activation failed after every retry; the symbol is left Failed' }],
+    ['log', { level: 'error', fields: { symbol: 'A', attempts: 2, code: 'KLAGG_ERR_ACTIVATION_TIMEOUT', reason: 'no answer from the worker within 1000 ms' }, msg: 'activation failed after every retry; the symbol is left Failed' }],
     ['sendToWorker', { type: 'ABANDON_SYMBOL', symbol: 'A', attempt: undefined }],
   ]);
   t.same(r.snapshot.context.inFlight, {});
@@ -91,8 +91,8 @@ t.test('a failure is retried after the delay; after the last retry the symbol is
 
 t.test('a refusal that retrying cannot help is not retried and not abandoned', async (t) => {
   const s = step(start(), activate('A')).snapshot;
-  const r = step(s, { type: 'SYMBOL_ACTIVATION_FAILED', symbol: 'A', attempt: 1, retryable: false, error: 'A is Failed' });
-  t.same(r.effects, [['log', { level: 'warn', fields: { symbol: 'A', reason: 'A is Failed' }, msg: 'activation refused' }]]);
+  const r = step(s, { type: 'SYMBOL_ACTIVATION_FAILED', symbol: 'A', attempt: 1, retryable: false, code: 'KLAGG_ERR_ACTIVATION_REFUSED', error: 'A is Failed' });
+  t.same(r.effects, [['log', { level: 'warn', fields: { symbol: 'A', code: 'KLAGG_ERR_ACTIVATION_REFUSED', reason: 'A is Failed' }, msg: 'activation refused' }]]);
   t.same(r.delayed, []);
   t.equal(r.snapshot.context.counters.failed, 1);
 });
