@@ -34,6 +34,26 @@ export type PgliteReply =
   | { readonly id: number; readonly ok: true; readonly result: unknown }
   | { readonly id: number; readonly ok: false; readonly error: SerializedError };
 
+/**
+ * The process's node flags minus those about its own entry: a worker inherits them, and a process started with
+ * `node --input-type=module -e '…'` would otherwise fail the worker ("--input-type can only be used with string input
+ * via --eval"). Loader flags (`--import`, `--experimental-*`) stay: the worker's `.ts` file needs them as the main
+ * thread did.
+ */
+export function workerExecArgv(execArgv: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!;
+    if (arg === '-e' || arg === '--eval' || arg === '-p' || arg === '--print') {
+      i++; // and its script
+      continue;
+    }
+    if (arg.startsWith('--input-type') || arg.startsWith('--eval=') || arg.startsWith('--print=')) continue;
+    kept.push(arg);
+  }
+  return kept;
+}
+
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 
 function deserializeError(error: SerializedError): Error {
@@ -44,7 +64,10 @@ function deserializeError(error: SerializedError): Error {
 
 /** Starts the worker and resolves once PGlite has opened `dataDir` (or rejects with PGlite's error). */
 export async function startPgliteWorker(dataDir: string): Promise<PgliteWorkerClient> {
-  const worker = new Worker(new URL('./pglite-worker.ts', import.meta.url), { workerData: { dataDir } satisfies PgliteWorkerData });
+  const worker = new Worker(new URL('./pglite-worker.ts', import.meta.url), {
+    workerData: { dataDir } satisfies PgliteWorkerData,
+    execArgv: workerExecArgv(process.execArgv),
+  });
   const client = new PgliteWorkerClient(worker);
   try {
     await client.started;
