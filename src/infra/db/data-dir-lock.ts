@@ -17,6 +17,12 @@ import { KlaggError } from '../../domain/errors.ts';
 
 export const LOCK_FILE = 'klagg.lock';
 
+/**
+ * Lock files this process holds. A lock naming this very pid that is not in here was left by an earlier process that
+ * had the same pid: in a container klagg is often pid 1 on every start, and a persistent volume keeps the old lock.
+ */
+const held = new Set<string>();
+
 export interface DataDirLock {
   readonly path: string;
   /** Removes the lock file (only if it is still ours). Idempotent. */
@@ -42,7 +48,8 @@ export async function lockDataDir(dir: string, pid: number = process.pid): Promi
       await takeOver(path, holder);
       continue;
     }
-    if (isAlive(holder)) throw new KlaggError('KLAGG_ERR_START_DATA_DIR_LOCKED', { dir, pid: holder });
+    const ownedByEarlierSelf = holder === process.pid && !held.has(path);
+    if (!ownedByEarlierSelf && isAlive(holder)) throw new KlaggError('KLAGG_ERR_START_DATA_DIR_LOCKED', { dir, pid: holder });
     await takeOver(path, holder);
   }
   const holder = await readPid(path);
@@ -108,12 +115,17 @@ export function isAlive(pid: number): boolean {
 }
 
 function lockHandle(path: string, pid: number): DataDirLock {
+  held.add(path);
   let released: Promise<void> | undefined;
   return {
     path,
     release: () =>
       (released ??= (async () => {
-        if ((await readPid(path)) === pid) await unlink(path).catch(() => {});
+        try {
+          if ((await readPid(path)) === pid) await unlink(path).catch(() => {});
+        } finally {
+          held.delete(path);
+        }
       })()),
   };
 }

@@ -93,6 +93,16 @@ t.test('a stale lock (its process is dead) is taken over', async (t) => {
   t.notOk(existsSync(join(dataDir, LOCK_FILE)), 'release removes it');
 });
 
+t.test('a lock naming this pid that this process does not hold is stale (a container restart: pid 1 again)', async (t) => {
+  const dataDir = tempDir(t);
+  writeFileSync(join(dataDir, LOCK_FILE), `${process.pid}\n`);
+  const lock = await lockDataDir(dataDir);
+  t.equal(readFileSync(lock.path, 'utf8').trim(), String(process.pid));
+  await t.rejects(lockDataDir(dataDir), { code: 'KLAGG_ERR_START_DATA_DIR_LOCKED' }, 'but once held here, a second open is refused');
+  await lock.release();
+  t.notOk(existsSync(lock.path));
+});
+
 t.test('a lock file left empty (a crash between create and write) is taken over after a short wait', async (t) => {
   const dataDir = tempDir(t);
   writeFileSync(join(dataDir, LOCK_FILE), '');
