@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { benchDecimals } from './decimals.ts';
 import { benchChaosLarge } from './chaos-large.ts';
 import { benchDbFlush } from './db-flush.ts';
+import { benchPgliteLag } from './pglite-lag.ts';
 import { benchExchangeIngest } from './exchange-ingest.ts';
 import { benchHotPath } from './hot-path.ts';
 import { benchSymbolStart } from './symbol-start.ts';
@@ -23,6 +24,7 @@ report.line(`klagg bench — node ${process.version}, ${new Date().toISOString()
 benchDecimals(values.quick ? 200_000 : 1_000_000, 3, report);
 await benchHotPath(values.quick ? { symbols: 500, trades: 200_000, runs: 3 } : { symbols: 500, trades: 1_000_000, runs: 5 }, report);
 await benchDbFlush(report);
+await benchPgliteLag(report);
 await benchSystemReplay(values.quick ? { symbols: 500, trades: 100_000, runs: 1 } : { symbols: 500, trades: 500_000, runs: 5 }, report);
 await benchExchangeIngest(values.quick ? { symbols: 200, trades: 50_000 } : { symbols: 200, trades: 500_000 }, report);
 await benchChaosLarge(values.quick ? { symbols: 200, trades: 100_000, marketSeconds: 600, wallSeconds: 5 } : { symbols: 200, trades: 1_000_000, marketSeconds: 1800, wallSeconds: 25 }, report);

@@ -2,15 +2,17 @@
  * Opens klagg's database: PostgreSQL (Kysely + `pg` pool) when a URL is given, otherwise an embedded, file-backed
  * PGlite so the service runs on a fresh machine with no server. Either way the schema is migrated before the handle
  * is returned, and int8 reads back as a JS number (trade ids and times are far below 2^53) while `numeric` stays
- * exact text.
+ * exact text. The embedded PGlite runs in a worker thread (its WebAssembly work would otherwise stall the event
+ * loop, see pglite-worker-client.ts) and holds its folder's lock file (data-dir-lock.ts) until closed.
  */
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { lockDataDir } from './data-dir-lock.ts';
 import { migrateToLatest } from './migrations.ts';
+import { startPgliteWorker } from './pglite-worker-client.ts';
 import type { Database } from './schema.ts';
 
 export type DatabaseKind = 'postgres' | 'pglite';
@@ -103,8 +105,25 @@ function openPostgres(url: string, options: OpenDatabaseOptions): DatabaseHandle
 async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   const location = resolve(dataDir);
   await mkdir(location, { recursive: true });
-  const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite: () => PGlite.create(location) }) });
-  return { db, kind: 'pglite', location: `pglite:${location}`, close: once(() => db.destroy()) };
+  // Before PGlite touches a file: a folder another live process holds is refused here, untouched.
+  const lock = await lockDataDir(location);
+  let pglite;
+  try {
+    pglite = await startPgliteWorker(location);
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
+  const close = async () => {
+    try {
+      await db.destroy();
+      await pglite.close(); // Kysely closes it only if a query ever ran; idempotent either way
+    } finally {
+      await lock.release();
+    }
+  };
+  return { db, kind: 'pglite', location: `pglite:${location}`, close: once(close) };
 }
 
 /** `close()` may be called from several shutdown paths; pg's pool throws on a second `end()`. */

@@ -22,6 +22,17 @@ export interface StoredSymbol extends SymbolInfo {
   readonly updatedAt: Date;
 }
 
+/** A symbol's whole row as klagg knows it now: its lifecycle and, when the exchange has described it, its facts. */
+export interface SymbolState {
+  readonly venue: string;
+  readonly market: string;
+  readonly symbol: string;
+  readonly lifecycleState: string;
+  readonly lastError: string | null;
+  /** Absent when the exchange's description is not at hand: the row's facts are kept (or, for a new symbol, no row). */
+  readonly facts?: { readonly status: string; readonly tickSize: string; readonly stepSize: string };
+}
+
 /** The lifecycle state a symbol first stored has until its machine reports one. */
 export const INITIAL_LIFECYCLE_STATE = 'Pending';
 
@@ -91,6 +102,73 @@ export class SymbolStore {
       .where('symbol', '=', symbol)
       .executeTakeFirst();
     return result.numUpdatedRows > 0n;
+  }
+
+  /**
+   * Writes many symbols' states in at most two statements per chunk (one insert-or-update for those with facts, one
+   * update for those without), so a burst of lifecycle changes across hundreds of symbols is one round trip, not
+   * hundreds. A row whose values are all unchanged is not rewritten (its `updated_at` stays). A symbol without facts
+   * and without a row is not written (status and filters cannot be null). Returns the rows written.
+   */
+  async saveStates(rows: readonly SymbolState[]): Promise<number> {
+    let written = 0;
+    for (let start = 0; start < rows.length; start += CHUNK_SIZE) {
+      const chunk = rows.slice(start, start + CHUNK_SIZE);
+      const withFacts = chunk.filter((row) => row.facts !== undefined);
+      const withoutFacts = chunk.filter((row) => row.facts === undefined);
+      if (withFacts.length > 0) {
+        const result = await this.#db
+          .insertInto('symbols')
+          .values(
+            withFacts.map((row) => ({
+              venue: row.venue,
+              market: row.market,
+              symbol: row.symbol,
+              status: row.facts!.status,
+              tick_size: row.facts!.tickSize,
+              step_size: row.facts!.stepSize,
+              lifecycle_state: row.lifecycleState,
+              last_error: row.lastError,
+            })),
+          )
+          .onConflict((oc) =>
+            oc
+              .columns(['venue', 'market', 'symbol'])
+              .doUpdateSet((eb) => ({
+                status: eb.ref('excluded.status'),
+                tick_size: eb.ref('excluded.tick_size'),
+                step_size: eb.ref('excluded.step_size'),
+                lifecycle_state: eb.ref('excluded.lifecycle_state'),
+                last_error: eb.ref('excluded.last_error'),
+                updated_at: sql`now()`,
+              }))
+              .where((eb) =>
+                eb.or([
+                  eb('symbols.status', 'is distinct from', eb.ref('excluded.status')),
+                  eb('symbols.tick_size', 'is distinct from', eb.ref('excluded.tick_size')),
+                  eb('symbols.step_size', 'is distinct from', eb.ref('excluded.step_size')),
+                  eb('symbols.lifecycle_state', 'is distinct from', eb.ref('excluded.lifecycle_state')),
+                  eb('symbols.last_error', 'is distinct from', eb.ref('excluded.last_error')),
+                ]),
+              ),
+          )
+          .executeTakeFirst();
+        written += Number(result.numInsertedOrUpdatedRows ?? 0n);
+      }
+      if (withoutFacts.length > 0) {
+        // Arrays, not a VALUES list: 5 parameters whatever the count. last_error travels as a text array with NULLs.
+        const result = await sql`
+          update symbols set lifecycle_state = s.lifecycle_state, last_error = s.last_error, updated_at = now()
+          from unnest(${withoutFacts.map((r) => r.venue)}::text[], ${withoutFacts.map((r) => r.market)}::text[],
+                      ${withoutFacts.map((r) => r.symbol)}::text[], ${withoutFacts.map((r) => r.lifecycleState)}::text[],
+                      ${withoutFacts.map((r) => r.lastError)}::text[])
+            as s(venue, market, symbol, lifecycle_state, last_error)
+          where symbols.venue = s.venue and symbols.market = s.market and symbols.symbol = s.symbol
+            and (symbols.lifecycle_state is distinct from s.lifecycle_state or symbols.last_error is distinct from s.last_error)`.execute(this.#db);
+        written += Number(result.numAffectedRows ?? 0n);
+      }
+    }
+    return written;
   }
 
   /** Every stored symbol of a venue and market, by name. Delisted symbols stay listed: their history is kept. */
