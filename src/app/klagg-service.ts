@@ -20,6 +20,8 @@ import { LATEST_ID } from '../actors/partition-worker/partition-worker.ts';
 import { exchangeHasMore, QuietSymbolCheck, type TradedMinute } from '../actors/quiet-symbol-check.ts';
 import { isExchangeKlineFrame, readExchangeKline, TrailingGapWatch } from '../actors/trailing-gap-watch.ts';
 import { createExchangeSocket } from '../infra/exchange-stream/exchange-socket.ts';
+import type { SymbolStore } from '../infra/db/symbol-store.ts';
+import { SymbolTableWriter } from '../actors/symbol-table-writer.ts';
 
 export interface KlaggServiceOptions {
   readonly venue: string;
@@ -28,6 +30,8 @@ export interface KlaggServiceOptions {
   readonly restBaseUrl: string;
   readonly wsBaseUrl: string;
   readonly store: KlineStore;
+  /** The `symbols` table (status, sizes, lifecycle state, last error), kept up to date; none: not written. */
+  readonly symbolStore?: Pick<SymbolStore, 'saveStates'>;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Only these symbols (else every PERPETUAL, USDT-quoted, TRADING symbol of exchangeInfo). */
@@ -86,6 +90,7 @@ export class KlaggService {
   /** Quiet symbols checked against the exchange's 1m klines (once per quiet spell and after reconnects). */
   readonly quietChecks: QuietSymbolCheck;
   #gapHealthTimer: NodeJS.Timeout | undefined;
+  readonly #symbolTable: SymbolTableWriter | undefined;
 
   constructor(options: KlaggServiceOptions) {
     this.#options = options;
@@ -186,6 +191,17 @@ export class KlaggService {
       exchangeInfoPollMs: options.exchangeInfoPollMs,
       subscribeTickers: (on) => (on ? this.streams.subscribe(['!miniTicker@arr']) : this.streams.unsubscribe(['!miniTicker@arr'])),
     });
+    this.#symbolTable =
+      options.symbolStore === undefined
+        ? undefined
+        : new SymbolTableWriter({
+            registry: this.system.registry,
+            store: options.symbolStore,
+            venue: options.venue,
+            market: options.market,
+            describe: (symbol) => this.manager.exchangeSymbol(symbol),
+            logger: log.child({ actor: 'symbolTableWriter' }),
+          });
   }
 
   /** The symbols this service aggregates (after `start`). */
@@ -198,6 +214,7 @@ export class KlaggService {
    * backfill and the listing watch alongside. Resolves once the startup symbols are subscribed.
    */
   async start(): Promise<void> {
+    this.#symbolTable?.start();
     this.system.start();
     await this.manager.start();
     await this.system.whenSubscribed(this.symbols);
@@ -283,6 +300,8 @@ export class KlaggService {
     await this.manager.stop();
     await this.streams.stop();
     await this.rebuilder.rebuildClosed(closedBy);
-    return this.system.stop(reason);
+    const code = await this.system.stop(reason);
+    await this.#symbolTable?.stop();
+    return code;
   }
 }

@@ -11,6 +11,7 @@ import { systemClock } from '../infra/clock.ts';
 import { loadConfig } from '../infra/config/load-config.ts';
 import { KlineStore } from '../infra/db/kline-store.ts';
 import { openDatabase } from '../infra/db/open-database.ts';
+import { SymbolStore } from '../infra/db/symbol-store.ts';
 import { FakeExchange } from '../infra/fake-exchange/fake-exchange.ts';
 import type { Logger } from '../infra/logger.ts';
 import { InspectorHub } from '../infra/inspector/inspector-hub.ts';
@@ -62,6 +63,7 @@ export function demoCommand(logger: Logger): Command {
         restBaseUrl: exchange.restUrl,
         wsBaseUrl: exchange.wsUrl,
         store,
+        symbolStore: new SymbolStore(database.db),
         clock: systemClock,
         logger,
         detectNewSymbols: true,

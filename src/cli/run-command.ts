@@ -10,6 +10,7 @@ import { OffsetClock, systemClock } from '../infra/clock.ts';
 import { loadConfig } from '../infra/config/load-config.ts';
 import { KlineStore } from '../infra/db/kline-store.ts';
 import { openDatabase } from '../infra/db/open-database.ts';
+import { SymbolStore } from '../infra/db/symbol-store.ts';
 import type { Logger } from '../infra/logger.ts';
 import { InspectorHub } from '../infra/inspector/inspector-hub.ts';
 import { KLAGG_MACHINES } from '../machines/registry.ts';
@@ -56,6 +57,7 @@ export function runCommand(logger: Logger): Command {
         restBaseUrl: config.exchange.restBaseUrl,
         wsBaseUrl: config.exchange.wsBaseUrl,
         store,
+        symbolStore: new SymbolStore(database.db),
         clock,
         logger,
         symbols: opts.symbols,

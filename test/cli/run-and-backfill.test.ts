@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { KlineStore } from '../../src/infra/db/kline-store.ts';
 import { openDatabase } from '../../src/infra/db/open-database.ts';
+import { SymbolStore } from '../../src/infra/db/symbol-store.ts';
 import { XRPETH_TRADES } from '../support/fixtures.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 
@@ -47,6 +48,10 @@ t.test('klagg run: live klines into the database; SIGTERM stops it in order with
   const [code] = (await once(child, 'exit')) as [number];
   t.equal(code, 0, 'exit 0 after SIGTERM');
   t.ok((await rows(database.url)) > 0, 'klines were stored');
+  const handle = await openDatabase({ url: database.url });
+  const symbols = await new SymbolStore(handle.db).list('binance', 'usdm').finally(() => handle.close());
+  t.equal(symbols.length, 4, 'the symbols table has every symbol');
+  t.ok(symbols.every((row) => row.lifecycleState === 'Active' && row.status === 'TRADING' && row.tickSize !== ''), 'Active, with the exchange facts');
 });
 
 t.test('klagg backfill: full daily history into the database, exit 0, nothing fetched again on a second run', async (t) => {
