@@ -1,5 +1,6 @@
 /** A real KlaggSystem, a real PostgreSQL store and a real HTTP server on a loopback port, for the HTTP tests. */
 import { KlaggSystem, type KlaggSystemOptions } from '../../../src/actors/klagg-system.ts';
+import { registerSystemMetrics } from '../../../src/app/system-metrics.ts';
 import type { KlineSink } from '../../../src/actors/kline-sink.ts';
 import type { IntervalName } from '../../../src/domain/interval.ts';
 import { systemClock, type Clock } from '../../../src/infra/clock.ts';
@@ -67,6 +68,8 @@ export async function serve(
     repair: extra.repair,
   };
   const http = await HttpServer.start({ host: '127.0.0.1', port: 0, context, logger: extra.logger ?? silentLogger, defaultMetrics: true });
+  // As the composition root (src/cli/serving.ts) does.
+  registerSystemMetrics({ registry: http.metrics.registry, system, clock: context.clock });
   return {
     http,
     view,
