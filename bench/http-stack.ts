@@ -8,11 +8,18 @@
  * next request as soon as the previous answer is read, for `--seconds`; it reports requests/s and latency
  * percentiles. Everything stays on loopback.
  *
- *   node bench/http-stack.ts [--connections 64] [--seconds 10] [--rounds 2]
+ * Rounds rotate the servers' order (the machine's other load hits both alike); the summary is the median per server.
+ * `--path` measures another route, e.g. `/fapi/v1/ping` for the stack's own cost per request.
+ *
+ * `--baseline <checkout>` adds that checkout's HttpServer (e.g. a `git worktree` of the commit before Fastify, whose
+ * server was node:http with klagg's hand-written router) as a third server.
+ *
+ *   node bench/http-stack.ts [--connections 64] [--seconds 10] [--rounds 3] [--path /fapi/v1/ping] [--baseline dir]
  */
 import { fork } from 'node:child_process';
 import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { toBinanceRow, type Kline } from '../src/domain/kline.ts';
 import { systemClock } from '../src/infra/clock.ts';
@@ -26,11 +33,13 @@ const { values } = parseArgs({
     load: { type: 'string' },
     connections: { type: 'string', default: '64' },
     seconds: { type: 'string', default: '10' },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
+    baseline: { type: 'string' },
+    path: { type: 'string', default: '/fapi/v1/klines?symbol=XRPETH&interval=1m&limit=500' },
   },
 });
 
-const PATH = '/fapi/v1/klines?symbol=XRPETH&interval=1m&limit=500';
+const PATH = values.path;
 
 if (values.load !== undefined) {
   await runLoad(values.load, Number(values.connections), Number(values.seconds));
@@ -44,21 +53,35 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const bare = await startBareNodeHttp(context);
   const klagg = await HttpServer.start({ host: '127.0.0.1', port: 0, context, logger: createRootLogger({ level: 'silent' }), defaultMetrics: false });
+  const servers = [
+    { name: 'node:http + hand dispatch', url: bare.url, runs: [] as LoadResult[] },
+    { name: 'klagg HttpServer (now)', url: klagg.url, runs: [] as LoadResult[] },
+  ];
+  let baseline: { close(): Promise<void> } | undefined;
+  if (values.baseline !== undefined) {
+    const module = (await import(pathToFileURL(`${values.baseline}/src/infra/http/http-server.ts`).href)) as { HttpServer: typeof HttpServer };
+    const old = await module.HttpServer.start({ host: '127.0.0.1', port: 0, context, logger: createRootLogger({ level: 'silent' }), defaultMetrics: false });
+    baseline = old;
+    servers.push({ name: 'baseline HttpServer', url: old.url, runs: [] });
+  }
   const same = await (await fetch(`${bare.url}${PATH}`)).text();
-  if (same !== (await (await fetch(`${klagg.url}${PATH}`)).text())) throw new Error('the two servers answer differently');
-  console.log(`GET ${PATH} (500 rows, ${same.length} bytes), ${connections} keep-alive connections, ${seconds} s per run, node ${process.version}`);
+  for (const server of servers) if (same !== (await (await fetch(`${server.url}${PATH}`)).text())) throw new Error(`${server.name} answers differently`);
+  console.log(`GET ${PATH} (${same.length} bytes), ${connections} keep-alive connections, ${seconds} s per run, node ${process.version}`);
   for (let round = 1; round <= Number(values.rounds); round++) {
-    for (const [name, url] of [
-      ['node:http + hand dispatch', bare.url],
-      ['klagg HttpServer (now)', klagg.url],
-    ] as const) {
-      const r = await load(url, connections, seconds);
-      console.log(`round ${round}  ${name.padEnd(28)} ${Math.round(r.rps).toString().padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`);
+    for (const server of servers.map((_, i) => servers[(i + round) % servers.length]!)) {
+      const r = await load(server.url, connections, seconds);
+      server.runs.push(r);
+      console.log(`round ${round}  ${server.name.padEnd(28)} ${Math.round(r.rps).toString().padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`);
     }
+  }
+  const median = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  for (const server of servers) {
+    console.log(`median  ${server.name.padEnd(28)} ${Math.round(median(server.runs.map((r) => r.rps))).toString().padStart(7)} req/s  p99 ${median(server.runs.map((r) => r.p99)).toFixed(2)} ms`);
   }
   await new Promise<void>((resolve) => bare.server.close(() => resolve()));
   bare.server.closeAllConnections();
   await klagg.close();
+  await baseline?.close();
 }
 
 /** 500 one-minute klines in memory; the store answers from them as the PostgreSQL one would. */
@@ -101,6 +124,7 @@ function memoryContext(): HttpContext {
 /** The pre-Fastify shape: node:http, URL parsing, a path → handler map, the reply written by hand. */
 async function startBareNodeHttp(context: HttpContext): Promise<{ server: Server; url: string }> {
   const routes = new Map<string, (query: URLSearchParams) => Promise<unknown>>([
+    ['/fapi/v1/ping', async () => ({})],
     ['/fapi/v1/klines', async (query) => {
       const q = parseKlinesQuery(context, query);
       return formatServedKlines(context, q.symbol, await selectKlines(context, q)).map(toBinanceRow);

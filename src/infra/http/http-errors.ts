@@ -5,7 +5,7 @@
  * other methods is a 405 with `Allow`) from the routes the server registered.
  */
 import { KlaggError } from '../../domain/errors.ts';
-import { BinanceError, methodNotAllowed, serverError, unknownRoute, urlTooLong } from '../binance/binance-replies.ts';
+import { BinanceError, methodNotAllowed, serverError, shuttingDown, unknownRoute, urlTooLong } from '../binance/binance-replies.ts';
 
 export const isBinancePath = (path: string): boolean => path === '/fapi' || path.startsWith('/fapi/');
 
@@ -29,19 +29,26 @@ interface FrameworkError {
 const fromBinance = (error: BinanceError): ErrorReply => ({ status: error.status, body: error.body, reason: String(error.code), internal: false });
 const fromKlagg = (error: KlaggError): ErrorReply => ({ status: error.status, body: error.toJSON(), reason: String(error.status), internal: false });
 
+/** A refusal of the server itself (a limit, a shutdown, an unreadable request) on a Binance path, from the table. */
+function binanceRefusal(status: number): BinanceError {
+  if (status === 414) return urlTooLong();
+  if (status === 503) return shuttingDown();
+  return serverError(status);
+}
+
 /** The reply for anything a handler or hook threw. */
 export function errorReply(error: unknown, path: string, bodyLimit: number): ErrorReply {
   const binance = isBinancePath(path);
   if (error instanceof BinanceError) return fromBinance(error);
   if (error instanceof KlaggError) {
     // A registry refusal on a Binance path (a limit of the server itself): Binance's shape, same status.
-    if (binance) return fromBinance(error.status === 414 ? urlTooLong() : new BinanceError(error.status, -1000, error.message));
+    if (binance) return fromBinance(binanceRefusal(error.status));
     return fromKlagg(error);
   }
   const framework = error as FrameworkError;
   const status = framework.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500 && typeof framework.code === 'string' && framework.code.startsWith('FST_')) {
-    if (binance) return fromBinance(new BinanceError(status, -1000, framework.message));
+    if (binance) return fromBinance(binanceRefusal(status));
     if (framework.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fromKlagg(new KlaggError('KLAGG_ERR_HTTP_TOO_LARGE', { limit: bodyLimit }));
     if (framework.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return fromKlagg(new KlaggError('KLAGG_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE', { type: framework.message.replace(/^Unsupported Media Type:?\s*/i, '') }));
     return fromKlagg(new KlaggError('KLAGG_ERR_HTTP_BAD_REQUEST', { reason: framework.message }));
