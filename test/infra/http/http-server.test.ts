@@ -5,6 +5,7 @@
  */
 import t, { type Test } from 'tap';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import type { Kline } from '../../../src/domain/kline.ts';
 import { systemClock } from '../../../src/infra/clock.ts';
 import type { HttpContext } from '../../../src/infra/http/context.ts';
@@ -135,4 +136,33 @@ t.test('close: stops accepting, lets the request in flight finish, then resolves
   t.same(answer.body, []);
   await closing;
   t.equal(closed, true, 'close resolved once it was done');
+});
+
+t.test('close: a request arriving on an open connection meanwhile is refused with 503 and the connection closed', async (t) => {
+  let release!: () => void;
+  let entered!: () => void;
+  const inRange = new Promise<void>((resolve) => (entered = resolve));
+  const http = await setup(t, {}, async () => {
+    entered();
+    await new Promise<void>((resolve) => (release = resolve));
+    return [];
+  });
+  const socket = connect(http.port, '127.0.0.1');
+  let received = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (received += chunk));
+  const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  socket.write('GET /fapi/v1/klines?symbol=XRPETH&interval=1m HTTP/1.1\r\nHost: x\r\n\r\n');
+  await inRange;
+  const closing = http.close();
+  // The connection is busy, so the close keeps it; a second request on it (pipelined) comes in while closing.
+  socket.write('GET /api/symbols HTTP/1.1\r\nHost: x\r\n\r\n');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  release();
+  await ended;
+  await closing;
+  const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+  t.same(statuses, [200, 503], "the request in flight answered, the new one refused");
+  t.match(received, /"code":"KLAGG_ERR_HTTP_SHUTTING_DOWN"/);
+  t.match(received, /connection: close/i);
 });
