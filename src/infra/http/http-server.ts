@@ -152,11 +152,11 @@ export class HttpServer {
 
   static async start(options: HttpServerOptions): Promise<HttpServer> {
     const http = new HttpServer(options);
-    await http.app.listen({ port: options.port, host: options.host, listenTextResolver: () => '' });
+    // Fastify logs the listening line (at info, on our logger).
+    await http.app.listen({ port: options.port, host: options.host, listenTextResolver: (address) => `HTTP API listening on ${address}` });
     const address = http.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     http.#url = `http://${host}:${address.port}`;
-    http.#log.info({ url: http.#url }, 'HTTP API listening');
     return http;
   }
 
