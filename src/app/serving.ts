@@ -5,6 +5,7 @@
 import { scaleOf } from '../domain/decimal.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
 import type { KlaggService } from './klagg-service.ts';
+import { registerSystemMetrics } from './system-metrics.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
 import { chartStaticRoutes } from '../infra/http/chart-routes.ts';
@@ -52,7 +53,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     port: options.port,
     logger: options.logger,
     staticRoutes: chartStaticRoutes(),
-    extraRoutes: inspector?.routes,
+    mounts: inspector ? [inspector.mount] : [],
     context: {
       venue: options.venue,
       market: options.market,
@@ -78,7 +79,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
       },
     },
   });
-  inspector?.attach(http.server);
+  registerSystemMetrics({ registry: http.metrics.registry, system: service.system, clock: options.clock, prefix: http.metrics.prefix });
   http.metrics.attachStreams(service.streams);
   http.metrics.attachTrailingGaps(service.trailingGaps.stats);
   // The DB writer and the SymbolManager are actors of their own (not spawned by the supervisor): follow them too.

@@ -47,6 +47,12 @@ export const ERRORS = {
     fix: 'Correct the parameter named in the message.',
     message: (p) => p.reason,
   }),
+  KLAGG_ERR_ADMIN_DISABLED: spec({
+    status: 404,
+    summary: 'An admin route was asked of a service without an admin token: the admin routes are off.',
+    fix: 'Configure `admin.token` (env KLAGG_ADMIN_TOKEN) to turn them on.',
+    message: () => 'not found (admin routes are off: no admin token is configured)',
+  }),
   KLAGG_ERR_ADMIN_REPAIR_UNAVAILABLE: spec({
     status: 501,
     summary: 'A repair was asked of a service that has no exchange REST source (a replay).',
@@ -96,7 +102,18 @@ export const ERRORS = {
   }),
 
   // ── HTTP: klagg's own routes ─────────────────────────────────────────────────────────────────────────────────────
+  KLAGG_ERR_HTTP_BAD_REQUEST: spec<{ reason: string }>({
+    status: 400,
+    summary: 'A request the server could not read (e.g. a body that is not the JSON its content type says).',
+    message: (p) => p.reason,
+  }),
   KLAGG_ERR_HTTP_BAD_URL: spec({ status: 400, summary: 'The request URL could not be parsed.', message: () => 'malformed request URL' }),
+  KLAGG_ERR_HTTP_FILE_MISSING: spec<{ path: string }>({
+    status: 404,
+    summary: 'A static page or script whose file is missing from this installation.',
+    fix: 'Reinstall klagg (the file belongs to `static/` or `node_modules`).',
+    message: (p) => `${p.path} is not available`,
+  }),
   KLAGG_ERR_HTTP_INTERNAL: spec({
     status: 500,
     summary: 'An unexpected failure while answering; logged with the request id.',
@@ -114,15 +131,34 @@ export const ERRORS = {
     fix: 'See the README for the routes klagg serves.',
     message: (p) => `no route for ${p.method} ${p.path.slice(0, 200)}`,
   }),
+  KLAGG_ERR_HTTP_SHUTTING_DOWN: spec({
+    status: 503,
+    summary: 'A request arrived while the server was closing (it finishes the requests in flight, takes no new ones).',
+    fix: 'Retry against the restarted service.',
+    message: () => 'the server is shutting down',
+  }),
   KLAGG_ERR_HTTP_TOO_LARGE: spec<{ limit: number }>({
     status: 413,
     summary: 'A request body larger than the limit.',
     message: (p) => `request body larger than ${p.limit} bytes`,
   }),
+  KLAGG_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE: spec<{ type: string }>({
+    status: 415,
+    summary: 'A request body of a content type the route does not read.',
+    message: (p) => `unsupported content type ${JSON.stringify(p.type.slice(0, 100))}`,
+  }),
   KLAGG_ERR_HTTP_URL_TOO_LONG: spec<{ limit: number }>({
     status: 414,
     summary: 'A request URL longer than the limit.',
     message: (p) => `request URL longer than ${p.limit} characters`,
+  }),
+
+  // ── INSPECTOR: the live inspector's pages and event stream ───────────────────────────────────────────────────────
+  KLAGG_ERR_INSPECTOR_TOO_MANY_CLIENTS: spec<{ max: number }>({
+    status: 503,
+    summary: 'More inspector event streams than allowed are open at once.',
+    fix: 'Close other inspector tabs.',
+    message: (p) => `too many inspector event streams (at most ${p.max})`,
   }),
 
   // ── JOIN: a symbol joining mid-period (cold join) ────────────────────────────────────────────────────────────────

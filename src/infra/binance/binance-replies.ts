@@ -52,3 +52,7 @@ export const tooManyStreams = (): BinanceError => new BinanceError(400, -1130, '
 export const invalidStream = (): BinanceError => new BinanceError(400, -1100, 'Invalid stream: expected <symbol>@kline_<interval>.');
 export const shuttingDown = (): BinanceError => new BinanceError(503, -1001, 'Server is shutting down.');
 export const invalidApiKey = (): BinanceError => new BinanceError(401, -2015, 'Invalid API-key, IP, or permissions for action.');
+/** A Binance path asked with a method it does not take (Binance says -5000; the status is 405, with `Allow`). */
+export const methodNotAllowed = (method: string, path: string): BinanceError => new BinanceError(405, -5000, `Path ${path}, Method ${method} is invalid`);
+/** A request URL over the server's limit: Binance's closest refusal (too many parameters), as a 414. */
+export const urlTooLong = (): BinanceError => new BinanceError(414, -1101, 'Too many parameters sent for this endpoint.');

@@ -3,14 +3,15 @@
  * bound to loopback, serving a recorded or generated market with Binance's routes, payloads, limits and errors, plus
  * fault injection (in-process via `faults`, or `POST /_fake/faults` from another process).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { FaultError, Faults, type FaultEffects, type FaultSpec, type FaultType } from './faults.ts';
 import { Market, type MarketCounters, type MarketSource } from './market.ts';
 import { RateLimiter } from './rate-limiter.ts';
-import { RestRoutes, type RestStats } from './rest-routes.ts';
+import { serverError } from '../binance/binance-replies.ts';
+import { ADMIN_PREFIX, RestRoutes, type RestStats } from './rest-routes.ts';
 import { toScheduler, type Scheduler } from './scheduler.ts';
 import { WsRoutes, type WsStats } from './ws-routes.ts';
 
@@ -78,14 +79,14 @@ export class FakeExchange {
   readonly faults: Faults;
   readonly limiter: RateLimiter;
   readonly scheduler: Scheduler;
-  readonly #server: Server;
+  readonly #app: FastifyInstance;
   readonly #rest: RestRoutes;
   readonly #ws: WsRoutes;
   readonly #logger: Logger | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(init: { server: Server; rest: RestRoutes; ws: WsRoutes; market: Market; faults: Faults; limiter: RateLimiter; scheduler: Scheduler; host: string; logger: Logger | undefined }) {
-    this.#server = init.server;
+  private constructor(init: { app: FastifyInstance; rest: RestRoutes; ws: WsRoutes; market: Market; faults: Faults; limiter: RateLimiter; scheduler: Scheduler; host: string; logger: Logger | undefined }) {
+    this.#app = init.app;
     this.#rest = init.rest;
     this.#ws = init.ws;
     this.market = init.market;
@@ -93,7 +94,7 @@ export class FakeExchange {
     this.limiter = init.limiter;
     this.scheduler = init.scheduler;
     this.#logger = init.logger;
-    this.port = (init.server.address() as AddressInfo).port;
+    this.port = (init.app.server.address() as AddressInfo).port;
     const host = init.host.includes(':') ? `[${init.host}]` : init.host;
     this.restUrl = `http://${host}:${this.port}`;
     this.wsUrl = `ws://${host}:${this.port}`;
@@ -105,23 +106,18 @@ export class FakeExchange {
     const market = await Market.create(options.source, { scheduler, logger });
     const faults = new Faults();
     const limiter = new RateLimiter({ limit: options.weightLimit ?? 2400, banMs: options.banMs ?? 120_000, clock: scheduler });
-    const server = createServer();
-    server.keepAliveTimeout = 5_000;
+    const app = Fastify({
+      keepAliveTimeout: 5_000,
+      // close() cuts every connection (a test's exchange stops at once; nothing waits on a client).
+      forceCloseConnections: true,
+      bodyLimit: MAX_ADMIN_BODY,
+      routerOptions: { querystringParser: (text) => new URLSearchParams(text) as unknown as Record<string, unknown> },
+    }) as unknown as FastifyInstance;
     let exchange: FakeExchange | undefined;
-    const rest = new RestRoutes({
-      market,
-      limiter,
-      faults,
-      scheduler,
-      aggTradesHistoryMs: options.aggTradesHistoryMs,
-      logger,
-      admin: (req, res, path) => {
-        if (exchange === undefined) res.writeHead(503).end();
-        else exchange.#admin(req, res, path);
-      },
-    });
-    server.on('request', rest.handle);
-    const ws = new WsRoutes(server, {
+    const rest = new RestRoutes({ market, limiter, faults, scheduler, aggTradesHistoryMs: options.aggTradesHistoryMs, logger });
+    rest.register(app);
+    registerAdmin(app, () => exchange, logger);
+    const ws = new WsRoutes(app.server, {
       market,
       faults,
       scheduler,
@@ -138,19 +134,13 @@ export class FakeExchange {
     faults.attachMarket(market);
     const host = options.host ?? '127.0.0.1';
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(options.port ?? 0, host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      await app.listen({ port: options.port ?? 0, host });
     } catch (error) {
       await ws.close();
       rest.close();
       throw error;
     }
-    exchange = new FakeExchange({ server, rest, ws, market, faults, limiter, scheduler, host, logger });
+    exchange = new FakeExchange({ app, rest, ws, market, faults, limiter, scheduler, host, logger });
     if (options.autoPublish !== false && !options.startOnSubscribe) market.start();
     logger?.info({ restUrl: exchange.restUrl, wsUrl: exchange.wsUrl, source: options.source.kind, symbols: market.symbols().length }, 'fake exchange listening');
     return exchange;
@@ -171,73 +161,59 @@ export class FakeExchange {
       this.market.stop();
       this.#rest.close();
       await this.#ws.close();
-      await new Promise<void>((resolve) => {
-        this.#server.close(() => resolve());
-        this.#server.closeAllConnections();
-      });
+      await this.#app.close();
       this.#logger?.info('fake exchange closed');
     })();
     return this.#closing;
   }
-
-  // ---- admin routes ----------------------------------------------------------------------------------------------
-
-  #admin(req: IncomingMessage, res: ServerResponse, path: string): void {
-    const send = (status: number, body: unknown): void => {
-      const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) });
-      res.end(text);
-    };
-    if (req.method === 'GET' && path === '/_fake/stats') return send(200, this.stats());
-    if (req.method === 'GET' && path === '/_fake/faults') {
-      return send(200, { injected: this.faults.injected, effects: this.faults.effects, pending: this.faults.pending() });
-    }
-    if (req.method === 'POST' && (path === '/_fake/faults' || path === '/_fake/rate-limits/reset')) {
-      readBody(req, MAX_ADMIN_BODY)
-        .then((body) => {
-          if (path === '/_fake/rate-limits/reset') {
-            this.limiter.reset();
-            return send(200, { ok: true });
-          }
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(body);
-          } catch {
-            return send(400, { ok: false, error: 'the body must be JSON: a fault object or an array of them' });
-          }
-          const specs = (Array.isArray(parsed) ? parsed : [parsed]) as FaultSpec[];
-          try {
-            const results = specs.map((spec) => this.faults.inject(spec));
-            this.#logger?.info({ faults: specs }, 'fake exchange: faults injected over the admin route');
-            return send(200, { ok: true, results });
-          } catch (error) {
-            if (error instanceof FaultError) return send(400, { ok: false, error: error.message });
-            throw error;
-          }
-        })
-        .catch((error: unknown) => {
-          if (!res.headersSent) send(400, { ok: false, error: (error as Error).message });
-        });
-      return;
-    }
-    send(404, { ok: false, error: `no admin route ${req.method ?? ''} ${path}` });
-  }
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new Error(`the body is larger than ${limit} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
+/**
+ * The fake's admin routes (not Binance's): stats, pending faults, fault injection from another process, rate-limit
+ * reset. Bodies are read as text and parsed here, so a body that is not JSON gets the fake's own answer.
+ */
+function registerAdmin(app: FastifyInstance, exchange: () => FakeExchange | undefined, logger: Logger | undefined): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  app.setErrorHandler((error, request, reply) => {
+    const status = (error as { statusCode?: number }).statusCode;
+    if (request.url.startsWith(ADMIN_PREFIX) && status !== undefined && status < 500) {
+      const message = (error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the body is larger than ${MAX_ADMIN_BODY} bytes` : (error as Error).message;
+      return reply.code(400).type('application/json').send({ ok: false, error: message });
+    }
+    logger?.error({ err: error, url: request.url.slice(0, 500) }, 'fake exchange: request failed');
+    return reply.code(500).type('application/json;charset=UTF-8').send(JSON.stringify(serverError(500).body));
+  });
+  const running = (): FakeExchange => {
+    const fx = exchange();
+    if (fx === undefined) throw new Error('the fake exchange is not started yet');
+    return fx;
+  };
+  app.get(`${ADMIN_PREFIX}stats`, async (_request, reply) => reply.type('application/json').send(running().stats()));
+  app.get(`${ADMIN_PREFIX}faults`, async (_request, reply) => {
+    const { faults } = running();
+    return reply.type('application/json').send({ injected: faults.injected, effects: faults.effects, pending: faults.pending() });
+  });
+  app.post(`${ADMIN_PREFIX}rate-limits/reset`, async (_request, reply) => {
+    running().limiter.reset();
+    return reply.type('application/json').send({ ok: true });
+  });
+  app.post(`${ADMIN_PREFIX}faults`, async (request, reply) => {
+    const { faults } = running();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(typeof request.body === 'string' ? request.body : '');
+    } catch {
+      return reply.code(400).type('application/json').send({ ok: false, error: 'the body must be JSON: a fault object or an array of them' });
+    }
+    const specs = (Array.isArray(parsed) ? parsed : [parsed]) as FaultSpec[];
+    try {
+      const results = specs.map((spec) => faults.inject(spec));
+      logger?.info({ faults: specs }, 'fake exchange: faults injected over the admin route');
+      return reply.type('application/json').send({ ok: true, results });
+    } catch (error) {
+      if (error instanceof FaultError) return reply.code(400).type('application/json').send({ ok: false, error: error.message });
+      throw error;
+    }
   });
 }

@@ -1,9 +1,11 @@
 /**
- * The REST side (node:http): `/fapi/v1/ping`, `/time`, `/exchangeInfo`, `/klines`, `/aggTrades`, `/ticker/24hr`,
- * with Binance's parameters, limits, error codes and IP weight accounting (`x-mbx-used-weight-1m` on every response,
- * 429 + Retry-After over the limit, 418 ban when a 429 is ignored). Injected REST faults apply first.
+ * The REST side (Fastify routes): `/fapi/v1/ping`, `/time`, `/exchangeInfo`, `/klines`, `/aggTrades`,
+ * `/ticker/24hr`, with Binance's parameters, limits, error codes and IP weight accounting (`x-mbx-used-weight-1m` on
+ * every response, 429 + Retry-After over the limit, 418 ban when a 429 is ignored). Injected REST faults apply first.
+ * Any other path or method is Binance's 404 -5000 (Binance has no 405), except the fake's own `/_fake/…` namespace.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AggTrade } from '../../domain/agg-trade.ts';
 import { isIntervalName } from '../../domain/interval.ts';
 import { toBinanceRow } from '../../domain/kline.ts';
@@ -46,8 +48,6 @@ export interface RestContext {
   /** Trades older than this (exchange time) are absent from /fapi/v1/aggTrades; undefined: all history. */
   readonly aggTradesHistoryMs: number | undefined;
   readonly logger?: Logger;
-  /** Handles `/_fake/...` (admin) requests; unset: 404. */
-  readonly admin?: (req: IncomingMessage, res: ServerResponse, path: string) => void;
 }
 
 type Params = URLSearchParams;
@@ -58,6 +58,8 @@ interface Route {
 }
 
 const HOUR = 3_600_000;
+/** The fake's own routes (stats, faults) live under this prefix; they are not Binance's and are not counted. */
+export const ADMIN_PREFIX = '/_fake/';
 
 export class RestRoutes {
   readonly stats: RestStats = { requests: 0, byStatus: { 200: 0, 400: 0, 404: 0, 418: 0, 429: 0, '5xx': 0 }, weightUsed: 0, byPath: {} };
@@ -83,46 +85,53 @@ export class RestRoutes {
     this.#delayed.clear();
   }
 
-  handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const url = new URL(req.url ?? '/', 'http://fake');
-    const path = url.pathname;
-    if (path.startsWith('/_fake/')) {
-      if (this.#ctx.admin) this.#ctx.admin(req, res, path);
-      else this.#send(res, 404, unknownRoute(req.method ?? 'GET', path).body, {});
-      return;
+  /** Adds the Binance routes, and the 404 for everything else, to the fake's server. */
+  register(app: FastifyInstance): void {
+    for (const [path, route] of this.#routes) {
+      app.get(path, (request, reply) => this.#handle(request, reply, path, route));
     }
+    app.setNotFoundHandler((request, reply) => {
+      const path = pathOf(request.url);
+      const method = request.method;
+      if (path.startsWith(ADMIN_PREFIX)) return reply.code(404).type('application/json').send({ ok: false, error: `no admin route ${method} ${path}` });
+      this.#count(path);
+      return this.#send(reply, 404, unknownRoute(method, path).body, { used: this.#ctx.limiter.used(clientIp(request.raw)) });
+    });
+  }
+
+  #count(path: string): void {
     this.stats.requests++;
     this.stats.byPath[path] = (this.stats.byPath[path] ?? 0) + 1;
-    const ip = clientIp(req);
-    const route = req.method === 'GET' || req.method === 'HEAD' ? this.#routes.get(path) : undefined;
-    if (route === undefined) {
-      this.#send(res, 404, unknownRoute(req.method ?? 'GET', path).body, { used: this.#ctx.limiter.used(ip) });
-      return;
-    }
+  }
+
+  #handle(request: FastifyRequest, reply: FastifyReply, path: string, route: Route): FastifyReply | Promise<FastifyReply> {
+    this.#count(path);
+    const ip = clientIp(request.raw);
+    const params = request.query as URLSearchParams;
     const delay = this.#ctx.faults.takeRestDelay(path);
-    if (delay > 0) {
+    if (delay <= 0) return this.#answer(reply, ip, path, route, params);
+    return new Promise((resolve) => {
       const timer = this.#ctx.scheduler.setTimer(delay, () => {
         this.#delayed.delete(timer);
-        this.#answer(res, ip, path, route, url.searchParams);
+        resolve(this.#answer(reply, ip, path, route, params));
       });
       this.#delayed.add(timer);
-      return;
-    }
-    this.#answer(res, ip, path, route, url.searchParams);
-  };
+    });
+  }
 
-  #answer(res: ServerResponse, ip: string, path: string, route: Route, params: Params): void {
-    if (res.destroyed) return;
+  #answer(reply: FastifyReply, ip: string, path: string, route: Route, params: Params): FastifyReply {
+    // The client left while the answer was held back: nothing to send.
+    if (reply.raw.destroyed) return reply.hijack();
     const { limiter, faults, market } = this.#ctx;
     const failure = faults.takeRestFailure(path);
     if (failure !== undefined) {
       const used = limiter.used(ip);
-      if (failure.status === 429) this.#send(res, 429, tooManyRequests(ip, limiter.limit).body, { used, retryAfter: 1 });
-      else if (failure.status === 418) {
+      if (failure.status === 429) return this.#send(reply, 429, tooManyRequests(ip, limiter.limit).body, { used, retryAfter: 1 });
+      if (failure.status === 418) {
         const until = this.#ctx.scheduler.now() + limiter.banMs;
-        this.#send(res, 418, banned(ip, until).body, { used, retryAfter: Math.max(1, Math.ceil(limiter.banMs / 1000)) });
-      } else this.#send(res, failure.status, serverError(failure.status).body, { used });
-      return;
+        return this.#send(reply, 418, banned(ip, until).body, { used, retryAfter: Math.max(1, Math.ceil(limiter.banMs / 1000)) });
+      }
+      return this.#send(reply, failure.status, serverError(failure.status).body, { used });
     }
     let weight: number;
     try {
@@ -131,28 +140,20 @@ export class RestRoutes {
       weight = 1;
     }
     const admission = limiter.admit(ip, weight);
-    if (admission.kind === 'banned') {
-      this.#send(res, 418, banned(ip, admission.until).body, { used: admission.used, retryAfter: admission.retryAfterSeconds });
-      return;
-    }
+    if (admission.kind === 'banned') return this.#send(reply, 418, banned(ip, admission.until).body, { used: admission.used, retryAfter: admission.retryAfterSeconds });
     this.stats.weightUsed += weight;
-    if (admission.kind === 'limited') {
-      this.#send(res, 429, tooManyRequests(ip, limiter.limit).body, { used: admission.used, retryAfter: admission.retryAfterSeconds });
-      return;
-    }
+    if (admission.kind === 'limited') return this.#send(reply, 429, tooManyRequests(ip, limiter.limit).body, { used: admission.used, retryAfter: admission.retryAfterSeconds });
     try {
       market.sync();
-      this.#send(res, 200, route.handle(params), { used: admission.used });
+      return this.#send(reply, 200, route.handle(params), { used: admission.used });
     } catch (error) {
-      if (error instanceof BinanceError) this.#send(res, error.status, error.body, { used: admission.used });
-      else {
-        this.#ctx.logger?.error({ err: error, path }, 'fake exchange: REST handler failed');
-        this.#send(res, 500, serverError(500).body, { used: admission.used });
-      }
+      if (error instanceof BinanceError) return this.#send(reply, error.status, error.body, { used: admission.used });
+      this.#ctx.logger?.error({ err: error, path }, 'fake exchange: REST handler failed');
+      return this.#send(reply, 500, serverError(500).body, { used: admission.used });
     }
   }
 
-  #send(res: ServerResponse, status: number, body: unknown, extra: { used?: number; retryAfter?: number }): void {
+  #send(reply: FastifyReply, status: number, body: unknown, extra: { used?: number; retryAfter?: number }): FastifyReply {
     if (status >= 500) this.stats.byStatus['5xx']++;
     else if (status in this.stats.byStatus) this.stats.byStatus[status as 200 | 400 | 404 | 418 | 429]++;
     const headers: Record<string, string> = { 'content-type': 'application/json;charset=UTF-8' };
@@ -161,10 +162,8 @@ export class RestRoutes {
       headers['x-mbx-used-weight'] = String(extra.used);
     }
     if (extra.retryAfter !== undefined) headers['retry-after'] = String(extra.retryAfter);
-    const text = JSON.stringify(body);
-    headers['content-length'] = String(Buffer.byteLength(text));
-    res.writeHead(status, headers);
-    res.end(res.req.method === 'HEAD' ? undefined : text);
+    // Serialized here: the body goes out as Binance writes it, whatever Fastify's serializer would do.
+    return reply.code(status).headers(headers).send(JSON.stringify(body));
   }
 
   // ---- routes ----------------------------------------------------------------------------------------------------
@@ -236,6 +235,11 @@ function klinesWeight(params: Params): number {
   if (limit <= 1000) return 5;
   return 10;
 }
+
+const pathOf = (url: string): string => {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+};
 
 function clientIp(req: IncomingMessage): string {
   const address = req.socket.remoteAddress ?? 'unknown';

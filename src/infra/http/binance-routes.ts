@@ -6,26 +6,21 @@
 import { isIntervalName, type IntervalName } from '../../domain/interval.ts';
 import { toBinanceRow, type Kline } from '../../domain/kline.ts';
 import { formatKlineChecked } from '../../domain/kline-format.ts';
+import type { FastifyInstance } from 'fastify';
+import { illegalChars, invalidInterval, invalidParameter, invalidSymbol, mandatoryParam, startAfterEnd } from '../binance/binance-replies.ts';
 import { isServed, servedScales, type HttpContext, type ServedSymbol } from './context.ts';
 import type { HttpMetrics } from './metrics.ts';
-import { binanceError, json, type HttpReply, type HttpRequest, type Route } from './router.ts';
 
 export const KLINES_DEFAULT_LIMIT = 500;
 export const KLINES_MAX_LIMIT = 1500;
-
-const MSG = {
-  mandatory: (name: string) => `Mandatory parameter '${name}' was not sent, was empty/null, or malformed.`,
-  illegal: (name: string) => `Illegal characters found in parameter '${name}'; legal range is '^[0-9]{1,20}$'.`,
-  invalid: (name: string) => `Data sent for parameter '${name}' is not valid.`,
-};
 
 /** A non-negative integer parameter, or undefined when absent; -1100 when it is not digits or beyond 2^53. */
 function integerParam(query: URLSearchParams, name: string): number | undefined {
   const raw = query.get(name);
   if (raw === null || raw === '') return undefined;
-  if (!/^[0-9]{1,20}$/.test(raw)) throw binanceError(-1100, MSG.illegal(name));
+  if (!/^[0-9]{1,20}$/.test(raw)) throw illegalChars(name);
   const value = Number(raw);
-  if (!Number.isSafeInteger(value)) throw binanceError(-1130, MSG.invalid(name));
+  if (!Number.isSafeInteger(value)) throw invalidParameter(name);
   return value;
 }
 
@@ -40,18 +35,18 @@ export interface KlinesQuery {
 /** Validates a klines request in Binance's order: mandatory parameters, then their values, then their combination. */
 export function parseKlinesQuery(context: HttpContext, query: URLSearchParams): KlinesQuery {
   const symbolRaw = query.get('symbol');
-  if (symbolRaw === null || symbolRaw.trim() === '') throw binanceError(-1102, MSG.mandatory('symbol'));
+  if (symbolRaw === null || symbolRaw.trim() === '') throw mandatoryParam('symbol');
   const intervalRaw = query.get('interval');
-  if (intervalRaw === null || intervalRaw.trim() === '') throw binanceError(-1102, MSG.mandatory('interval'));
+  if (intervalRaw === null || intervalRaw.trim() === '') throw mandatoryParam('interval');
   const startTime = integerParam(query, 'startTime');
   const endTime = integerParam(query, 'endTime');
   const limitParam = integerParam(query, 'limit');
   const symbol = symbolRaw.trim().toUpperCase();
-  if (!/^[A-Z0-9_]{1,32}$/.test(symbol) || !isServed(context, symbol)) throw binanceError(-1121, 'Invalid symbol.');
-  if (!isIntervalName(intervalRaw) || !context.intervals.includes(intervalRaw)) throw binanceError(-1120, 'Invalid interval.');
+  if (!/^[A-Z0-9_]{1,32}$/.test(symbol) || !isServed(context, symbol)) throw invalidSymbol();
+  if (!isIntervalName(intervalRaw) || !context.intervals.includes(intervalRaw)) throw invalidInterval();
   const limit = limitParam ?? KLINES_DEFAULT_LIMIT;
-  if (limit < 1 || limit > KLINES_MAX_LIMIT) throw binanceError(-1130, MSG.invalid('limit'));
-  if (startTime !== undefined && endTime !== undefined && startTime > endTime) throw binanceError(-1023, 'Start time is greater than end time.');
+  if (limit < 1 || limit > KLINES_MAX_LIMIT) throw invalidParameter('limit');
+  if (startTime !== undefined && endTime !== undefined && startTime > endTime) throw startAfterEnd();
   return { symbol, interval: intervalRaw, startTime, endTime, limit };
 }
 
@@ -122,35 +117,24 @@ export function exchangeSymbol(s: ServedSymbol): Record<string, unknown> {
   };
 }
 
-export function binanceRoutes(context: HttpContext, metrics?: Pick<HttpMetrics, 'countOverScale'>): Route[] {
-  return [
-    {
-      method: 'GET',
-      pattern: '/fapi/v1/klines',
-      handler: async (request: HttpRequest): Promise<HttpReply> => {
-        const q = parseKlinesQuery(context, request.query);
-        const klines = formatServedKlines(context, q.symbol, await selectKlines(context, q), metrics);
-        return json(200, klines.map(toBinanceRow));
-      },
-    },
-    {
-      method: 'GET',
-      pattern: '/fapi/v1/exchangeInfo',
-      handler: () =>
-        json(200, {
-          timezone: 'UTC',
-          serverTime: context.clock.now(),
-          futuresType: 'U_MARGINED',
-          rateLimits: [
-            { rateLimitType: 'REQUEST_WEIGHT', interval: 'MINUTE', intervalNum: 1, limit: 2400 },
-            { rateLimitType: 'ORDERS', interval: 'MINUTE', intervalNum: 1, limit: 1200 },
-          ],
-          exchangeFilters: [],
-          assets: [],
-          symbols: context.symbols().map(exchangeSymbol),
-        }),
-    },
-    { method: 'GET', pattern: '/fapi/v1/time', handler: () => json(200, { serverTime: context.clock.now() }) },
-    { method: 'GET', pattern: '/fapi/v1/ping', handler: () => json(200, {}) },
-  ];
+export function registerBinanceRoutes(app: FastifyInstance, context: HttpContext, metrics?: Pick<HttpMetrics, 'countOverScale'>): void {
+  app.get('/fapi/v1/klines', async (request) => {
+    const q = parseKlinesQuery(context, request.query as URLSearchParams);
+    const klines = formatServedKlines(context, q.symbol, await selectKlines(context, q), metrics);
+    return klines.map(toBinanceRow);
+  });
+  app.get('/fapi/v1/exchangeInfo', async () => ({
+    timezone: 'UTC',
+    serverTime: context.clock.now(),
+    futuresType: 'U_MARGINED',
+    rateLimits: [
+      { rateLimitType: 'REQUEST_WEIGHT', interval: 'MINUTE', intervalNum: 1, limit: 2400 },
+      { rateLimitType: 'ORDERS', interval: 'MINUTE', intervalNum: 1, limit: 1200 },
+    ],
+    exchangeFilters: [],
+    assets: [],
+    symbols: context.symbols().map(exchangeSymbol),
+  }));
+  app.get('/fapi/v1/time', async () => ({ serverTime: context.clock.now() }));
+  app.get('/fapi/v1/ping', async () => ({}));
 }

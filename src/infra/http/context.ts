@@ -1,5 +1,4 @@
 /** What the HTTP routes need from the rest of klagg: the store, the running system, the live view, the ports. */
-import type { KlaggSystem } from '../../actors/klagg-system.ts';
 import type { ActivateSymbol } from '../../domain/messages.ts';
 import type { IntervalName } from '../../domain/interval.ts';
 import type { SymbolScales } from '../../domain/kline-engine.ts';
@@ -23,13 +22,52 @@ export interface ServedSymbol {
   readonly maxQty?: string;
 }
 
+/** A symbol's lifecycle entry, as the symbol registry read model holds it. */
+export interface SymbolEntryView {
+  readonly symbol: string;
+  readonly state: string;
+  readonly worker: number;
+  readonly attempts: number;
+  readonly lastError: string | null;
+  readonly lastTradeTime: number | null;
+  readonly updatedAt: number;
+}
+
+/** An actor's entry on the health board. */
+export interface HealthEntryView {
+  readonly actor: string;
+  readonly status: 'ok' | 'degraded' | 'error';
+  readonly detail: string;
+  readonly reportedAt: number;
+  readonly fatal: boolean;
+}
+
+/** A read model the routes read a snapshot of (the system's @xstate/store stores fit). */
+export interface ReadModel<C> {
+  getSnapshot(): { readonly context: C };
+}
+
+/**
+ * The running system as the routes see it: only what they read and do (the system satisfies it structurally, so
+ * infra never imports the actors).
+ */
+export interface ServingSystem {
+  /** The service lifecycle state (running, stopping…). */
+  readonly state: string;
+  readonly registry: ReadModel<{ readonly symbols: Readonly<Record<string, SymbolEntryView>> }>;
+  readonly health: ReadModel<{ readonly actors: Readonly<Record<string, HealthEntryView>> }>;
+  symbolState(symbol: string): string | undefined;
+  activate(command: ActivateSymbol): void;
+  deactivate(symbol: string): void;
+}
+
 export interface HttpContext {
   readonly venue: string;
   readonly market: string;
   /** The intervals klagg aggregates (and so serves). */
   readonly intervals: readonly IntervalName[];
   readonly store: Pick<KlineStore, 'range'>;
-  readonly system: KlaggSystem;
+  readonly system: ServingSystem;
   readonly view: LiveKlineView;
   readonly clock: Clock;
   /** Admin routes answer 404 without it. */

@@ -1,14 +1,12 @@
 /**
  * Prometheus metrics on a registry of klagg's own (never prom-client's global one, so several services or tests in
- * one process do not collide). System counters are read at scrape time from the system's read models; HTTP request
- * counters are counted as requests are answered. The exchange streams' lag and reconnects are read from the
- * StreamManager (`streams`, or `attachStreams` once it exists) at scrape time too.
+ * one process do not collide). HTTP request counters are counted as requests are answered. The exchange streams' lag
+ * and reconnects are read from the StreamManager (`streams`, or `attachStreams` once it exists) at scrape time. The
+ * running system's own metrics are registered on `registry` by the composition root (`src/app/system-metrics.ts`),
+ * so this file knows nothing of the actors.
  */
 import client from 'prom-client';
-import type { KlaggSystem } from '../../actors/klagg-system.ts';
-import { countByState } from '../../actors/symbol-registry.ts';
 import type { LagHistogramSnapshot } from '../../domain/lag-tracker.ts';
-import type { Clock } from '../clock.ts';
 
 export const METRICS_CONTENT_TYPE = client.Registry.PROMETHEUS_CONTENT_TYPE;
 
@@ -22,8 +20,6 @@ export interface StreamMetricsSource {
 }
 
 export interface MetricsOptions {
-  readonly system: KlaggSystem;
-  readonly clock: Clock;
   /** The exchange streams (absent: a replay, or attached later with `attachStreams`). */
   readonly streams?: StreamMetricsSource;
   /** Node's default process metrics (event-loop lag, heap, GC…). Default true. */
@@ -40,7 +36,6 @@ export class HttpMetrics {
   #streams: StreamMetricsSource | undefined;
 
   constructor(options: MetricsOptions) {
-    const { system, clock } = options;
     const prefix = options.prefix ?? 'klagg_';
     this.#prefix = prefix;
     const registers = [this.registry];
@@ -55,107 +50,12 @@ export class HttpMetrics {
     });
     this.#rejected = new client.Counter({ name: `${prefix}http_rejected_requests_total`, help: 'HTTP requests refused (4xx), by route and reason (a Binance error code or the status)', labelNames: ['route', 'reason'], registers });
 
-    // Values that live in the system: a counter mirrors a monotonic total at scrape time.
-    const mirror = (name: string, help: string, read: () => number | Promise<number>): void => {
-      new client.Counter({
-        name: `${prefix}${name}`,
-        help,
-        registers,
-        async collect() {
-          this.reset();
-          this.inc(await read());
-        },
-      });
-    };
-    const gauge = (name: string, help: string, read: () => number | Promise<number>): void => {
-      new client.Gauge({
-        name: `${prefix}${name}`,
-        help,
-        registers,
-        async collect() {
-          this.set(await read());
-        },
-      });
-    };
-
-    // One stats() call per worker per scrape, shared by every worker metric of that scrape.
-    type Summed = { applied: number; duplicates: number; gaps: number; late: number; amended: number; lateBeyondMemory: number; catchUps: number; rejectedFrames: number; repairedGaps: number; unrepairedGaps: number; pendingRepairs: number };
-    let workerStats: Promise<Summed> | undefined;
-    const workers = (): NonNullable<typeof workerStats> => {
-      if (workerStats === undefined) {
-        workerStats = Promise.all(system.workers.map((worker) => worker.stats())).then((all) => {
-          const sum: Summed = { applied: 0, duplicates: 0, gaps: 0, late: 0, amended: 0, lateBeyondMemory: 0, catchUps: 0, rejectedFrames: 0, repairedGaps: 0, unrepairedGaps: 0, pendingRepairs: 0 };
-          for (const s of all) for (const key of Object.keys(sum) as (keyof Summed)[]) sum[key] += s[key];
-          return sum;
-        });
-        setImmediate(() => (workerStats = undefined));
-      }
-      return workerStats;
-    };
-
-    mirror('frames_routed_total', 'Trade frames routed to the worker owning their symbol', () => system.counters.framesRouted);
-    mirror('frames_unrouted_total', 'Trade frames for symbols not subscribed (dropped)', () => system.counters.framesUnrouted);
-    mirror('frames_rejected_total', 'Malformed or unusable trade frames', async () => (await workers()).rejectedFrames);
-    mirror('trades_applied_total', 'Trades applied to klines', async () => (await workers()).applied);
-    mirror('trades_duplicate_total', 'Duplicate trades ignored', async () => (await workers()).duplicates);
-    mirror('trades_late_total', 'Trades dropped as too late for their kline (always 0: late trades amend it)', async () => (await workers()).late);
-    mirror('trades_late_amended_total', 'Late trades applied to a final kline, which went out again as a revision', async () => (await workers()).amended);
-    mirror('trades_late_beyond_memory_total', 'Late trades older than the last final kept in memory: those klines rebuilt from the exchange', async () => (await workers()).lateBeyondMemory);
-    mirror('catch_ups_total', 'Catch-ups to the exchange’s latest trade (activation from a stored position, trailing gaps)', async () => (await workers()).catchUps);
-    new client.Counter({
-      name: `${prefix}kline_revisions_total`,
-      help: 'Corrected final klines emitted (stored and pushed to stream clients), by cause',
-      labelNames: ['cause'],
-      registers,
-      collect() {
-        this.reset();
-        for (const [cause, count] of Object.entries(system.revisionsByCause)) this.inc({ cause }, count);
-      },
-    });
-    gauge('finalization_watermark_extra_seconds', 'How much later than the grace quiet periods are finalized (the stream’s measured lag)', () => system.watermarkExtraMs() / 1000);
-    mirror('gaps_total', 'Gaps in aggregate trade ids seen', async () => (await workers()).gaps);
-    mirror('gaps_repaired_total', 'Gaps repaired from the exchange', async () => (await workers()).repairedGaps);
-    mirror('gaps_unrepaired_total', 'Gaps the exchange could no longer fill', async () => (await workers()).unrepairedGaps);
-    gauge('gap_repairs_pending', 'Gap repairs in progress', async () => (await workers()).pendingRepairs);
-
-    gauge('db_writer_buffered_rows', 'Kline rows buffered for writing', () => system.dbWriter.stats.bufferedRows);
-    gauge('db_writer_buffered_finals', 'Final kline rows buffered for writing', () => system.dbWriter.stats.bufferedFinals);
-    mirror('db_writer_written_rows_total', 'Kline rows written to the database', () => system.dbWriter.stats.writtenRows);
-    mirror('db_writer_failed_flushes_total', 'Flushes that failed (retried)', () => system.dbWriter.stats.failedFlushes);
-    gauge('db_writer_lag_seconds', 'Age of the oldest buffered final kline (by its open time; 0 when none)', () => {
-      const oldest = system.dbWriter.stats.oldestBufferedFinal;
-      return oldest === null ? 0 : Math.max(0, (clock.now() - oldest) / 1000);
-    });
-
-    mirror('gateway_pulls_total', 'Pulls of the workers by the Gateway', () => system.counters.gateway.pulls);
-    mirror('gateway_pull_timeouts_total', 'Pulls a worker did not answer in time', () => system.counters.gateway.timeouts);
-    mirror('gateway_published_total', 'Batches published by the Gateway', () => system.counters.gateway.published);
-    mirror('activations_total', 'Symbol activations that succeeded', () => system.counters.dispatcher.activated);
-    mirror('activation_failures_total', 'Symbol activations that failed for good', () => system.counters.dispatcher.failed);
-    mirror('activation_retries_total', 'Symbol activation retries', () => system.counters.dispatcher.retries);
-
-    new client.Gauge({
-      name: `${prefix}symbols`,
-      help: 'Symbols by lifecycle state',
-      labelNames: ['state'],
-      registers,
-      collect() {
-        for (const [state, count] of Object.entries(countByState(system.registry))) this.set({ state }, count);
-      },
-    });
-    new client.Gauge({
-      name: `${prefix}actor_health`,
-      help: 'Health board: 0 ok, 1 degraded, 2 error, per actor',
-      labelNames: ['actor'],
-      registers,
-      collect() {
-        this.reset();
-        for (const entry of Object.values(system.health.getSnapshot().context.actors)) {
-          this.set({ actor: entry.actor }, entry.status === 'ok' ? 0 : entry.status === 'degraded' ? 1 : 2);
-        }
-      },
-    });
     if (options.streams) this.attachStreams(options.streams);
+  }
+
+  /** The metric name prefix (`klagg_`), for metrics other components register on `registry`. */
+  get prefix(): string {
+    return this.#prefix;
   }
 
   /** Trailing-gap counters of the exchange watch (read at every scrape). */

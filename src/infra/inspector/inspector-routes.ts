@@ -1,17 +1,18 @@
 /**
  * The inspector's HTTP face: the page and its scripts (served by klagg, no CDN), the state charts
  * (`/inspector/graphs.json`), the current actors (`/inspector/state.json`) and a Server-Sent Events stream of changes
- * (`/inspector/events`).
+ * (`/inspector/events`). Mounted on klagg's HttpServer (`mounts: [inspector.mount]`).
  *
- * The router's handlers return a whole reply, so the SSE stream is served by a `request` listener put in front of
- * the HttpServer's own (`attach(server)`): it writes the headers first, and the router's `/inspector/events` route
- * then finds the reply already started and leaves it alone (it still counts the request in the metrics). Without
- * `attach`, that route answers 503.
+ * The event stream takes the response over from Fastify (`reply.hijack()`, then `reply.raw`), as Fastify documents for
+ * streams it does not manage; the server counts it as it starts. A `preClose` hook ends every stream when the server
+ * closes, so its close does not wait on them.
  */
 import { readFile } from 'node:fs/promises';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { HttpError, json, type HttpReply, type Route } from '../http/router.ts';
+import type { FastifyInstance } from 'fastify';
+import { KlaggError } from '../../domain/errors.ts';
+import type { HttpMount, HttpServer } from '../http/http-server.ts';
 import type { InspectorChange, InspectorHub } from './inspector-hub.ts';
 
 export const INSPECTOR_STATIC_DIR = fileURLToPath(new URL('../../../static/inspector/', import.meta.url));
@@ -42,16 +43,12 @@ interface Client {
 }
 
 export class InspectorServer {
-  readonly routes: readonly Route[];
   readonly #hub: InspectorHub;
   readonly #staticDir: string;
   readonly #maxBuffered: number;
   readonly #maxClients: number;
   readonly #clients = new Set<Client>();
-  /** The requests attach()'s listener took (by their headers object, which the router passes on as is). */
-  readonly #streaming = new WeakSet<object>();
   readonly #heartbeat: ReturnType<typeof setInterval> | undefined;
-  #server: Server | undefined;
   #dropped = 0;
 
   constructor(hub: InspectorHub, options: InspectorServerOptions = {}) {
@@ -66,28 +63,36 @@ export class InspectorServer {
       }, heartbeatMs);
       this.#heartbeat.unref();
     }
-    this.routes = [
-      ...Object.entries(ASSETS).map(([pattern, asset]) => ({ method: 'GET' as const, pattern, handler: () => this.#asset(pattern, asset) })),
-      { method: 'GET', pattern: '/inspector/graphs.json', handler: () => json(200, { machines: hub.graphs() }) },
-      { method: 'GET', pattern: '/inspector/state.json', handler: () => json(200, hub.snapshot()) },
-      {
-        method: 'GET',
-        pattern: EVENTS_PATH,
-        // The stream was started by attach()'s listener (this reply is then never sent, only counted); else 503.
-        handler: (request): HttpReply => {
-          if (this.#streaming.has(request.headers)) return { status: 200, text: '' };
-          throw new HttpError(503, { error: 'the inspector event stream is not attached to this server' });
-        },
-      },
-    ];
   }
 
-  /** Serves `GET /inspector/events` on this server (call once, right after the HttpServer started). */
-  attach(server: Server): void {
-    if (this.#server !== undefined) throw new Error('the inspector is already attached');
-    this.#server = server;
-    server.prependListener('request', this.#onRequest);
-  }
+  /** Adds the inspector's routes to an HttpServer (pass in its `mounts`). */
+  readonly mount: HttpMount = (app: FastifyInstance, server: HttpServer): void => {
+    for (const [path, asset] of Object.entries(ASSETS)) app.get(path, async (_request, reply) => reply.type(asset.contentType).send(await this.#asset(path, asset)));
+    app.get('/inspector/graphs.json', async () => ({ machines: this.#hub.graphs() }));
+    app.get('/inspector/state.json', async () => this.#hub.snapshot());
+    app.get(EVENTS_PATH, (request, reply) => {
+      if (this.#clients.size >= this.#maxClients) throw new KlaggError('KLAGG_ERR_INSPECTOR_TOO_MANY_CLIENTS', { max: this.#maxClients });
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'Content-Type': 'text/event-stream; charset=utf-8',
+        'Cache-Control': 'no-store',
+        Connection: 'keep-alive',
+        'X-Accel-Buffering': 'no',
+        'x-request-id': request.id,
+      });
+      res.flushHeaders();
+      server.countStreamed(request, 200);
+      request.raw.socket.setNoDelay(true);
+      request.raw.socket.setTimeout(0);
+      const client: Client = { res, unsubscribe: this.#hub.subscribe((change) => this.#send(client, change)) };
+      this.#clients.add(client);
+      res.on('close', () => this.#drop(client, false));
+      this.#write(client, `retry: 2000\nevent: snapshot\ndata: ${JSON.stringify(this.#hub.snapshot())}\n\n`);
+    });
+    // Streams never end on their own: end them when the server closes, so it does not wait for them.
+    app.addHook('preClose', async () => this.#endStreams());
+  };
 
   get clients(): number {
     return this.#clients.size;
@@ -98,35 +103,15 @@ export class InspectorServer {
     return this.#dropped;
   }
 
-  /** Ends every stream and detaches. */
+  /** Ends every stream and stops the heartbeat. */
   close(): void {
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
-    this.#server?.off('request', this.#onRequest);
-    this.#server = undefined;
-    for (const client of [...this.#clients]) this.#drop(client, false);
+    this.#endStreams();
   }
 
-  readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    if (req.method !== 'GET') return;
-    const url = req.url ?? '';
-    const path = url.split('?', 1)[0];
-    if (path !== EVENTS_PATH) return;
-    if (this.#clients.size >= this.#maxClients) return; // the route answers 503
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-store',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
-    });
-    res.flushHeaders();
-    this.#streaming.add(req.headers);
-    req.socket.setNoDelay(true);
-    req.socket.setTimeout(0);
-    const client: Client = { res, unsubscribe: this.#hub.subscribe((change) => this.#send(client, change)) };
-    this.#clients.add(client);
-    res.on('close', () => this.#drop(client, false));
-    this.#write(client, `retry: 2000\nevent: snapshot\ndata: ${JSON.stringify(this.#hub.snapshot())}\n\n`);
-  };
+  #endStreams(): void {
+    for (const client of [...this.#clients]) this.#drop(client, false);
+  }
 
   #send(client: Client, change: InspectorChange): void {
     this.#write(client, `event: change\ndata: ${JSON.stringify(change)}\n\n`);
@@ -151,17 +136,17 @@ export class InspectorServer {
     }
   }
 
-  async #asset(pattern: string, asset: { file: string; contentType: string }): Promise<HttpReply> {
+  async #asset(path: string, asset: { file: string; contentType: string }): Promise<Buffer> {
     try {
-      return { status: 200, bytes: await readFile(`${this.#staticDir}/${asset.file}`), contentType: asset.contentType };
+      return await readFile(`${this.#staticDir}/${asset.file}`);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new HttpError(404, { error: `${pattern} is not available` });
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new KlaggError('KLAGG_ERR_HTTP_FILE_MISSING', { path });
       throw error;
     }
   }
 }
 
-/** The inspector's routes and SSE stream for an HttpServer: pass `routes` as `extraRoutes`, then `attach(http.server)`. */
+/** The inspector's routes and SSE stream for an HttpServer: pass `mount` in its `mounts`. */
 export function inspectorServer(hub: InspectorHub, options?: InspectorServerOptions): InspectorServer {
   return new InspectorServer(hub, options);
 }

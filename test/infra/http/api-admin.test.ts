@@ -70,6 +70,7 @@ t.test('api, health, metrics and admin routes', async (t) => {
   // Admin off without a token: 404 even with a header.
   const off = await getJson(`${unguarded.http.url}/admin/symbols/XRPETH/activate`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
   t.equal(off.status, 404, 'admin routes are off without a configured token');
+  t.same(off.body, { code: 'KLAGG_ERR_ADMIN_DISABLED', message: 'not found (admin routes are off: no admin token is configured)' });
   t.equal(system.symbolState('XRPETH'), undefined, 'and nothing happened');
 
   // 401 without and with wrong tokens (shorter, longer, same length, wrong scheme).
@@ -88,10 +89,12 @@ t.test('api, health, metrics and admin routes', async (t) => {
   t.equal(tokenMatches(TOKEN, TOKEN), true);
   t.equal(tokenMatches('', TOKEN), false);
 
-  t.equal((await post('/admin/symbols/BTCUSDT/activate', TOKEN)).status, 404, 'unknown symbol: 404');
+  const unknownSymbol = await post('/admin/symbols/BTCUSDT/activate', TOKEN);
+  t.equal(unknownSymbol.status, 404, 'unknown symbol: 404');
+  t.match(unknownSymbol.body, { code: 'KLAGG_ERR_ADMIN_UNKNOWN_SYMBOL', message: /^unknown symbol BTCUSDT / });
   const badSymbol = await post('/admin/symbols/XRP%20ETH!/activate', TOKEN);
   t.equal(badSymbol.status, 400, 'malformed symbol: 400');
-  t.match(badSymbol.body, { error: /invalid symbol/ });
+  t.match(badSymbol.body, { code: 'KLAGG_ERR_ADMIN_BAD_REQUEST', message: /invalid symbol/ });
   t.equal((await post('/admin/symbols/XRPETH/deactivate', TOKEN)).status, 404, 'deactivating a never-activated symbol: 404');
 
   // Right token: force-activate; the registry shows it Active; trades flow.
@@ -134,7 +137,7 @@ t.test('api, health, metrics and admin routes', async (t) => {
   ]) {
     const answer = await post(`${repairBase}${query}`, TOKEN);
     t.equal(answer.status, 400, `repair ${why}: 400`);
-    t.match(answer.body, { error: /\S/ });
+    t.match(answer.body, { code: 'KLAGG_ERR_ADMIN_BAD_REQUEST', message: /\S/ });
   }
   t.equal((await post('/admin/symbols/BTCUSDT/repair?interval=1m&from=0&to=1', TOKEN)).status, 404, 'repair of an unknown symbol: 404');
   t.equal((await post(`${repairBase}?interval=1m&from=0&to=1`, 'nope')).status, 401);
@@ -185,10 +188,14 @@ t.test('api, health, metrics and admin routes', async (t) => {
   // Router: unknown route, wrong method, malformed input never crash.
   const unknown = await getJson(`${url}/nope`);
   t.equal(unknown.status, 404);
-  t.match(unknown.body, { error: /no route/ });
+  t.same(unknown.body, { code: 'KLAGG_ERR_HTTP_NOT_FOUND', message: 'no route for GET /nope' });
   const wrongMethod = await getJson(`${url}/fapi/v1/klines`, { method: 'POST' });
   t.equal(wrongMethod.status, 405);
-  t.equal((await getJson(`${url}/admin/symbols/XRPETH/activate`)).status, 405, 'GET on an admin route: 405');
+  t.same(wrongMethod.body, { code: -5000, msg: 'Path /fapi/v1/klines, Method POST is invalid' }, 'a Binance path answers in Binance\'s shape');
+  const getAdmin = await fetch(`${url}/admin/symbols/XRPETH/activate`);
+  t.equal(getAdmin.status, 405, 'GET on an admin route: 405');
+  t.equal(getAdmin.headers.get('allow'), 'POST', 'with Allow');
+  t.same(await getAdmin.json(), { code: 'KLAGG_ERR_HTTP_METHOD_NOT_ALLOWED', message: 'method GET not allowed; use POST' });
   t.equal((await getJson(`${url}/admin/symbols/%E0%A4%A/activate`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })).status, 404, 'undecodable path segment: 404');
   t.equal((await getJson(`${url}/fapi/v1/klines?symbol=${'A'.repeat(9000)}`)).status, 414, 'oversized URL: 414');
   t.equal((await getJson(`${url}/fapi/v1/ping`)).status, 200, 'still serving');

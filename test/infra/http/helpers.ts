@@ -2,6 +2,7 @@
 import { KlaggSystem } from '../../../src/actors/klagg-system.ts';
 import type { KlaggSystemOptions } from '../../../src/actors/klagg-system-options.ts';
 import type { KlineSink } from '../../../src/domain/kline-sink.ts';
+import { registerSystemMetrics } from '../../../src/app/system-metrics.ts';
 import type { IntervalName } from '../../../src/domain/interval.ts';
 import { systemClock, type Clock } from '../../../src/infra/clock.ts';
 import { KlineStore } from '../../../src/infra/db/kline-store.ts';
@@ -68,6 +69,8 @@ export async function serve(
     repair: extra.repair,
   };
   const http = await HttpServer.start({ host: '127.0.0.1', port: 0, context, logger: extra.logger ?? silentLogger, defaultMetrics: true });
+  // As the composition root (src/cli/serving.ts) does.
+  registerSystemMetrics({ registry: http.metrics.registry, system, clock: context.clock });
   return {
     http,
     view,

@@ -5,11 +5,8 @@
  */
 import t from 'tap';
 import { LagHistogram } from '../../../src/domain/lag-tracker.ts';
-import { systemClock } from '../../../src/infra/clock.ts';
 import { LAG_BUCKETS_MS } from '../../../src/actors/stream-manager.ts';
 import { HttpMetrics, type StreamMetricsSource } from '../../../src/infra/http/metrics.ts';
-import { MemorySink } from '../../support/memory-sink.ts';
-import { newSystem } from './helpers.ts';
 
 /** The value of one sample line (`name{labels} value`), or undefined. */
 function sample(text: string, key: string): number | undefined {
@@ -34,9 +31,7 @@ class FakeStreams implements StreamMetricsSource {
 }
 
 t.test('stream lag histogram, reconnects and watermark in /metrics text', async (t) => {
-  const system = newSystem(new MemorySink(), ['1m']);
-  t.teardown(() => system.stop());
-  const metrics = new HttpMetrics({ system, clock: systemClock, defaultMetrics: false });
+  const metrics = new HttpMetrics({ defaultMetrics: false });
   const before = await metrics.text();
   t.notMatch(before, /klagg_stream_/, 'no stream metrics without streams (a replay has none)');
 
@@ -92,11 +87,9 @@ t.test('stream lag histogram, reconnects and watermark in /metrics text', async 
 });
 
 t.test('the streams option registers them at construction', async (t) => {
-  const system = newSystem(new MemorySink(), ['1m']);
-  t.teardown(() => system.stop());
   const streams = new FakeStreams();
   streams.histogram.record(700);
-  const metrics = new HttpMetrics({ system, clock: systemClock, defaultMetrics: false, streams });
+  const metrics = new HttpMetrics({ defaultMetrics: false, streams });
   const text = await metrics.text();
   t.equal(sample(text, 'klagg_stream_lag_seconds_bucket{le="0.5"}'), 0);
   t.equal(sample(text, 'klagg_stream_lag_seconds_bucket{le="0.75"}'), 1);

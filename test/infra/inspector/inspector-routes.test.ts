@@ -1,6 +1,6 @@
 /**
  * The inspector over real sockets: a real KlaggSystem inspected by an InspectorHub, a real HttpServer with the
- * inspector's routes in extraRoutes and its SSE stream attached. graphs.json, state.json, the event stream, the
+ * inspector mounted (its routes and SSE stream). graphs.json, state.json, the event stream, the
  * page and its local assets.
  */
 import t, { type Test } from 'tap';
@@ -41,8 +41,7 @@ async function setup(t: Test, options: ConstructorParameters<typeof InspectorSer
     activationFor: async (symbol) => ({ symbol, scales: SCALES, initialData: [] }),
   };
   const inspector = new InspectorServer(hub, options);
-  const http = await HttpServer.start({ host: '127.0.0.1', port: 0, context, logger: silentLogger, defaultMetrics: false, extraRoutes: inspector.routes });
-  inspector.attach(http.server);
+  const http = await HttpServer.start({ host: '127.0.0.1', port: 0, context, logger: silentLogger, defaultMetrics: false, mounts: [inspector.mount] });
   t.teardown(async () => {
     inspector.close();
     hub.close();
@@ -164,8 +163,8 @@ t.test('the SSE stream: a snapshot first, then the state changes of a deactivati
   await until('the client gone', () => inspector.clients === 0);
 });
 
-t.test('a client that cannot keep up is dropped; without attach the stream route answers 503', async (t) => {
-  const { http, hub, system, inspector } = await setup(t, { maxBufferedBytes: 64 * 1024 });
+t.test('a client that cannot keep up is dropped', async (t) => {
+  const { http, hub, inspector } = await setup(t, { maxBufferedBytes: 64 * 1024 });
   // A client that never reads: its socket buffers fill and then the server's output queue grows.
   const req = httpRequest(`${http.url}/inspector/events`);
   req.on('response', (res) => res.pause());
@@ -180,12 +179,21 @@ t.test('a client that cannot keep up is dropped; without attach the stream route
   t.equal(inspector.clients, 0, 'dropped');
   t.equal(inspector.dropped, 1);
   req.destroy();
+});
 
-  const detached = new InspectorServer(new InspectorHub());
-  const other = await HttpServer.start({ host: '127.0.0.1', port: 0, context: { system } as unknown as HttpContext, logger: silentLogger, defaultMetrics: false, extraRoutes: detached.routes });
-  t.teardown(() => other.close());
-  t.equal((await getJson(`${other.url}/inspector/events`)).status, 503);
-  detached.close();
+t.test('beyond maxClients a stream is refused with 503 in the registry shape; closing the server ends the streams', async (t) => {
+  const { http, inspector } = await setup(t, { maxClients: 1 });
+  const first = sse(`${http.url}/inspector/events`);
+  t.teardown(() => first.close());
+  await first.next('the snapshot', () => true);
+  t.match(first.headers?.get('x-request-id'), /\S/, 'the stream carries its request id');
+  const refused = await getJson(`${http.url}/inspector/events`);
+  t.equal(refused.status, 503);
+  t.same(refused.body, { code: 'KLAGG_ERR_INSPECTOR_TOO_MANY_CLIENTS', message: 'too many inspector event streams (at most 1)' });
+  t.equal(inspector.clients, 1);
+  // The server's close ends the open stream itself (preClose) instead of waiting for it forever.
+  await http.close();
+  t.equal(inspector.clients, 0, 'the stream was ended by the close');
 });
 
 t.test('the page and its assets are served locally; the page references no remote URL', async (t) => {
