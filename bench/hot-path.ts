@@ -8,7 +8,8 @@ import { FrameIngest } from '../src/domain/frame-ingest.ts';
 import { DEFAULT_INTERVALS, fixedLengthMs } from '../src/domain/interval.ts';
 import { KLINE_SLOT_BYTES, KlineEngine, type SymbolScales } from '../src/domain/kline-engine.ts';
 import { scaleOf } from '../src/domain/decimal.ts';
-import { generateTrades, syntheticSymbols } from '../src/domain/synthetic-market.ts';
+import { generateTrades } from '../src/domain/synthetic-market.ts';
+import { syntheticSymbols } from '../src/domain/synthetic-symbols.ts';
 import { runTardisBaseline, toTradeFrames } from './tardis-baseline.ts';
 import { median, rate, type BenchReport } from './report.ts';
 

@@ -16,18 +16,19 @@
  * Periods the exchange has no kline for (before its first kline, which often comes after the given listing time, or
  * a gap in its own history) would otherwise look like holes forever; ones seen inside an answer (before a kline it
  * did return) are remembered in memory and left out of later plans of this instance.
+ *
+ * This file holds the scheduling of symbols (a few at a time), their outcomes and the progress reports; the plan is
+ * in backfill-planner.ts and the page fetch/write loop in backfill-range-fetch.ts.
  */
 import type { IntervalName } from '../domain/interval.ts';
-import { fixedLengthMs, nextOpenTime, openTimeOf } from '../domain/interval.ts';
-import type { Kline } from '../domain/kline.ts';
 import type { SymbolScales } from '../domain/kline-engine.ts';
-import { formatKlineChecked } from '../domain/kline-format.ts';
 import type { BinanceRestClient } from '../infra/binance/rest-client.ts';
-import type { RestKline } from '../domain/exchange-api.ts';
 import type { Clock } from '../infra/clock.ts';
-import type { KlineRow, KlineStore } from '../infra/db/kline-store.ts';
+import type { KlineStore } from '../infra/db/kline-store.ts';
 import type { Logger } from '../infra/logger.ts';
 import { KlaggError } from '../domain/errors.ts';
+import { BackfillPlanner, checkTime, type MissingRange } from './backfill-planner.ts';
+import { BackfillStoppedError, fetchMissingRange, type RangeFetchContext } from './backfill-range-fetch.ts';
 
 export interface KlineBackfillerOptions {
   readonly rest: Pick<BinanceRestClient, 'klinesRange'>;
@@ -52,13 +53,6 @@ export interface KlineBackfillerOptions {
    * the live engine writes its own. Undefined (or no function): stored as the exchange sent them.
    */
   readonly scalesOf?: (symbol: string) => SymbolScales | undefined;
-}
-
-/** Consecutive periods `from … to` (open times, both inclusive) of one interval. */
-export interface MissingRange {
-  readonly interval: IntervalName;
-  readonly from: number;
-  readonly to: number;
 }
 
 export interface BackfillProgress {
@@ -100,43 +94,20 @@ export interface BackfillSummary {
   readonly durationMs: number;
 }
 
-/** Thrown inside a symbol's backfill interrupted by `stop()`; `run` counts the symbol as skipped, not failed. */
-export class BackfillStoppedError extends Error {
-  constructor(symbol: string) {
-    super(`backfill of ${symbol} stopped`);
-    this.name = 'BackfillStoppedError';
-  }
-}
-
 const DEFAULT_DEPTH = 1000;
 const DEFAULT_FULL_HISTORY: readonly IntervalName[] = ['1d', '1w'];
 const DEFAULT_CONCURRENCY = 2;
 const DEFAULT_PAGE_LIMIT = 499;
 const MAX_PAGE_LIMIT = 1500;
-/** Expected periods compared with one read of stored open times; bounds memory for very long ranges. */
-const SCAN_WINDOW_PERIODS = 100_000;
-
-interface Span {
-  from: number;
-  to: number;
-}
 
 export class KlineBackfiller {
-  readonly #rest: Pick<BinanceRestClient, 'klinesRange'>;
-  readonly #store: Pick<KlineStore, 'openTimes' | 'upsert'>;
-  readonly #venue: string;
-  readonly #market: string;
   readonly #intervals: readonly IntervalName[];
-  readonly #depth: number;
-  readonly #fullHistory: ReadonlySet<IntervalName>;
   readonly #concurrency: number;
-  readonly #pageLimit: number;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #onProgress: ((progress: BackfillProgress) => void) | undefined;
-  readonly #scalesOf: ((symbol: string) => SymbolScales | undefined) | undefined;
-  /** Per `symbol \0 interval`: sorted, disjoint spans of periods the exchange showed it has no kline for. */
-  readonly #absent = new Map<string, Span[]>();
+  readonly #planner: BackfillPlanner;
+  readonly #fetch: RangeFetchContext;
   #symbolsDone = 0;
   #symbolsFailed = 0;
   #symbolsTotal = 0;
@@ -157,19 +128,36 @@ export class KlineBackfiller {
     if (!(Number.isInteger(pageLimit) && pageLimit >= 1 && pageLimit <= MAX_PAGE_LIMIT)) {
       throw new RangeError(`pageLimit must be an integer from 1 to ${MAX_PAGE_LIMIT}, got ${pageLimit}`);
     }
-    this.#rest = options.rest;
-    this.#store = options.store;
-    this.#venue = options.venue;
-    this.#market = options.market;
     this.#intervals = [...new Set(options.intervals)];
-    this.#depth = depth;
-    this.#fullHistory = new Set(options.fullHistory ?? DEFAULT_FULL_HISTORY);
     this.#concurrency = concurrency;
-    this.#pageLimit = pageLimit;
     this.#clock = options.clock;
     this.#logger = options.logger.child({ component: 'kline-backfiller' });
     this.#onProgress = options.onProgress;
-    this.#scalesOf = options.scalesOf;
+    this.#planner = new BackfillPlanner({
+      store: options.store,
+      venue: options.venue,
+      market: options.market,
+      intervals: this.#intervals,
+      depth,
+      fullHistory: new Set(options.fullHistory ?? DEFAULT_FULL_HISTORY),
+    });
+    this.#fetch = {
+      rest: options.rest,
+      store: options.store,
+      venue: options.venue,
+      market: options.market,
+      pageLimit,
+      scalesOf: options.scalesOf,
+      stopped: () => this.#stopped,
+      fetched: (count) => {
+        this.#klinesFetched += count;
+      },
+      written: (count) => {
+        this.#klinesWritten += count;
+      },
+      pageDone: () => this.#emit(),
+      markAbsent: (symbol, interval, from, to) => this.#planner.markAbsent(symbol, interval, from, to),
+    };
   }
 
   get progress(): BackfillProgress {
@@ -191,26 +179,13 @@ export class KlineBackfiller {
    * closed before now]`, minus the stored final klines and the periods the exchange showed it has none for. Every
    * hole in that range, merged into runs of consecutive periods, in the order of the configured intervals.
    */
-  async missingRanges(symbol: string, listedAt: number, now: number): Promise<MissingRange[]> {
-    checkTime('now', now);
-    if (!Number.isFinite(listedAt)) throw new RangeError(`listedAt must be a time in ms, got ${listedAt}`);
-    const result: MissingRange[] = [];
-    for (const interval of this.#intervals) {
-      const target = this.targetRange(interval, listedAt, now);
-      if (target === undefined) continue;
-      result.push(...(await this.#holes(symbol, interval, target.from, target.to)));
-    }
-    return result;
+  missingRanges(symbol: string, listedAt: number, now: number): Promise<MissingRange[]> {
+    return this.#planner.missingRanges(symbol, listedAt, now);
   }
 
   /** The range of open times wanted for one interval (see missingRanges), undefined when it is empty. */
   targetRange(interval: IntervalName, listedAt: number, now: number): { from: number; to: number } | undefined {
-    const current = openTimeOf(interval, now);
-    const to = openTimeOf(interval, current - 1);
-    const listing = openTimeOf(interval, Math.max(0, listedAt));
-    const from = this.#fullHistory.has(interval) ? listing : Math.max(listing, addPeriods(interval, current, -this.#depth));
-    if (from > to || to < 0) return undefined;
-    return { from, to };
+    return this.#planner.targetRange(interval, listedAt, now);
   }
 
   /**
@@ -228,7 +203,7 @@ export class KlineBackfiller {
     let fetched = 0;
     let written = 0;
     for (const range of ranges) {
-      const done = await this.#fetchRange(symbol, range, now, log);
+      const done = await fetchMissingRange(this.#fetch, symbol, range, now, log);
       fetched += done.fetched;
       written += done.written;
       this.#rangesDone += 1;
@@ -329,113 +304,6 @@ export class KlineBackfiller {
     this.#stopped = true;
   }
 
-  /** Merged runs of expected periods in [from, to] that have neither a final stored kline nor a known absence. */
-  async #holes(symbol: string, interval: IntervalName, from: number, to: number): Promise<MissingRange[]> {
-    const holes: MissingRange[] = [];
-    const absent = this.#absent.get(absenceKey(symbol, interval)) ?? [];
-    let a = 0;
-    let holeFrom: number | undefined;
-    let holeTo = 0;
-    const length = fixedLengthMs(interval);
-    for (let windowFrom = from; windowFrom <= to; ) {
-      const windowTo = length === undefined ? to : Math.min(to, windowFrom + (SCAN_WINDOW_PERIODS - 1) * length);
-      const stored = await this.#store.openTimes(this.#venue, this.#market, symbol, interval, windowFrom, windowTo, { finalOnly: true });
-      let s = 0;
-      for (let time = windowFrom; time <= windowTo; time = nextOpenTime(interval, time)) {
-        while (s < stored.length && stored[s]! < time) s += 1;
-        while (a < absent.length && absent[a]!.to < time) a += 1;
-        const covered = stored[s] === time || (a < absent.length && absent[a]!.from <= time);
-        if (!covered) {
-          holeFrom ??= time;
-          holeTo = time;
-        } else if (holeFrom !== undefined) {
-          holes.push({ interval, from: holeFrom, to: holeTo });
-          holeFrom = undefined;
-        }
-      }
-      windowFrom = nextOpenTime(interval, windowTo);
-    }
-    if (holeFrom !== undefined) holes.push({ interval, from: holeFrom, to: holeTo });
-    return holes;
-  }
-
-  /** One missing range, one request of at most `pageLimit` periods at a time, each page stored before the next. */
-  async #fetchRange(symbol: string, range: MissingRange, now: number, log: Logger): Promise<{ fetched: number; written: number }> {
-    const { interval, from, to } = range;
-    let fetched = 0;
-    let written = 0;
-    let skippedOpen = 0;
-    let skippedMisaligned = 0;
-    let overScaleFields = 0;
-    const scales = this.#scalesOf?.(symbol);
-    /** The first period of the range not yet accounted for by a returned kline (for remembering absences). */
-    let expected = from;
-    for (let pageFrom = from; pageFrom <= to; ) {
-      if (this.#stopped) throw new BackfillStoppedError(symbol);
-      const pageTo = Math.min(to, addPeriods(interval, pageFrom, this.#pageLimit - 1));
-      const page = await this.#rest.klinesRange(symbol, interval, pageFrom, pageTo, this.#pageLimit);
-      fetched += page.length;
-      this.#klinesFetched += page.length;
-      const rows: KlineRow[] = [];
-      for (const rest of page) {
-        const next = nextOpenTime(interval, rest.openTime);
-        if (openTimeOf(interval, rest.openTime) !== rest.openTime || rest.closeTime !== next - 1) {
-          skippedMisaligned += 1;
-          continue;
-        }
-        if (rest.closeTime >= now) {
-          skippedOpen += 1;
-          continue;
-        }
-        let kline = toFinalKline(symbol, interval, rest);
-        if (scales !== undefined) {
-          const checked = formatKlineChecked(kline, scales);
-          kline = checked.kline;
-          overScaleFields += checked.overScale.length;
-        }
-        rows.push({ venue: this.#venue, market: this.#market, kline, revision: 0, source: 'backfill' });
-        if (rest.openTime >= expected && rest.openTime <= pageTo) {
-          if (rest.openTime > expected) this.#markAbsent(symbol, interval, expected, openTimeOf(interval, rest.openTime - 1));
-          expected = next;
-        }
-      }
-      // The end of a page that returned klines, after its last one, is not taken as an absence: an exchange that
-      // answers fewer than asked would look the same. Only periods before a kline it did return are.
-      if (expected > pageFrom && expected <= pageTo) expected = nextOpenTime(interval, pageTo);
-      if (rows.length > 0) {
-        const count = await this.#store.upsert(rows);
-        written += count;
-        this.#klinesWritten += count;
-      }
-      this.#emit();
-      pageFrom = nextOpenTime(interval, pageTo);
-    }
-    if (skippedOpen > 0 || skippedMisaligned > 0) {
-      log.warn({ interval, skippedOpen, skippedMisaligned }, 'the exchange returned klines that are not closed or not on the period grid; not stored');
-    }
-    if (overScaleFields > 0) {
-      log.warn({ interval, overScaleFields, scales }, "the exchange returned klines with more decimals than the symbol's scales; stored exact, not rounded");
-    }
-    if (expected <= to) {
-      log.debug({ interval, from: new Date(expected).toISOString(), to: new Date(to).toISOString() }, 'the exchange returned no klines for the end of a missing range');
-    }
-    return { fetched, written };
-  }
-
-  #markAbsent(symbol: string, interval: IntervalName, from: number, to: number): void {
-    const key = absenceKey(symbol, interval);
-    const spans = this.#absent.get(key) ?? [];
-    spans.push({ from, to });
-    spans.sort((x, y) => x.from - y.from);
-    const merged: Span[] = [];
-    for (const span of spans) {
-      const last = merged[merged.length - 1];
-      if (last !== undefined && span.from <= nextOpenTime(interval, last.to)) last.to = Math.max(last.to, span.to);
-      else merged.push({ ...span });
-    }
-    this.#absent.set(key, merged);
-  }
-
   #emit(): void {
     if (this.#onProgress === undefined) return;
     try {
@@ -444,44 +312,6 @@ export class KlineBackfiller {
       this.#logger.error({ err: toError(error) }, 'onProgress threw');
     }
   }
-}
-
-function toFinalKline(symbol: string, interval: IntervalName, rest: RestKline): Kline {
-  return {
-    symbol,
-    interval,
-    openTime: rest.openTime,
-    closeTime: rest.closeTime,
-    open: rest.open,
-    high: rest.high,
-    low: rest.low,
-    close: rest.close,
-    volume: rest.volume,
-    quoteVolume: rest.quoteVolume,
-    tradeCount: rest.tradeCount,
-    takerBuyVolume: rest.takerBuyVolume,
-    takerBuyQuoteVolume: rest.takerBuyQuoteVolume,
-    firstTradeId: -1,
-    lastTradeId: -1,
-    lastAggId: -1,
-    isFinal: true,
-  };
-}
-
-/** The open time `count` periods after (before, when negative) the period opening at `openTime`. */
-function addPeriods(interval: IntervalName, openTime: number, count: number): number {
-  const length = fixedLengthMs(interval);
-  if (length !== undefined) return openTime + count * length;
-  const date = new Date(openTime);
-  return Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + count, 1);
-}
-
-function absenceKey(symbol: string, interval: IntervalName): string {
-  return `${symbol}\u0000${interval}`;
-}
-
-function checkTime(name: string, value: number): void {
-  if (!(Number.isSafeInteger(value) && value >= 0)) throw new RangeError(`${name} must be a non-negative integer (ms), got ${value}`);
 }
 
 function toError(value: unknown): Error {

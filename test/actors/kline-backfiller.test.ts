@@ -8,7 +8,9 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { pino } from 'pino';
-import { BackfillStoppedError, KlineBackfiller, type BackfillProgress, type KlineBackfillerOptions, type MissingRange, type SymbolBackfillOutcome } from '../../src/actors/kline-backfiller.ts';
+import type { MissingRange } from '../../src/actors/backfill-planner.ts';
+import { BackfillStoppedError } from '../../src/actors/backfill-range-fetch.ts';
+import { KlineBackfiller, type BackfillProgress, type KlineBackfillerOptions, type SymbolBackfillOutcome } from '../../src/actors/kline-backfiller.ts';
 import { openTimeOf, type IntervalName } from '../../src/domain/interval.ts';
 import type { Kline } from '../../src/domain/kline.ts';
 import { BinanceRestClient } from '../../src/infra/binance/rest-client.ts';

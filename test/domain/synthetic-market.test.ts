@@ -1,14 +1,9 @@
 import t from 'tap';
 import type { AggTrade } from '../../src/domain/agg-trade.ts';
 import { SeededRandom, hashSeed } from '../../src/domain/seeded-random.ts';
-import {
-  SYNTHETIC_STEP_SIZES,
-  SYNTHETIC_TICK_SIZES,
-  generateTrades,
-  syntheticSymbols,
-  type SyntheticMarketOptions,
-  type SyntheticSymbol,
-} from '../../src/domain/synthetic-market.ts';
+import { generateTrades } from '../../src/domain/synthetic-market.ts';
+import type { SyntheticMarketOptions } from '../../src/domain/synthetic-market-options.ts';
+import { SYNTHETIC_STEP_SIZES, SYNTHETIC_TICK_SIZES, syntheticSymbols, type SyntheticSymbol } from '../../src/domain/synthetic-symbols.ts';
 
 const START = Date.UTC(2024, 4, 1, 12, 0, 0);
 const MINUTE = 60_000;

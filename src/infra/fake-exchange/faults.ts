@@ -20,7 +20,12 @@
  *   time, ids unchanged), so no later aggTrade reveals the lost tail. Works for generated and recorded markets.
  * - `rest429 / rest418 / rest5xx {count, status?, path?}`: the next `count` REST requests fail so.
  * - `slowRest {ms, count, path?}`: the next `count` REST requests are answered `ms` late.
+ *
+ * This file holds the fault kinds, their checks and the Faults front; the pending per-symbol skips and withholds live
+ * in withheld-trades.ts, the pending REST faults in rest-fault-queue.ts.
  */
+import { RestFaultQueue, type RestFaultKind } from './rest-fault-queue.ts';
+import { WithheldTrades } from './withheld-trades.ts';
 
 /** What the WebSocket side must do for the WS faults. */
 export interface WsFaultTarget {
@@ -110,14 +115,6 @@ export class FaultError extends Error {
   }
 }
 
-interface PendingRest {
-  readonly kind: 'rest429' | 'rest418' | 'rest5xx' | 'slowRest';
-  remaining: number;
-  readonly path: string | undefined;
-  readonly status: number;
-  readonly ms: number;
-}
-
 export class Faults {
   /** How many times each fault was injected. */
   readonly injected: Record<FaultType, number> = Object.fromEntries(FAULT_TYPES.map((type) => [type, 0])) as Record<FaultType, number>;
@@ -137,9 +134,8 @@ export class Faults {
   };
   #ws: WsFaultTarget | undefined;
   #market: MarketFaultTarget | undefined;
-  readonly #skips = new Map<string, number>();
-  readonly #withholds = new Map<string, { remaining: number; quietMs: number }>();
-  #rest: PendingRest[] = [];
+  readonly #held = new WithheldTrades();
+  readonly #rest = new RestFaultQueue();
 
   attach(target: WsFaultTarget): void {
     this.#ws = target;
@@ -172,7 +168,7 @@ export class Faults {
     requireSymbol(options.symbol);
     requireCount(options.count, 'count');
     this.injected.skipIds++;
-    this.#skips.set(options.symbol, (this.#skips.get(options.symbol) ?? 0) + options.count);
+    this.#held.addSkips(options.symbol, options.count);
   }
 
   /** The symbol's last `count` published trades are sent again, now; returns how many trades. */
@@ -223,12 +219,7 @@ export class Faults {
       this.#beginQuiet(options.symbol, quietMs);
       return;
     }
-    const pending = this.#withholds.get(options.symbol);
-    if (pending === undefined) this.#withholds.set(options.symbol, { remaining: options.count, quietMs });
-    else {
-      pending.remaining += options.count;
-      pending.quietMs = Math.max(pending.quietMs, quietMs);
-    }
+    this.#held.addWithhold(options.symbol, options.count, quietMs);
   }
 
   /** The next `count` REST requests (of `path`, if given) get HTTP 429 / -1003. */
@@ -309,28 +300,20 @@ export class Faults {
    * quiet spells already running run their course.
    */
   clear(): void {
-    this.#skips.clear();
-    this.#withholds.clear();
-    this.#rest = [];
+    this.#held.clear();
+    this.#rest.clear();
   }
 
   /** Pending skips, withholds (only when there are some) and REST faults, for stats. */
   pending(): { skips: Record<string, number>; withholds?: Record<string, number>; rest: { kind: string; remaining: number; path?: string }[] } {
-    return {
-      skips: Object.fromEntries(this.#skips),
-      ...(this.#withholds.size === 0 ? {} : { withholds: Object.fromEntries([...this.#withholds].map(([symbol, w]) => [symbol, w.remaining])) }),
-      rest: this.#rest.map((p) => ({ kind: p.kind, remaining: p.remaining, ...(p.path === undefined ? {} : { path: p.path }) })),
-    };
+    return { ...this.#held.pending(), rest: this.#rest.pending() };
   }
 
   // ---- consumed by the REST and WS sides ---------------------------------------------------------------------------
 
   /** True when this trade of `symbol` must not be sent over WebSocket (consumes one skip). */
   takeSkip(symbol: string): boolean {
-    const left = this.#skips.get(symbol);
-    if (left === undefined) return false;
-    if (left <= 1) this.#skips.delete(symbol);
-    else this.#skips.set(symbol, left - 1);
+    if (!this.#held.takeSkip(symbol)) return false;
     this.effects.skippedTrades++;
     return true;
   }
@@ -340,14 +323,10 @@ export class Faults {
    * withheld trade starts the symbol's quiet spell (from the market's current time, i.e. that trade's publication).
    */
   takeWithheld(symbol: string): boolean {
-    const pending = this.#withholds.get(symbol);
-    if (pending === undefined) return false;
+    const withheld = this.#held.takeWithheld(symbol);
+    if (withheld === undefined) return false;
     this.effects.withheldTrades++;
-    pending.remaining--;
-    if (pending.remaining <= 0) {
-      this.#withholds.delete(symbol);
-      this.#beginQuiet(symbol, pending.quietMs);
-    }
+    if (withheld.last) this.#beginQuiet(symbol, withheld.quietMs);
     return true;
   }
 
@@ -368,7 +347,7 @@ export class Faults {
 
   /** How long a request for `path` is to be delayed (consumes one slowRest). */
   takeRestDelay(path: string): number {
-    const pending = this.#take(path, (p) => p.kind === 'slowRest');
+    const pending = this.#rest.takeDelay(path);
     if (pending === undefined) return 0;
     this.effects.slowRest++;
     return pending.ms;
@@ -376,25 +355,17 @@ export class Faults {
 
   /** The failure a request for `path` gets instead of its answer, if one is queued (consumes it). */
   takeRestFailure(path: string): RestFailure | undefined {
-    const pending = this.#take(path, (p) => p.kind !== 'slowRest');
+    const pending = this.#rest.takeFailure(path);
     if (pending === undefined) return undefined;
     this.effects[pending.kind]++;
     return { status: pending.status };
   }
 
-  #take(path: string, wanted: (p: PendingRest) => boolean): PendingRest | undefined {
-    const pending = this.#rest.find((p) => wanted(p) && (p.path === undefined || p.path === path));
-    if (pending === undefined) return undefined;
-    pending.remaining--;
-    if (pending.remaining <= 0) this.#rest = this.#rest.filter((p) => p !== pending);
-    return pending;
-  }
-
-  #queue(kind: PendingRest['kind'], count: number, path: string | undefined, status: number, ms: number): void {
+  #queue(kind: RestFaultKind, count: number, path: string | undefined, status: number, ms: number): void {
     requireCount(count, 'count');
     if (path !== undefined && typeof path !== 'string') throw new FaultError('path must be a string');
     this.injected[kind]++;
-    if (count > 0) this.#rest.push({ kind, remaining: count, path, status, ms });
+    this.#rest.add(kind, count, path, status, ms);
   }
 
   #target(): WsFaultTarget {

@@ -5,7 +5,8 @@
  */
 import type { AggTrade } from '../../domain/agg-trade.ts';
 import { hashSeed } from '../../domain/seeded-random.ts';
-import { generateTrades, syntheticSymbols, type SyntheticSymbol } from '../../domain/synthetic-market.ts';
+import { generateTrades } from '../../domain/synthetic-market.ts';
+import { syntheticSymbols, type SyntheticSymbol } from '../../domain/synthetic-symbols.ts';
 import { baseAssetOf, decimalsOf, PERPETUAL_DELIVERY_DATE, type SymbolInfo, type SymbolStatus } from './symbol-info.ts';
 
 export interface ListingSpec {

@@ -7,6 +7,10 @@
  * kline book (REST klines and the kline streams) and to the symbol's rolling ticker.
  *
  * `quiet(symbol, ms)` (the `withholdTail` fault) defers a symbol's later trades: see DeferringFeed.
+ *
+ * Its parts live beside it: the listed symbols and their status timeline in listed-symbols.ts, the timers that
+ * publish on their own in publishing-pump.ts, and the plans of each source in recording-source.ts and
+ * generated-source.ts.
  */
 import type { AggTrade } from '../../domain/agg-trade.ts';
 import type { IntervalName } from '../../domain/interval.ts';
@@ -15,10 +19,12 @@ import type { Logger } from '../logger.ts';
 import { DeferringFeed } from './deferring-feed.ts';
 import { planGeneratedMarket, type GeneratedSource, type StatusEvent, type TradeFeed } from './generated-source.ts';
 import { KlineBook, type KlineQuery } from './kline-book.ts';
-import { loadRecording } from './recording-source.ts';
-import type { Scheduler, Timer } from './scheduler.ts';
-import { baseAssetOf, PERPETUAL_DELIVERY_DATE, unitSize, type SymbolInfo, type SymbolStatus } from './symbol-info.ts';
-import { RollingTicker, type TickerStats } from './ticker.ts';
+import { ListedSymbols, type TradingSpan } from './listed-symbols.ts';
+import { PublishingPump, type PublishMode } from './publishing-pump.ts';
+import { planRecordedMarket } from './recording-source.ts';
+import type { Scheduler } from './scheduler.ts';
+import type { SymbolInfo, SymbolStatus } from './symbol-info.ts';
+import type { TickerStats } from './ticker.ts';
 
 export type { GeneratedSource, ListingSpec, DelistingSpec } from './generated-source.ts';
 export type { SymbolInfo, SymbolStatus } from './symbol-info.ts';
@@ -54,20 +60,6 @@ export interface MarketCounters {
   duplicates: number;
 }
 
-interface SymbolBook {
-  info: SymbolInfo;
-  readonly trades: AggTrade[];
-  readonly ticker: RollingTicker;
-  /** Market-time span in which its trades are published; klines stop at `until`. */
-  readonly from: number;
-  readonly until: number;
-}
-
-/** How `start()` publishes: on the clock (generated, or a recording at a numeric speed), or as fast as possible. */
-type Mode = 'timed' | 'max';
-
-const MAX_BATCH = 1000;
-
 export class Market {
   readonly kind: 'recording' | 'generated';
   /** Replay speed (1 for a generated market). */
@@ -78,39 +70,30 @@ export class Market {
 
   readonly #scheduler: Scheduler;
   readonly #logger: Logger | undefined;
-  readonly #mode: Mode;
+  readonly #mode: PublishMode;
   readonly #feed: DeferringFeed;
-  readonly #books = new Map<string, SymbolBook>();
-  /** Symbols in listing order, as exchangeInfo shows them. */
-  readonly #listed: SymbolBook[] = [];
-  readonly #events: StatusEvent[];
-  readonly #spans: Map<string, { from: number; until: number }>;
+  readonly #symbols: ListedSymbols;
+  readonly #pump: PublishingPump;
   readonly #klines = new KlineBook();
   readonly #tradeListeners = new Set<TradeListener>();
   readonly #statusListeners = new Set<StatusListener>();
   /** Market time of the first trade (recording) or the start (generated). */
   readonly #origin: number;
-  #nextEvent = 0;
   #lastDue = Number.NEGATIVE_INFINITY;
   #wallStart: number | undefined;
-  #timer: Timer | undefined;
-  #immediate: NodeJS.Immediate | undefined;
-  #retry: NodeJS.Timeout | undefined;
-  #running = false;
   #isDone = false;
   #resolveDone: () => void = () => {};
-  #backpressure: () => boolean = () => false;
   readonly #unlimited: boolean;
 
   private constructor(init: {
     kind: 'recording' | 'generated';
     speed: number | 'max';
-    mode: Mode;
+    mode: PublishMode;
     feed: TradeFeed;
     origin: number;
     symbols: readonly SymbolInfo[];
     events: StatusEvent[];
-    spans: Map<string, { from: number; until: number }>;
+    spans: Map<string, TradingSpan>;
     counters: MarketCounters;
     unlimited: boolean;
     options: MarketOptions;
@@ -121,56 +104,46 @@ export class Market {
     this.#mode = init.mode;
     this.#feed = new DeferringFeed(init.feed);
     this.#origin = init.origin;
-    this.#events = init.events;
-    this.#spans = init.spans;
     this.counters = init.counters;
     this.#scheduler = init.options.scheduler;
     this.#logger = init.options.logger;
+    this.#symbols = new ListedSymbols(
+      init.events,
+      init.spans,
+      (info) => this.#klines.addSymbol(info.symbol, { priceScale: info.priceScale, qtyScale: info.qtyScale }),
+      (event, info, previous) => {
+        this.#logger?.info({ symbol: event.symbol, status: event.status, previous }, 'fake exchange: symbol status changed');
+        for (const listener of this.#statusListeners) listener(info, previous);
+      },
+    );
+    this.#pump = new PublishingPump(this.#scheduler, this.#mode, {
+      publishDue: () => this.publishDue(),
+      publishOne: () => this.#publishOne(),
+      wallDelayToNext: () => this.#wallDelayToNext(),
+    });
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
-    for (const info of init.symbols) this.#list(info);
-    this.#applyStatuses(this.now());
+    for (const info of init.symbols) this.#symbols.list(info);
+    this.#symbols.apply(this.now());
     this.#checkDone();
   }
 
   static async create(source: MarketSource, options: MarketOptions): Promise<Market> {
     const counters: MarketCounters = { published: 0, notTrading: 0, skippedLines: 0, duplicates: 0 };
     if (source.kind === 'recording') {
-      const speed = source.speed ?? 1;
-      if (speed !== 'max' && !(speed > 0 && Number.isFinite(speed))) throw new RangeError(`speed must be a number > 0 or 'max', got ${String(speed)}`);
-      const recording = await loadRecording(source.path);
-      counters.skippedLines = recording.skippedLines;
-      counters.duplicates = recording.duplicates;
-      const symbols: SymbolInfo[] = [...recording.symbols.values()].map((s) => ({
-        symbol: s.symbol,
-        baseAsset: baseAssetOf(s.symbol),
-        quoteAsset: 'USDT',
-        contractType: 'PERPETUAL',
-        tickSize: unitSize(s.priceScale),
-        stepSize: unitSize(s.qtyScale),
-        priceScale: s.priceScale,
-        qtyScale: s.qtyScale,
-        status: 'TRADING',
-        onboardDate: s.firstTradeTime,
-        deliveryDate: PERPETUAL_DELIVERY_DATE,
-      }));
-      const spans = new Map(symbols.map((s) => [s.symbol, { from: Number.NEGATIVE_INFINITY, until: Number.POSITIVE_INFINITY }]));
-      let position = 0;
-      const trades = recording.trades;
-      const feed: TradeFeed = {
-        peek: () => trades[position],
-        take: () => trades[position++],
-      };
+      const recorded = await planRecordedMarket(source);
+      counters.skippedLines = recorded.skippedLines;
+      counters.duplicates = recorded.duplicates;
       return new Market({
         kind: 'recording',
-        speed,
-        mode: speed === 'max' ? 'max' : 'timed',
-        feed,
-        origin: trades[0]?.tradeTime ?? options.scheduler.now(),
-        symbols,
+        speed: recorded.speed,
+        mode: recorded.speed === 'max' ? 'max' : 'timed',
+        feed: recorded.feed,
+        origin: recorded.firstTradeTime ?? options.scheduler.now(),
+        symbols: recorded.symbols,
         events: [],
-        spans,
+        spans: recorded.spans,
         counters,
         unlimited: false,
         options,
@@ -216,30 +189,30 @@ export class Market {
 
   /** Every listed symbol (listings once they have appeared), in listing order, with its current status. */
   symbols(): SymbolInfo[] {
-    this.#applyStatuses(this.now());
-    return this.#listed.map((book) => book.info);
+    this.#symbols.apply(this.now());
+    return this.#symbols.infos();
   }
 
   symbol(name: string): SymbolInfo | undefined {
-    this.#applyStatuses(this.now());
-    return this.#books.get(name)?.info;
+    this.#symbols.apply(this.now());
+    return this.#symbols.book(name)?.info;
   }
 
   /** The symbol's published trades, in `a` order (the live array: do not modify). */
   trades(symbol: string): readonly AggTrade[] {
-    return this.#books.get(symbol)?.trades ?? [];
+    return this.#symbols.book(symbol)?.trades ?? [];
   }
 
   /** Binance-style klines from the published trades (see KlineBook.query). */
   klines(symbol: string, interval: IntervalName, query: KlineQuery): Kline[] {
-    const book = this.#books.get(symbol);
+    const book = this.#symbols.book(symbol);
     if (book === undefined) return [];
     return this.#klines.query(symbol, interval, query, Math.min(this.now(), book.until));
   }
 
   /** Rolling 24 h statistics at the exchange's time; undefined while the symbol has not traded. */
   ticker(symbol: string): TickerStats | undefined {
-    return this.#books.get(symbol)?.ticker.stats(this.now());
+    return this.#symbols.book(symbol)?.ticker.stats(this.now());
   }
 
   /** Whether the symbol is listed (now). */
@@ -269,14 +242,14 @@ export class Market {
 
   /** At speed 'max', publishing pauses while this returns true (consumers are behind). */
   setBackpressure(check: () => boolean): void {
-    this.#backpressure = check;
+    this.#pump.setBackpressure(check);
   }
 
   // ---- publishing ------------------------------------------------------------------------------------------------
 
   /** Whether it publishes on its own. */
   get started(): boolean {
-    return this.#running;
+    return this.#pump.running;
   }
 
   /**
@@ -284,22 +257,14 @@ export class Market {
    * started). Before it (and after `stop()`), trades are published only by `publishNext`, `publishDue`, `publishAll`.
    */
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
+    if (this.#pump.running) return;
     this.#wallStart ??= this.#scheduler.now();
-    if (this.#mode === 'max') this.#immediate = setImmediate(this.#pumpMax);
-    else this.#pumpTimed();
+    this.#pump.start();
   }
 
   /** Stops publishing on its own and cancels every timer. */
   stop(): void {
-    this.#running = false;
-    this.#timer?.cancel();
-    this.#timer = undefined;
-    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
-    this.#immediate = undefined;
-    if (this.#retry !== undefined) clearTimeout(this.#retry);
-    this.#retry = undefined;
+    this.#pump.stop();
   }
 
   /** Publishes the next `count` trades (fewer when the source ends), whatever their time; returns how many. */
@@ -312,7 +277,7 @@ export class Market {
   /** Publishes every trade due by the exchange's time. */
   publishDue(): number {
     const now = this.now();
-    this.#applyStatuses(now);
+    this.#symbols.apply(now);
     let published = 0;
     for (let next = this.#feed.peek(); next !== undefined && Math.max(this.#lastDue, next.tradeTime) <= now; next = this.#feed.peek()) {
       if (this.#publishOne()) published++;
@@ -330,8 +295,8 @@ export class Market {
 
   /** Before a read: when publishing on time, publish what is already due so the answer is current. */
   sync(): void {
-    if (this.#running && this.#mode === 'timed') this.publishDue();
-    else this.#applyStatuses(this.now());
+    if (this.#pump.running && this.#mode === 'timed') this.publishDue();
+    else this.#symbols.apply(this.now());
   }
 
   /** Publishes (or, outside its symbol's trading span, drops) the next trade; false when the source is exhausted. */
@@ -343,10 +308,10 @@ export class Market {
         return false;
       }
       const due = Math.max(this.#lastDue, trade.tradeTime);
-      this.#applyStatuses(due);
+      this.#symbols.apply(due);
       this.#lastDue = due;
-      const book = this.#books.get(trade.symbol);
-      const span = this.#spans.get(trade.symbol);
+      const book = this.#symbols.book(trade.symbol);
+      const span = this.#symbols.span(trade.symbol);
       if (book === undefined || span === undefined || due < span.from || due >= span.until) {
         this.counters.notTrading++;
         continue;
@@ -369,62 +334,15 @@ export class Market {
     this.#resolveDone();
   }
 
-  #pumpTimed = (): void => {
-    this.#timer = undefined;
-    if (!this.#running) return;
-    this.publishDue();
+  /** Wall-clock ms until the next trade or status change is due (see PumpedMarket); undefined when none is left. */
+  #wallDelayToNext(): number | undefined {
     const now = this.now();
     let nextAt = Number.POSITIVE_INFINITY;
     const next = this.#feed.peek();
     if (next !== undefined) nextAt = Math.max(this.#lastDue, next.tradeTime);
-    const event = this.#events[this.#nextEvent];
-    if (event !== undefined) nextAt = Math.min(nextAt, event.at);
-    if (nextAt === Number.POSITIVE_INFINITY) return;
-    const wallDelay = Math.max(1, Math.ceil((nextAt - now) / (this.kind === 'generated' ? 1 : (this.speed as number))));
-    this.#timer = this.#scheduler.setTimer(wallDelay, this.#pumpTimed);
-  };
-
-  #pumpMax = (): void => {
-    this.#immediate = undefined;
-    this.#retry = undefined;
-    if (!this.#running) return;
-    if (this.#backpressure()) {
-      this.#retry = setTimeout(this.#pumpMax, 2);
-      return;
-    }
-    for (let i = 0; i < MAX_BATCH; i++) {
-      if (!this.#publishOne()) return;
-      if (!this.#running) return;
-    }
-    this.#immediate = setImmediate(this.#pumpMax);
-  };
-
-  // ---- symbols and statuses --------------------------------------------------------------------------------------
-
-  #list(info: SymbolInfo): void {
-    if (this.#books.has(info.symbol)) return;
-    const trades: AggTrade[] = [];
-    const span = this.#spans.get(info.symbol) ?? { from: Number.NEGATIVE_INFINITY, until: Number.POSITIVE_INFINITY };
-    const book: SymbolBook = { info, trades, ticker: new RollingTicker(info.symbol, trades, info.priceScale, info.qtyScale), from: span.from, until: span.until };
-    this.#books.set(info.symbol, book);
-    this.#listed.push(book);
-    this.#klines.addSymbol(info.symbol, { priceScale: info.priceScale, qtyScale: info.qtyScale });
-  }
-
-  #applyStatuses(upTo: number): void {
-    for (let event = this.#events[this.#nextEvent]; event !== undefined && event.at <= upTo; event = this.#events[this.#nextEvent]) {
-      this.#nextEvent++;
-      let book = this.#books.get(event.symbol);
-      const previous = book?.info.status;
-      if (book === undefined) {
-        if (event.info === undefined) continue;
-        this.#list(event.info);
-        book = this.#books.get(event.symbol)!;
-      } else {
-        book.info = { ...book.info, status: event.status, deliveryDate: event.deliveryDate ?? book.info.deliveryDate };
-      }
-      this.#logger?.info({ symbol: event.symbol, status: event.status, previous }, 'fake exchange: symbol status changed');
-      for (const listener of this.#statusListeners) listener(book.info, previous);
-    }
+    const eventAt = this.#symbols.nextEventAt();
+    if (eventAt !== undefined) nextAt = Math.min(nextAt, eventAt);
+    if (nextAt === Number.POSITIVE_INFINITY) return undefined;
+    return Math.max(1, Math.ceil((nextAt - now) / (this.kind === 'generated' ? 1 : (this.speed as number))));
   }
 }

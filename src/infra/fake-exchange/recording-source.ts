@@ -1,11 +1,15 @@
 /**
  * Loads a recording of aggTrade frames (one per line; a line may be `<receiveTimeMs>\t<frame>`; frames plain or
  * combined-stream wrapped) into memory: the trades in file order, duplicates (a ≤ last a of the symbol) dropped,
- * and per symbol the scales the data shows (the most decimals any price / quantity carries).
+ * and per symbol the scales the data shows (the most decimals any price / quantity carries); and plans a Market
+ * replaying it (`planRecordedMarket`), as generated-source.ts plans a generated one.
  */
 import type { AggTrade } from '../../domain/agg-trade.ts';
 import { parseDecimal } from '../../domain/decimal.ts';
 import { readLines } from '../recording/line-reader.ts';
+import type { TradeFeed } from './generated-source.ts';
+import type { RecordingSource } from './market.ts';
+import { baseAssetOf, PERPETUAL_DELIVERY_DATE, unitSize, type SymbolInfo } from './symbol-info.ts';
 
 export interface RecordedSymbol {
   readonly symbol: string;
@@ -63,6 +67,56 @@ export async function loadRecording(path: string): Promise<LoadedRecording> {
     trades.push(trade);
   }
   return { trades, symbols, skippedLines, duplicates };
+}
+
+/** A Market replaying a recording: what Market.create needs from it. */
+export interface RecordedPlan {
+  readonly speed: number | 'max';
+  /** Every recorded symbol, TRADING, with the scales its data shows. */
+  readonly symbols: SymbolInfo[];
+  /** Every symbol trades throughout. */
+  readonly spans: Map<string, { from: number; until: number }>;
+  readonly feed: TradeFeed;
+  /** Time of the first recorded trade; undefined for an empty recording. */
+  readonly firstTradeTime: number | undefined;
+  readonly skippedLines: number;
+  readonly duplicates: number;
+}
+
+/** Checks the speed (before reading anything), loads the recording and describes its symbols. */
+export async function planRecordedMarket(source: RecordingSource): Promise<RecordedPlan> {
+  const speed = source.speed ?? 1;
+  if (speed !== 'max' && !(speed > 0 && Number.isFinite(speed))) throw new RangeError(`speed must be a number > 0 or 'max', got ${String(speed)}`);
+  const recording = await loadRecording(source.path);
+  const symbols: SymbolInfo[] = [...recording.symbols.values()].map((s) => ({
+    symbol: s.symbol,
+    baseAsset: baseAssetOf(s.symbol),
+    quoteAsset: 'USDT',
+    contractType: 'PERPETUAL',
+    tickSize: unitSize(s.priceScale),
+    stepSize: unitSize(s.qtyScale),
+    priceScale: s.priceScale,
+    qtyScale: s.qtyScale,
+    status: 'TRADING',
+    onboardDate: s.firstTradeTime,
+    deliveryDate: PERPETUAL_DELIVERY_DATE,
+  }));
+  const spans = new Map(symbols.map((s) => [s.symbol, { from: Number.NEGATIVE_INFINITY, until: Number.POSITIVE_INFINITY }]));
+  let position = 0;
+  const trades = recording.trades;
+  const feed: TradeFeed = {
+    peek: () => trades[position],
+    take: () => trades[position++],
+  };
+  return {
+    speed,
+    symbols,
+    spans,
+    feed,
+    firstTradeTime: trades[0]?.tradeTime,
+    skippedLines: recording.skippedLines,
+    duplicates: recording.duplicates,
+  };
 }
 
 const DECIMAL = /^\d+(\.\d+)?$/;
