@@ -1,6 +1,7 @@
 /**
  * Time comes from a Clock, never from Date.now() in the code that decides: tests and replays run on simulated time.
  */
+import { KlaggError } from '../domain/errors.ts';
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
@@ -18,7 +19,7 @@ export class ManualClock implements Clock {
     return this.#now;
   }
   set(time: number): void {
-    if (time < this.#now) throw new Error(`a clock does not go back (from ${this.#now} to ${time})`);
+    if (time < this.#now) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `a clock does not go back (from ${this.#now} to ${time})` });
     this.#now = time;
   }
   advance(ms: number): void {

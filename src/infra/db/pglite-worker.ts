@@ -8,9 +8,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import type { PgliteReply, PgliteRequest, PgliteWorkerData, SerializedError } from './pglite-worker-client.ts';
+import { KlaggError } from '../../domain/errors.ts';
 
 const port = parentPort;
-if (port === null) throw new Error('pglite-worker.ts runs only as a worker thread');
+if (port === null) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: 'pglite-worker.ts runs only as a worker thread' });
 const { dataDir } = workerData as PgliteWorkerData;
 
 interface OpenTransaction {
@@ -42,7 +43,7 @@ async function handle(request: PgliteRequest, db: PGlite): Promise<unknown> {
       return { rows, affectedRows, fields };
     }
     case 'begin': {
-      if (transaction !== undefined) throw new Error('a transaction is already open');
+      if (transaction !== undefined) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: 'a transaction is already open' });
       let finish!: (commit: boolean) => void;
       const decided = new Promise<boolean>((resolve) => (finish = resolve));
       let begun!: (tx: Transaction) => void;
@@ -52,7 +53,7 @@ async function handle(request: PgliteRequest, db: PGlite): Promise<unknown> {
         if (!(await decided)) await tx.rollback();
       });
       // A BEGIN that fails rejects `closed` before `started` settles.
-      const tx = await Promise.race([started, closed.then(() => { throw new Error('transaction ended before it began'); })]);
+      const tx = await Promise.race([started, closed.then(() => { throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: 'transaction ended before it began' }); })]);
       transaction = { tx, finish, closed };
       return undefined;
     }

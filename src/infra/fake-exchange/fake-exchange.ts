@@ -14,6 +14,7 @@ import { serverError } from '../binance/binance-replies.ts';
 import { ADMIN_PREFIX, RestRoutes, type RestStats } from './rest-routes.ts';
 import { toScheduler, type Scheduler } from './scheduler.ts';
 import { WsRoutes, type WsStats } from './ws-routes.ts';
+import { KlaggError } from '../../domain/errors.ts';
 
 export type { MarketSource, RecordingSource, GeneratedSource, ListingSpec, DelistingSpec, SymbolInfo, SymbolStatus } from './market.ts';
 export type { FaultSpec, FaultType } from './faults.ts';
@@ -186,7 +187,7 @@ function registerAdmin(app: FastifyInstance, exchange: () => FakeExchange | unde
   });
   const running = (): FakeExchange => {
     const fx = exchange();
-    if (fx === undefined) throw new Error('the fake exchange is not started yet');
+    if (fx === undefined) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: 'the fake exchange is not started yet' });
     return fx;
   };
   app.get(`${ADMIN_PREFIX}stats`, async (_request, reply) => reply.type('application/json').send(running().stats()));

@@ -10,6 +10,7 @@ import { formatScaled, parseDecimal } from '../../domain/decimal.ts';
 import { fixedLengthMs, INTERVALS, nextOpenTime, openTimeOf, type IntervalName } from '../../domain/interval.ts';
 import { KlineEngine, TradeOutcome, type SymbolScales } from '../../domain/kline-engine.ts';
 import type { Kline } from '../../domain/kline.ts';
+import { KlaggError } from '../../domain/errors.ts';
 
 export interface KlineQuery {
   readonly startTime?: number;
@@ -43,7 +44,7 @@ export class KlineBook {
 
   add(trade: AggTrade): void {
     const index = this.#engine.symbolIndex(trade.symbol);
-    if (index === undefined) throw new Error(`unknown symbol ${trade.symbol}`);
+    if (index === undefined) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `unknown symbol ${trade.symbol}` });
     const price = parseDecimal(trade.price);
     const qty = parseDecimal(trade.qty);
     const apply = (): TradeOutcome =>

@@ -25,6 +25,7 @@ import { planRecordedMarket } from './recording-source.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { SymbolInfo, SymbolStatus } from './symbol-info.ts';
 import type { TickerStats } from './ticker.ts';
+import { KlaggError } from '../../domain/errors.ts';
 
 export type { GeneratedSource, ListingSpec, DelistingSpec } from './generated-source.ts';
 export type { SymbolInfo, SymbolStatus } from './symbol-info.ts';
@@ -287,7 +288,7 @@ export class Market {
 
   /** Publishes everything left of a finite source at once; throws for an unlimited generated market. */
   publishAll(): number {
-    if (this.#unlimited) throw new Error('publishAll: the generated market is unlimited (give it `trades`)');
+    if (this.#unlimited) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: 'publishAll: the generated market is unlimited (give it `trades`)' });
     let published = 0;
     while (this.#publishOne()) published++;
     return published;

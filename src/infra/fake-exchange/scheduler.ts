@@ -4,6 +4,7 @@
  * kline pushes) goes through one Scheduler, so a test can swap in a ManualScheduler and move time by hand.
  */
 import { systemClock, type Clock } from '../clock.ts';
+import { KlaggError } from '../../domain/errors.ts';
 
 /** A scheduled callback; `cancel()` is idempotent. */
 export interface Timer {
@@ -80,7 +81,7 @@ export class ManualScheduler implements Scheduler {
   }
 
   set(time: number): void {
-    if (time < this.#now) throw new Error(`a clock does not go back (from ${this.#now} to ${time})`);
+    if (time < this.#now) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `a clock does not go back (from ${this.#now} to ${time})` });
     for (;;) {
       this.#timers = this.#timers.filter((timer) => !timer.cancelled);
       let next: PendingTimer | undefined;

@@ -7,6 +7,7 @@
  */
 import client from 'prom-client';
 import type { LagHistogramSnapshot } from '../../domain/lag-tracker.ts';
+import { KlaggError } from '../../domain/errors.ts';
 
 export const METRICS_CONTENT_TYPE = client.Registry.PROMETHEUS_CONTENT_TYPE;
 
@@ -148,7 +149,7 @@ function setHistogram(histogram: client.Histogram, snapshot: LagHistogramSnapsho
   histogram.zero({});
   const entries = Object.values((histogram as unknown as { hashMap: Record<string, HistogramEntry> }).hashMap ?? {});
   const entry = entries[0];
-  if (entries.length !== 1 || entry === undefined || typeof entry.bucketValues !== 'object') throw new Error('prom-client histogram internals changed: cannot mirror the lag histogram');
+  if (entries.length !== 1 || entry === undefined || typeof entry.bucketValues !== 'object') throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: 'prom-client histogram internals changed: cannot mirror the lag histogram' });
   snapshot.boundsMs.forEach((ms, i) => {
     entry.bucketValues[ms / 1000] = snapshot.counts[i] ?? 0;
   });

@@ -3,6 +3,7 @@
  * inspector mounted (its routes and SSE stream). graphs.json, state.json, the event stream, the
  * page and its local assets.
  */
+import { KLAGG_MACHINES } from '../../../src/machines/registry.ts';
 import t, { type Test } from 'tap';
 import { request as httpRequest } from 'node:http';
 import type { IntervalName } from '../../../src/domain/interval.ts';
@@ -26,7 +27,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
 }
 
 async function setup(t: Test, options: ConstructorParameters<typeof InspectorServer>[1] = {}) {
-  const hub = new InspectorHub({ throttleMs: 20 });
+  const hub = new InspectorHub({ throttleMs: 20, machines: KLAGG_MACHINES });
   const system = newSystem(new MemorySink(), INTERVALS, { inspect: hub.inspect });
   const view = new LiveKlineView(system);
   const context: HttpContext = {
