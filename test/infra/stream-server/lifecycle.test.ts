@@ -28,8 +28,8 @@ t.test('close() disconnects every client, stops listening to the source, detache
   await h.streams.close();
   t.equal(h.source.listenerCount, 0);
   t.equal(h.http.listenerCount('upgrade'), 0);
-  t.ok((await a.closed).code > 0);
-  t.ok((await b.closed).code > 0);
+  t.same(await a.closed, { code: 1001, reason: 'Server is shutting down' }, 'a close frame: going away');
+  t.same(await b.closed, { code: 1001, reason: 'Server is shutting down' });
   t.equal(h.streams.stats.connections, 0);
   t.equal(h.streams.stats.subscriptions, 0);
   await h.close(); // idempotent
