@@ -79,3 +79,16 @@ t.test('close() ends connections and timers: nothing is left running', async (t)
   await fx.close();
   t.pass('close() twice is fine');
 });
+
+t.test('an incoming message over maxPayloadBytes (default 64 KiB) closes the connection with 1009', async (t) => {
+  const fx = await FakeExchange.start({ source, autoPublish: false });
+  t.teardown(() => fx.close());
+  const client = await Client.open(`${fx.wsUrl}/market/ws`);
+  t.teardown(() => client.close());
+  const pad = (bytes: number) => 'x'.repeat(bytes - JSON.stringify({ method: 'LIST_SUBSCRIPTIONS', id: 1, pad: '' }).length);
+  t.same(await client.request({ method: 'LIST_SUBSCRIPTIONS', id: 1, pad: pad(64 * 1024) }), { result: [], id: 1 }, '64 KiB: answered');
+  client.send({ method: 'LIST_SUBSCRIPTIONS', id: 2, pad: pad(64 * 1024 + 1) });
+  t.equal((await client.closed).code, 1009, 'one byte more: closed, message too big');
+  t.equal(fx.stats().ws.closedMessageTooBig, 1);
+  t.equal(fx.stats().ws.connectionsOpen, 0);
+});
