@@ -27,6 +27,10 @@ export interface ExchangeSocketInput {
 }
 
 
+const GOING_AWAY = 1001;
+/** After our close frame, the socket is cut if the exchange has not answered within this. */
+const CLOSE_GRACE_MS = 1000;
+
 /** `{"result"`, `{"error"` or `{"id"`: a reply to a request, not a market event. */
 function isReply(frame: Buffer): boolean {
   if (frame.length < 6 || frame[0] !== 0x7b || frame[1] !== 0x22) return false;
@@ -110,7 +114,14 @@ export function createExchangeSocket(input: ExchangeSocketInput) {
     clearInterval(watchdog);
     socket.removeAllListeners('message');
     socket.on('error', () => {});
-    socket.terminate();
+    if (socket.readyState !== WebSocket.OPEN) {
+      socket.terminate();
+      return;
+    }
+    // Leaving on purpose (stop, rotation, a silent socket given up): say so with 1001 "going away", as a client should,
+    // and cut the socket if the exchange does not answer soon.
+    socket.close(GOING_AWAY, 'going away');
+    setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref();
   };
 });
 }

@@ -15,19 +15,24 @@
  * revision — a corrected final (a late trade, a repair) goes out again as a new `x: true` event with the corrected
  * values — and no open update of a kline after its final. Limits per connection: `maxStreamsPerConnection` streams,
  * `maxMessagesPerSecond` incoming messages (→ close 1008 "Too many requests"), `maxBufferedBytes` unsent bytes (→ close
- * 1008 "slow consumer: buffer exceeded" and dropped; nothing more is queued for it, so memory stays bounded).
+ * 1008 "slow consumer: buffer exceeded" and dropped; nothing more is queued for it, so memory stays bounded),
+ * `maxPayloadBytes` per incoming message (→ close 1009). `close()` says 1001 "going away" to every client.
+ *
+ * The connection handling (routes, refusals, the request protocol, limits, closing) is BinanceWsServer's, shared with
+ * the fake exchange; what is klagg's own here is the kline delivery from published batches.
  */
-import type { IncomingMessage, Server } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import type { Server } from 'node:http';
 import type { PublishedBatch } from '../../domain/messages.ts';
 import type { Kline } from '../../domain/kline.ts';
 import type { SymbolScales } from '../../domain/kline-engine.ts';
 import { formatKlineChecked } from '../../domain/kline-format.ts';
+import { invalidStream, type BinanceError } from '../binance/binance-replies.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
-import { handleStreamRequest } from '../binance-ws/request-protocol.ts';
+import { BinanceWsServer, combinedFrame, type WsConnection } from '../binance-ws/binance-ws-server.ts';
 import { klineStreamName, parseKlineStream, toKlineEvent } from '../binance-ws/kline-event.ts';
+import { parseStreamRoute, type StreamRoute } from '../binance-ws/stream-route.ts';
+import { realWsTimers } from '../binance-ws/ws-timers.ts';
 
 export interface BatchSource {
   onBatch(listener: (batch: PublishedBatch) => void): () => void;
@@ -51,6 +56,8 @@ export interface KlineStreamServerOptions {
   readonly isKnownSymbol?: (symbol: string) => boolean;
   /** A peer that does not answer a close frame within this many ms is cut. Default 1000. */
   readonly closeGraceMs?: number;
+  /** Largest incoming message (a request); bigger closes the connection with 1009. Default 64 KiB. */
+  readonly maxPayloadBytes?: number;
   /**
    * A symbol's scales (from its tick and step sizes): every kline is sent with its decimals at them, as Binance
    * formats it. Klines of a symbol it does not know (undefined), or all when absent, are sent as they come.
@@ -79,26 +86,22 @@ export interface KlineStreamStats {
   rejectedUpgrades: number;
   /** Kline fields sent with more decimals than the symbol's scale (kept exact, not rounded; see `scalesOf`). */
   overScaleFields: number;
+  /** Closed (1009) for an incoming message over `maxPayloadBytes`. */
+  closedMessageTooBig: number;
+  /** Closes started by clients, and how many of them said 1001 "going away". */
+  clientCloses: number;
+  clientGoingAway: number;
 }
 
-interface Route {
-  readonly combined: boolean;
-  readonly streams: string[];
-}
+/** The counters this server keeps itself (the connection counters are BinanceWsServer's). */
+type DeliveryStats = Pick<KlineStreamStats, 'unknownSymbolSubscriptions' | 'messagesSent' | 'finalsSent' | 'revisionsSent' | 'slowConsumersDropped' | 'overScaleFields'>;
 
-interface Connection {
-  readonly ws: WebSocket;
-  combined: boolean;
-  readonly streams: Set<string>;
-  readonly messageTimes: number[];
-  closing: boolean;
-  killTimer: NodeJS.Timeout | undefined;
-}
+/** A client connection; klagg keeps nothing of its own per connection. */
+type Connection = WsConnection<undefined>;
 
 /** Delivery state of one subscribed stream (exists while it has subscribers). */
 interface StreamState {
   readonly name: string;
-  readonly subscribers: Set<Connection>;
   /** Open time of the newest final sent; no open update at or before it is sent again. */
   lastFinalOpenTime: number;
   /**
@@ -119,65 +122,70 @@ const MAX_REMEMBERED_FINALS = 16;
 export const SLOW_CONSUMER_REASON = 'slow consumer: buffer exceeded';
 
 export class KlineStreamServer {
-  readonly stats: KlineStreamStats = {
-    connections: 0,
-    connectionsTotal: 0,
-    subscriptions: 0,
-    unknownSymbolSubscriptions: 0,
-    messagesSent: 0,
-    finalsSent: 0,
-    revisionsSent: 0,
-    slowConsumersDropped: 0,
-    closedTooManyRequests: 0,
-    requests: 0,
-    requestErrors: 0,
-    rejectedUpgrades: 0,
-    overScaleFields: 0,
-  };
-  readonly #server: Server;
+  readonly #stats: DeliveryStats = { unknownSymbolSubscriptions: 0, messagesSent: 0, finalsSent: 0, revisionsSent: 0, slowConsumersDropped: 0, overScaleFields: 0 };
   readonly #clock: Clock;
   readonly #log: Logger;
-  readonly #maxStreams: number;
-  readonly #maxRate: number;
   readonly #throttleMs: number;
   readonly #maxBuffered: number;
-  readonly #closeGraceMs: number;
   readonly #isKnownSymbol: ((symbol: string) => boolean) | undefined;
   readonly #scalesOf: ((symbol: string) => SymbolScales | undefined) | undefined;
-  readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
-  readonly #connections = new Set<Connection>();
+  readonly #ws: BinanceWsServer<undefined, StreamRoute>;
   readonly #streams = new Map<string, StreamState>();
   readonly #unsubscribeSource: () => void;
   #closed = false;
 
   constructor(options: KlineStreamServerOptions) {
-    this.#server = options.server;
     this.#clock = options.clock;
     this.#log = options.logger.child({ component: 'stream-server' });
-    this.#maxStreams = options.maxStreamsPerConnection ?? 1024;
-    this.#maxRate = options.maxMessagesPerSecond ?? 10;
     this.#throttleMs = options.throttleMs ?? 250;
     this.#maxBuffered = options.maxBufferedBytes ?? 1 << 20;
-    this.#closeGraceMs = options.closeGraceMs ?? 1000;
     this.#isKnownSymbol = options.isKnownSymbol;
     this.#scalesOf = options.scalesOf;
-    this.#server.on('upgrade', this.#onUpgrade);
+    this.#ws = new BinanceWsServer({
+      server: options.server,
+      timers: realWsTimers,
+      logger: this.#log,
+      maxStreamsPerConnection: options.maxStreamsPerConnection ?? 1024,
+      maxMessagesPerSecond: options.maxMessagesPerSecond ?? 10,
+      maxPayloadBytes: options.maxPayloadBytes,
+      closeGraceMs: options.closeGraceMs,
+      handlers: {
+        route: klineRoute,
+        isValidStream: (name) => parseKlineStream(name) !== undefined,
+        createData: () => undefined,
+        onSubscribe: (_connection, stream) => this.#onSubscribe(stream),
+        onUnsubscribe: (_connection, stream) => this.#onUnsubscribe(stream),
+      },
+    });
     this.#unsubscribeSource = options.source.onBatch((batch) => this.#onBatch(batch));
   }
 
+  get stats(): KlineStreamStats {
+    const ws = this.#ws.stats;
+    return {
+      ...this.#stats,
+      connections: ws.connectionsOpen,
+      connectionsTotal: ws.connectionsTotal,
+      subscriptions: ws.subscriptions,
+      closedTooManyRequests: ws.closedTooManyRequests,
+      requests: ws.requests,
+      requestErrors: ws.requestErrors,
+      rejectedUpgrades: ws.rejectedUpgrades,
+      closedMessageTooBig: ws.closedMessageTooBig,
+      clientCloses: ws.clientCloses,
+      clientGoingAway: ws.clientGoingAway,
+    };
+  }
+
+  /** Stops delivery, detaches from the server, says 1001 "going away" to every client and waits for them to go. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#unsubscribeSource();
-    this.#server.off('upgrade', this.#onUpgrade);
-    for (const connection of [...this.#connections]) {
-      this.#forget(connection);
-      connection.ws.terminate();
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#unsubscribeSource();
     }
+    await this.#ws.close();
     for (const state of this.#streams.values()) if (state.timer !== undefined) clearTimeout(state.timer);
     this.#streams.clear();
-    for (const ws of this.#wss.clients) ws.terminate();
-    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
 
   // ---- delivery --------------------------------------------------------------------------------------------------
@@ -194,7 +202,7 @@ export class KlineStreamServer {
         if (revision <= sent) continue;
         state.finalRevisions.set(kline.openTime, revision);
         if (state.finalRevisions.size > MAX_REMEMBERED_FINALS) state.finalRevisions.delete(state.finalRevisions.keys().next().value!);
-        if (revision > 0) this.stats.revisionsSent += state.subscribers.size;
+        if (revision > 0) this.#stats.revisionsSent += this.#subscriberCount(state);
         if (kline.openTime > state.lastFinalOpenTime) state.lastFinalOpenTime = kline.openTime;
         if (state.pending !== undefined && state.pending.openTime <= kline.openTime) state.pending = undefined;
         if (state.pending === undefined && state.timer !== undefined) {
@@ -202,7 +210,7 @@ export class KlineStreamServer {
           state.timer = undefined;
         }
         this.#deliver(state, kline);
-        this.stats.finalsSent += state.subscribers.size;
+        this.#stats.finalsSent += this.#subscriberCount(state);
       }
     }
     for (const kline of batch.updates) {
@@ -242,187 +250,69 @@ export class KlineStreamServer {
     const scales = this.#scalesOf?.(kline.symbol);
     if (scales === undefined) return kline;
     const checked = formatKlineChecked(kline, scales);
-    this.stats.overScaleFields += checked.overScale.length;
+    this.#stats.overScaleFields += checked.overScale.length;
     return checked.kline;
   }
 
+  #subscriberCount(state: StreamState): number {
+    return this.#ws.subscribers(state.name)?.size ?? 0;
+  }
+
   #deliver(state: StreamState, kline: Kline): void {
-    if (state.subscribers.size === 0) return;
+    const subscribers = this.#ws.subscribers(state.name);
+    if (subscribers === undefined || subscribers.size === 0) return;
     const raw = JSON.stringify(toKlineEvent(this.#format(kline), this.#clock.now()));
     let combined: string | undefined;
-    for (const connection of state.subscribers) {
-      if (connection.closing || connection.ws.readyState !== WebSocket.OPEN) continue;
+    for (const connection of subscribers) {
+      if (!this.#ws.isOpen(connection)) continue;
       if (connection.ws.bufferedAmount > this.#maxBuffered) {
         this.#dropSlow(connection);
         continue;
       }
       if (connection.combined) {
-        combined ??= `{"stream":"${state.name}","data":${raw}}`;
+        combined ??= combinedFrame(state.name, raw);
         connection.ws.send(combined);
       } else connection.ws.send(raw);
-      this.stats.messagesSent++;
+      this.#stats.messagesSent++;
       if (connection.ws.bufferedAmount > this.#maxBuffered) this.#dropSlow(connection);
     }
   }
 
+  /** Its queue is not going to drain: closing releases its subscriptions (and their memory) at once. */
   #dropSlow(connection: Connection): void {
     if (connection.closing) return;
-    this.stats.slowConsumersDropped++;
+    this.#stats.slowConsumersDropped++;
     this.#log.warn({ bufferedAmount: connection.ws.bufferedAmount, limit: this.#maxBuffered }, 'stream server: dropping a slow consumer');
-    this.#closeWith(connection, 1008, SLOW_CONSUMER_REASON);
-    // Its queue is not going to drain: release the subscriptions (and their memory) now.
-    this.#forget(connection);
+    this.#ws.closeWith(connection, 1008, SLOW_CONSUMER_REASON);
   }
 
-  // ---- connections -----------------------------------------------------------------------------------------------
+  // ---- subscriptions ---------------------------------------------------------------------------------------------
 
-  #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const url = new URL(req.url ?? '/', 'http://klagg');
-    const route = parseStreamRoute(url);
-    if (route === 'not-ours') {
-      // Another upgrade listener (an inspector, say) may own this path; refuse it only when nobody else listens.
-      if (this.#server.listenerCount('upgrade') <= 1) this.#refuse(socket, '404 Not Found', { code: -5000, msg: `Path ${url.pathname} is invalid` });
-      return;
-    }
-    if (this.#closed) {
-      this.#refuse(socket, '503 Service Unavailable', { code: -1001, msg: 'Server is shutting down.' });
-      return;
-    }
-    if (route === 'bad-stream') {
-      this.#refuse(socket, '400 Bad Request', { code: -1100, msg: 'Invalid stream: expected <symbol>@kline_<interval>.' });
-      return;
-    }
-    if (route.streams.length > this.#maxStreams) {
-      this.#refuse(socket, '400 Bad Request', { code: -1130, msg: 'Too many streams.' });
-      return;
-    }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, route));
-  };
-
-  #refuse(socket: Duplex, status: string, body: unknown): void {
-    this.stats.rejectedUpgrades++;
-    const text = JSON.stringify(body);
-    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+  #onSubscribe(stream: string): void {
+    if (this.#streams.has(stream)) return;
+    this.#streams.set(stream, { name: stream, lastFinalOpenTime: -Infinity, finalRevisions: new Map(), pending: undefined, lastUpdateAt: -Infinity, timer: undefined });
+    const parsed = parseKlineStream(stream);
+    if (parsed !== undefined && this.#isKnownSymbol !== undefined && !this.#isKnownSymbol(parsed.symbol)) this.#stats.unknownSymbolSubscriptions++;
   }
 
-  #accept(ws: WebSocket, route: Route): void {
-    if (this.#closed) {
-      ws.terminate();
-      return;
-    }
-    const connection: Connection = { ws, combined: route.combined, streams: new Set(), messageTimes: [], closing: false, killTimer: undefined };
-    this.#connections.add(connection);
-    this.stats.connections = this.#connections.size;
-    this.stats.connectionsTotal++;
-    for (const stream of route.streams) this.#subscribe(connection, stream);
-    ws.on('message', (data: RawData) => {
-      if (this.#overRate(connection)) return;
-      this.#request(connection, rawText(data));
-    });
-    ws.on('ping', () => void this.#overRate(connection));
-    ws.on('pong', () => void this.#overRate(connection));
-    ws.on('error', () => {
-      // A broken socket: 'close' follows.
-    });
-    ws.on('close', () => {
-      this.#forget(connection);
-      if (connection.killTimer !== undefined) clearTimeout(connection.killTimer);
-    });
-  }
-
-  /** Counts one incoming message; closes the connection (1008) and returns true when it is over the rate. */
-  #overRate(connection: Connection): boolean {
-    if (connection.closing) return true;
-    const now = performance.now();
-    const times = connection.messageTimes;
-    times.push(now);
-    while (times.length > 0 && times[0]! <= now - 1000) times.shift();
-    if (times.length <= this.#maxRate) return false;
-    this.stats.closedTooManyRequests++;
-    this.#closeWith(connection, 1008, 'Too many requests');
-    this.#forget(connection);
-    return true;
-  }
-
-  /** Sends a close frame; a peer that does not complete the handshake is cut shortly after. */
-  #closeWith(connection: Connection, code: number, reason: string): void {
-    if (connection.killTimer !== undefined || connection.ws.readyState !== WebSocket.OPEN) return;
-    connection.ws.close(code, reason);
-    connection.killTimer = setTimeout(() => connection.ws.terminate(), this.#closeGraceMs);
-    connection.killTimer.unref();
-  }
-
-  #forget(connection: Connection): void {
-    connection.closing = true;
-    for (const stream of [...connection.streams]) this.#unsubscribe(connection, stream);
-    if (this.#connections.delete(connection)) this.stats.connections = this.#connections.size;
-  }
-
-  #subscribe(connection: Connection, stream: string): void {
-    if (connection.streams.has(stream)) return;
-    connection.streams.add(stream);
-    this.stats.subscriptions++;
-    let state = this.#streams.get(stream);
-    if (state === undefined) {
-      state = { name: stream, subscribers: new Set(), lastFinalOpenTime: -Infinity, finalRevisions: new Map(), pending: undefined, lastUpdateAt: -Infinity, timer: undefined };
-      this.#streams.set(stream, state);
-      const parsed = parseKlineStream(stream);
-      if (parsed !== undefined && this.#isKnownSymbol !== undefined && !this.#isKnownSymbol(parsed.symbol)) this.stats.unknownSymbolSubscriptions++;
-    }
-    state.subscribers.add(connection);
-  }
-
-  #unsubscribe(connection: Connection, stream: string): void {
-    if (!connection.streams.delete(stream)) return;
-    this.stats.subscriptions--;
+  /** The last subscriber gone: the stream's delivery state goes too. */
+  #onUnsubscribe(stream: string): void {
+    if (this.#ws.subscribers(stream) !== undefined) return;
     const state = this.#streams.get(stream);
-    if (state === undefined) return;
-    state.subscribers.delete(connection);
-    if (state.subscribers.size === 0) {
-      if (state.timer !== undefined) clearTimeout(state.timer);
-      this.#streams.delete(stream);
-    }
+    if (state?.timer !== undefined) clearTimeout(state.timer);
+    this.#streams.delete(stream);
   }
-
-  // ---- the control protocol --------------------------------------------------------------------------------------
-
-  #request(connection: Connection, text: string): void {
-    this.stats.requests++;
-    const outcome = handleStreamRequest(text, connection, { isValidStream: (name) => parseKlineStream(name) !== undefined, maxStreams: this.#maxStreams });
-    if (outcome.kind === 'subscribe') for (const stream of outcome.streams) this.#subscribe(connection, stream);
-    if (outcome.kind === 'unsubscribe') for (const stream of outcome.streams) this.#unsubscribe(connection, stream);
-    if (outcome.kind === 'error') this.stats.requestErrors++;
-    if (!connection.closing && connection.ws.readyState === WebSocket.OPEN) connection.ws.send(JSON.stringify(outcome.reply));
-  }
-}
-
-
-function rawText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return data.toString('utf8');
 }
 
 /**
- * The route of an upgrade request: `/market/ws[/<stream>…]`, `/market/stream?streams=…`, or the same without
- * `/market`. 'not-ours' for any other path; 'bad-stream' when a stream in the URL is not a kline stream.
+ * The route of an upgrade request: `/market/ws[/<stream>…]`, `/market/stream?streams=…`, or the same under `/public`,
+ * `/private` or no prefix. Undefined for any other path; refused when a stream in the URL is not a kline stream.
  */
-export function parseStreamRoute(url: URL): Route | 'not-ours' | 'bad-stream' {
-  const segments = url.pathname.split('/').filter((s) => s.length > 0);
+export function klineRoute(url: URL): StreamRoute | BinanceError | undefined {
   // Binance splits its streams over /market, /public and /private (2026); clients such as the official connector
   // open all three. klagg serves only kline streams, so every prefix reaches the same routes.
-  if (segments[0] === 'market' || segments[0] === 'public' || segments[0] === 'private') segments.shift();
-  const kind = segments.shift();
-  let streams: string[];
-  if (kind === 'stream' && segments.length === 0) {
-    streams = (url.searchParams.get('streams') ?? '').split('/').filter((s) => s.length > 0);
-  } else if (kind === 'ws') {
-    try {
-      streams = segments.map(decodeURIComponent);
-    } catch {
-      return 'bad-stream';
-    }
-  } else return 'not-ours';
-  if (!streams.every((s) => parseKlineStream(s) !== undefined)) return 'bad-stream';
-  return { combined: kind === 'stream', streams: [...new Set(streams)] };
+  const route = parseStreamRoute(url, ['market', 'public', 'private']);
+  if (route === 'not-ours') return undefined;
+  if (route === 'malformed' || !route.streams.every((s) => parseKlineStream(s) !== undefined)) return invalidStream();
+  return route;
 }

@@ -73,9 +73,22 @@ t.test('close() ends connections and timers: nothing is left running', async (t)
   const client = await Client.open(`${fx.wsUrl}/market/ws`);
   t.ok(scheduler.pending > 0);
   await fx.close();
-  t.equal((await client.closed).code, 1006, 'the client sees the socket end');
+  t.same(await client.closed, { code: 1001, reason: 'Server is shutting down' }, 'the client gets a close frame: going away');
   t.equal(scheduler.pending, 0, 'no timer left on the fake clock');
   await t.rejects(fetch(`${fx.restUrl}/fapi/v1/time`), 'the port is closed');
   await fx.close();
   t.pass('close() twice is fine');
+});
+
+t.test('an incoming message over maxPayloadBytes (default 64 KiB) closes the connection with 1009', async (t) => {
+  const fx = await FakeExchange.start({ source, autoPublish: false });
+  t.teardown(() => fx.close());
+  const client = await Client.open(`${fx.wsUrl}/market/ws`);
+  t.teardown(() => client.close());
+  const pad = (bytes: number) => 'x'.repeat(bytes - JSON.stringify({ method: 'LIST_SUBSCRIPTIONS', id: 1, pad: '' }).length);
+  t.same(await client.request({ method: 'LIST_SUBSCRIPTIONS', id: 1, pad: pad(64 * 1024) }), { result: [], id: 1 }, '64 KiB: answered');
+  client.send({ method: 'LIST_SUBSCRIPTIONS', id: 2, pad: pad(64 * 1024 + 1) });
+  t.equal((await client.closed).code, 1009, 'one byte more: closed, message too big');
+  t.equal(fx.stats().ws.closedMessageTooBig, 1);
+  t.equal(fx.stats().ws.connectionsOpen, 0);
 });
