@@ -58,12 +58,6 @@ export const ERRORS = {
     summary: 'A repair was asked of a service that has no exchange REST source (a replay).',
     message: () => 'repair is not available in this service (no REST source configured)',
   }),
-  KLAGG_ERR_ADMIN_UNAUTHORIZED: spec({
-    status: 401,
-    summary: 'An admin request without the admin token (header `Authorization: Bearer <token>`).',
-    fix: 'Send the token configured as `admin.token` (env KLAGG_ADMIN_TOKEN).',
-    message: () => 'admin token missing or wrong',
-  }),
   KLAGG_ERR_ADMIN_UNKNOWN_SYMBOL: spec<{ symbol: string; detail: string }>({
     status: 404,
     summary: 'An admin request named a symbol klagg does not know.',
@@ -107,7 +101,6 @@ export const ERRORS = {
     summary: 'A request the server could not read (e.g. a body that is not the JSON its content type says).',
     message: (p) => p.reason,
   }),
-  KLAGG_ERR_HTTP_BAD_URL: spec({ status: 400, summary: 'The request URL could not be parsed.', message: () => 'malformed request URL' }),
   KLAGG_ERR_HTTP_FILE_MISSING: spec<{ path: string }>({
     status: 404,
     summary: 'A static page or script whose file is missing from this installation.',

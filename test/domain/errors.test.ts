@@ -22,3 +22,19 @@ t.test('a KlaggError carries its code, status, message and fix', async (t) => {
   t.equal(notFound.status, 404);
   t.same(JSON.parse(JSON.stringify(notFound)), { code: 'KLAGG_ERR_HTTP_NOT_FOUND', message: 'no route for GET /x' });
 });
+
+t.test('every code is raised or answered somewhere in src (the registry lists nothing dead)', async (t) => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const src = new URL('../../src/', import.meta.url);
+  const texts: string[] = [];
+  const walk = (dir: URL): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory()) walk(new URL(`${entry.name}/`, dir));
+      else if (entry.name.endsWith('.ts') && !(dir.pathname.endsWith('/domain/') && entry.name === 'errors.ts')) texts.push(readFileSync(new URL(entry.name, dir), 'utf8'));
+    }
+  };
+  walk(src);
+  const all = texts.join('\n');
+  const unused = Object.keys(ERRORS).filter((code) => !all.includes(`'${code}'`));
+  t.same(unused, []);
+});
