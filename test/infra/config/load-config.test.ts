@@ -477,7 +477,7 @@ t.test('ConfigError', async (t) => {
   const error = configError(t, { env: { KLAGG_WORKERS__COUNT: '0' } });
   t.ok(error instanceof Error);
   t.equal(error.name, 'ConfigError');
-  t.equal(error.code, 'KLAGG_BAD_CONFIG');
+  t.equal(error.code, 'KLAGG_ERR_CONFIG_INVALID');
   t.ok(Object.isFrozen(error.issues));
   t.equal(error.message, 'invalid klagg configuration (1 problem):\n  workers.count: must be an integer from 1 to 64, got 0 (from env KLAGG_WORKERS__COUNT)');
   t.equal(formatConfigIssue({ path: 'a.b', message: 'must be x, got 1', source: 'default' }), 'a.b: must be x, got 1 (default)');
