@@ -8,13 +8,12 @@ import { KlaggService, systemOptionsFrom } from '../actors/klagg-service.ts';
 import { KlineBackfiller } from '../actors/kline-backfiller.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
 import { systemClock } from '../infra/clock.ts';
-import { loadConfig } from '../infra/config/load-config.ts';
 import { KlineStore } from '../infra/db/kline-store.ts';
-import { openDatabase } from '../infra/db/open-database.ts';
 import { FakeExchange } from '../infra/fake-exchange/fake-exchange.ts';
-import type { Logger } from '../infra/logger.ts';
 import { InspectorHub } from '../infra/inspector/inspector-hub.ts';
+import { contextOf, type CommandHost } from './cli-context.ts';
 import { startServing } from './serving.ts';
+import { ensurePortFree, openDatabaseOrFail, portFailure } from './start-failures.ts';
 
 function whole(name: string, min: number, max: number): (value: string) => number {
   return (value) => {
@@ -35,7 +34,8 @@ export interface DemoUrls {
   readonly inspector: string;
 }
 
-export function demoCommand(logger: Logger): Command {
+export function demoCommand(host: CommandHost): Command {
+  const ctx = contextOf(host);
   const command = new Command('demo');
   return command
     .description('run klagg offline against a local fake exchange with a generated market, and print the URLs')
@@ -44,13 +44,18 @@ export function demoCommand(logger: Logger): Command {
     .option('--port <p>', 'port for klagg’s HTTP API and streams (default: config, 8080)', whole('--port', 0, 65_535))
     .option('--database-url <url>', 'PostgreSQL (default: config / DATABASE_URL, else the embedded PGlite in ./data)')
     .action(async (opts: { symbols: number; rate: number; port?: number; databaseUrl?: string }) => {
-      const config = loadConfig({
-        file: command.parent?.opts<{ config?: string }>().config,
-        env: process.env,
-        flags: { database: { url: opts.databaseUrl }, server: opts.port === undefined ? undefined : { port: opts.port } },
+      const { config, logger } = ctx.configure(command, {
+        database: { url: opts.databaseUrl },
+        server: opts.port === undefined ? undefined : { port: opts.port },
       });
-      const exchange = await FakeExchange.start({ source: { kind: 'generated', symbols: opts.symbols, rate: opts.rate, seed: 1 }, logger });
-      const database = await openDatabase({ url: config.database.url, dataDir: config.database.dataDir, logger });
+      const life = ctx.lifecycle;
+      const { host, port } = config.server;
+      // A taken port fails the demo before the exchange and the database are started.
+      await life.step(ensurePortFree(host, port));
+      const exchange = await life.step(FakeExchange.start({ source: { kind: 'generated', symbols: opts.symbols, rate: opts.rate, seed: 1 }, logger }));
+      life.defer('exchange', () => exchange.close());
+      const database = await life.step(openDatabaseOrFail({ url: config.database.url, dataDir: config.database.dataDir, logger }));
+      life.defer('database', () => database.close());
       const store = new KlineStore(database.db);
       const inspector = new InspectorHub();
       let service: KlaggService | undefined;
@@ -79,11 +84,15 @@ export function demoCommand(logger: Logger): Command {
         },
         system: { ...systemOptionsFrom(config), inspect: inspector.inspect },
       });
-      const stop = new Promise<string>((resolve) => {
-        process.once('SIGINT', () => resolve('SIGINT')).once('SIGTERM', () => resolve('SIGTERM'));
-      });
-      await service.start();
-      const serving = await startServing({ service, store, venue: config.venue, market: config.market, host: config.server.host, port: config.server.port, adminToken: config.adminToken, clock: systemClock, logger, inspector });
+      const running = service;
+      life.defer('service', (reason) => running.stop(reason));
+      await life.step(running.start());
+      const serving = await life
+        .step(startServing({ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, clock: systemClock, logger, inspector }))
+        .catch((error: unknown) => {
+          throw portFailure(host, port, error);
+        });
+      life.defer('http', () => serving.close());
       const base = serving.url;
       const urls: DemoUrls = {
         rest: `${base}/fapi/v1/klines?symbol=${service.symbols[0] ?? 'BTCUSDT'}&interval=1m`,
@@ -97,9 +106,13 @@ export function demoCommand(logger: Logger): Command {
       };
       process.stdout.write(`${JSON.stringify(urls)}\n`);
       logger.info({ ...urls, symbols: service.symbols.length }, 'klagg demo is running (Ctrl+C to stop)');
-      const reason = await Promise.race([stop, service.system.whenStopped().then(() => 'fatal error')]);
+      const reason = await Promise.race([life.whenStopRequested(), service.system.whenStopped().then(() => 'fatal error')]);
+      life.forget('http');
       await serving.close();
+      life.forget('service');
       const code = await service.stop(reason);
+      life.forget('database');
+      life.forget('exchange');
       await exchange.close();
       await database.close();
       process.exitCode = code;
