@@ -10,16 +10,8 @@ import { Command } from 'commander';
 import { KlaggError } from '../domain/errors.ts';
 import { ConfigError } from '../infra/config/config-error.ts';
 import { createRootLogger } from '../infra/logger.ts';
-import { auditCommand } from './audit-command.ts';
-import { backfillCommand } from './backfill-command.ts';
-import { CliContext } from './cli-context.ts';
-import { runCommand } from './run-command.ts';
-import { chaosCommand } from './chaos-command.ts';
-import { demoCommand } from './demo-command.ts';
-import { fakeExchangeCommand } from './fake-exchange-command.ts';
+import { CliContext, type CommandHost } from './cli-context.ts';
 import { FORCED_EXIT_CODE, Lifecycle, StopRequested } from './lifecycle.ts';
-import { recordCommand } from './record-command.ts';
-import { replayCommand } from './replay-command.ts';
 
 /** How long what was started may take to stop after a failure or a stop request. */
 const CLOSE_TIMEOUT_MS = 5_000;
@@ -34,18 +26,27 @@ lifecycle.installSignals({
   onForce: () => process.exit(FORCED_EXIT_CODE),
 });
 
+type CommandFactory = (host: CommandHost) => Command;
+
+/** Each command's module, loaded only when it is the one run (all of them for the overall help): startup stays quick. */
+const COMMANDS: Readonly<Record<string, () => Promise<CommandFactory>>> = {
+  demo: async () => (await import('./demo-command.ts')).demoCommand,
+  run: async () => (await import('./run-command.ts')).runCommand,
+  backfill: async () => (await import('./backfill-command.ts')).backfillCommand,
+  replay: async () => (await import('./replay-command.ts')).replayCommand,
+  record: async () => (await import('./record-command.ts')).recordCommand,
+  chaos: async () => (await import('./chaos-command.ts')).chaosCommand,
+  'fake-exchange': async () => (await import('./fake-exchange-command.ts')).fakeExchangeCommand,
+  audit: async () => (await import('./audit-command.ts')).auditCommand,
+};
+
 const program = new Command('klagg')
   .description('exchange-exact klines from Binance USDⓈ-M aggregate trades')
   .showHelpAfterError()
-  .option('-c, --config <file>', 'JSON config file (also KLAGG_CONFIG); environment variables and flags override it')
-  .addCommand(demoCommand(context))
-  .addCommand(runCommand(context))
-  .addCommand(backfillCommand(context))
-  .addCommand(replayCommand(context))
-  .addCommand(recordCommand(context))
-  .addCommand(chaosCommand(context))
-  .addCommand(fakeExchangeCommand(context))
-  .addCommand(auditCommand(context));
+  .option('-c, --config <file>', 'JSON config file (also KLAGG_CONFIG); environment variables and flags override it');
+const invoked = process.argv.slice(2).find((arg) => Object.hasOwn(COMMANDS, arg));
+const factories = await Promise.all((invoked === undefined ? Object.keys(COMMANDS) : [invoked]).map((name) => COMMANDS[name]!()));
+for (const factory of factories) program.addCommand(factory(context));
 
 /** Reports a failed command and returns its exit code. */
 function report(error: unknown): number {

@@ -1,9 +1,8 @@
 /**
- * The expected ways a start cannot complete, as registry errors whose one line names the cause and the fix: the HTTP
- * port taken, the exchange unreachable after its retries, the database unreachable. (A locked data directory comes as
- * a KlaggError from opening the database already.) Anything else stays as it is: an unexpected failure.
+ * The expected ways a start cannot complete, as registry errors whose one line names the cause and the fix: the
+ * exchange unreachable after its retries, the database unreachable (a taken port: port-check.ts; a locked data
+ * directory comes as a KlaggError from opening the database already). Anything else stays as it is: unexpected.
  */
-import { createServer } from 'node:net';
 import { KlaggError } from '../domain/errors.ts';
 import { BinanceRetriesExhaustedError } from '../infra/binance/binance-error.ts';
 import { DatabaseConnectionError, openDatabase, type DatabaseHandle, type OpenDatabaseOptions } from '../infra/db/open-database.ts';
@@ -19,34 +18,6 @@ export function reasonOf(error: unknown): string {
     return cause !== '' && (own === 'fetch failed' || own === '') ? cause : own;
   }
   return String(error);
-}
-
-function isAddressInUse(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
-}
-
-/** A listen failure as PORT_IN_USE when the port is taken; other errors unchanged. */
-export function portFailure(host: string, port: number, error: unknown): unknown {
-  return isAddressInUse(error) ? new KlaggError('KLAGG_ERR_START_PORT_IN_USE', { host, port }, { cause: error }) : error;
-}
-
-/**
- * Fails fast when the HTTP port is taken, before anything slow starts (the service's own listen comes last, after the
- * symbols are activated). Port 0 (any free port) cannot be taken.
- */
-export async function ensurePortFree(host: string, port: number): Promise<void> {
-  if (port === 0) return;
-  const probe = createServer();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      probe.once('error', reject);
-      probe.listen({ host, port, exclusive: true }, () => resolve());
-    });
-  } catch (error) {
-    throw portFailure(host, port, error);
-  } finally {
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
-  }
 }
 
 /** A REST failure after all its retries as EXCHANGE_UNREACHABLE; other errors unchanged. */
