@@ -6,7 +6,7 @@
  * `KLAGG_ERR_…: cause — fix` on stderr, an unexpected error is logged as fatal with its stack; 2 a bad configuration or
  * bad arguments (one line per problem); 130 a second SIGINT/SIGTERM, which exits at once.
  */
-import { Command } from 'commander';
+import { Command, type CommanderError } from 'commander';
 import { KlaggError } from '../domain/errors.ts';
 import { ConfigError } from '../infra/config/config-error.ts';
 import { createRootLogger } from '../infra/logger.ts';
@@ -46,7 +46,10 @@ const program = new Command('klagg')
   .option('-c, --config <file>', 'JSON config file (also KLAGG_CONFIG); environment variables and flags override it');
 const invoked = process.argv.slice(2).find((arg) => Object.hasOwn(COMMANDS, arg));
 const factories = await Promise.all((invoked === undefined ? Object.keys(COMMANDS) : [invoked]).map((name) => COMMANDS[name]!()));
-for (const factory of factories) program.addCommand(factory(context));
+/** Usage errors (unknown option, bad value) exit 2 like a bad configuration, not commander's default 1; help exits 0. */
+const usageExit = (error: CommanderError): never => process.exit(error.exitCode === 0 ? 0 : 2);
+program.exitOverride(usageExit);
+for (const factory of factories) program.addCommand(factory(context).exitOverride(usageExit));
 
 /** Reports a failed command and returns its exit code. */
 function report(error: unknown): number {
