@@ -12,11 +12,10 @@ import { sql, type Kysely } from 'kysely';
 import { auditKlines, type AuditSummary, type KlineDifference } from '../actors/kline-auditor.ts';
 import { parseIntervalList, type IntervalName } from '../domain/interval.ts';
 import { BinanceRestClient } from '../infra/binance/rest-client.ts';
-import { loadConfig } from '../infra/config/load-config.ts';
 import { KlineStore } from '../infra/db/kline-store.ts';
-import { openDatabase } from '../infra/db/open-database.ts';
 import type { Database } from '../infra/db/schema.ts';
-import type { Logger } from '../infra/logger.ts';
+import { contextOf, type CommandHost } from './cli-context.ts';
+import { openDatabaseOrFail } from '../app/start-failures.ts';
 
 /** The exit code of bad arguments (the same as a bad configuration in main.ts). */
 export const BAD_ARGUMENTS_EXIT_CODE = 2;
@@ -76,7 +75,8 @@ export function summaryLine(summary: Pick<AuditSummary, 'compared' | 'missing' |
   return `audit: ${counts} — ${verdict}`;
 }
 
-export function auditCommand(logger: Logger): Command {
+export function auditCommand(host: CommandHost): Command {
+  const ctx = contextOf(host);
   const command = new Command('audit');
   const badArguments = (message: string): never => command.error(`error: ${message}`, { exitCode: BAD_ARGUMENTS_EXIT_CODE, code: 'klagg.badArguments' });
   return command
@@ -94,24 +94,26 @@ export function auditCommand(logger: Logger): Command {
     .action(async (opts: AuditCommandOptions) => {
       const until = opts.until ?? Date.now();
       if (opts.since !== undefined && opts.since >= until) badArguments(`--since (${new Date(opts.since).toISOString()}) must be before --until (${new Date(until).toISOString()})`);
-      const config = loadConfig({
-        file: command.parent?.opts<{ config?: string }>().config,
-        env: process.env,
-        flags: {
-          intervals: opts.intervals,
-          database: { url: opts.databaseUrl, dataDir: opts.dataDir },
-          exchange: { restBaseUrl: opts.restUrl },
-        },
+      const { config, logger } = ctx.configure(command, {
+        intervals: opts.intervals,
+        database: { url: opts.databaseUrl, dataDir: opts.dataDir },
+        exchange: { restBaseUrl: opts.restUrl },
       });
       if (config.database.url === undefined && !existsSync(config.database.dataDir)) {
         badArguments(`no embedded database at ${config.database.dataDir}: give --database-url or --data-dir`);
       }
       const report = await openReport(opts.report).catch((error: unknown) => badArguments(`cannot write the report ${opts.report}: ${(error as Error).message}`));
       const log = logger.child({ command: 'audit' });
-      const database = await openDatabase({ url: config.database.url, dataDir: config.database.dataDir, logger: log });
+      const database = await openDatabaseOrFail({ url: config.database.url, dataDir: config.database.dataDir, logger: log });
       try {
         const store = new KlineStore(database.db);
-        const rest = new BinanceRestClient({ baseUrl: config.exchange.restBaseUrl, budgetShare: config.exchange.weightBudgetShare, logger: log });
+        const rest = new BinanceRestClient({
+          baseUrl: config.exchange.restBaseUrl,
+          budgetShare: config.exchange.weightBudgetShare,
+          maxRetries: config.exchange.maxRetries,
+          backoffBaseMs: config.exchange.backoffInitialMs,
+          logger: log,
+        });
         const { venue, market, intervals } = config;
         const symbols = opts.symbols ?? (await storedSymbols(database.db, venue, market));
         const onDifference = (difference: KlineDifference): Promise<void> | void => report.write(`${JSON.stringify(difference)}\n`);

@@ -10,10 +10,9 @@ import { KlineBackfiller, type BackfillProgress } from '../actors/kline-backfill
 import { BinanceRestClient } from '../infra/binance/rest-client.ts';
 import { requestWeightLimitPerMinute } from '../domain/exchange-api.ts';
 import { OffsetClock, systemClock } from '../infra/clock.ts';
-import { loadConfig } from '../infra/config/load-config.ts';
 import { KlineStore } from '../infra/db/kline-store.ts';
-import { openDatabase } from '../infra/db/open-database.ts';
-import type { Logger } from '../infra/logger.ts';
+import { contextOf, type CommandHost } from './cli-context.ts';
+import { exchangeFailure, openDatabaseOrFail } from '../app/start-failures.ts';
 
 function list(value: string): string[] {
   return value.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
@@ -26,7 +25,8 @@ function whole(name: string): (value: string) => number {
   };
 }
 
-export function backfillCommand(logger: Logger): Command {
+export function backfillCommand(host: CommandHost): Command {
+  const ctx = contextOf(host);
   const command = new Command('backfill');
   return command
     .description('fill kline history and holes from the exchange (no live streams); resumable')
@@ -42,17 +42,28 @@ export function backfillCommand(logger: Logger): Command {
     .option('--database-url <url>', 'PostgreSQL (default: config / DATABASE_URL, else the embedded PGlite)')
     .option('--rest-url <url>', 'exchange REST base URL (default: config)')
     .action(async (opts: { symbols?: string[]; intervals?: IntervalName[]; depth: number; databaseUrl?: string; restUrl?: string }) => {
-      const config = loadConfig({
-        file: command.parent?.opts<{ config?: string }>().config,
-        env: process.env,
-        flags: { intervals: opts.intervals, database: { url: opts.databaseUrl }, exchange: { restBaseUrl: opts.restUrl } },
+      const { config, logger } = ctx.configure(command, {
+        intervals: opts.intervals,
+        database: { url: opts.databaseUrl },
+        exchange: { restBaseUrl: opts.restUrl },
       });
       const log = logger.child({ command: 'backfill' });
       // "Closed" is decided on the exchange's clock: a period still open there must not be stored as final.
       const clock = new OffsetClock(systemClock);
-      const rest = new BinanceRestClient({ baseUrl: config.exchange.restBaseUrl, clock, logger: log, budgetShare: config.exchange.weightBudgetShare });
-      clock.setOffset((await rest.measureTimeOffset()).offsetMs);
-      const info = await rest.exchangeInfo();
+      const restUrl = config.exchange.restBaseUrl;
+      const rest = new BinanceRestClient({
+        baseUrl: restUrl,
+        clock,
+        logger: log,
+        budgetShare: config.exchange.weightBudgetShare,
+        maxRetries: config.exchange.maxRetries,
+        backoffBaseMs: config.exchange.backoffInitialMs,
+      });
+      const unreachable = (error: unknown): never => {
+        throw exchangeFailure(restUrl, error);
+      };
+      clock.setOffset((await rest.measureTimeOffset().catch(unreachable)).offsetMs);
+      const info = await rest.exchangeInfo().catch(unreachable);
       const limit = requestWeightLimitPerMinute(info);
       if (limit !== undefined) rest.setWeightLimit(limit);
       const symbols = info.symbols.filter((s) =>
@@ -60,7 +71,7 @@ export function backfillCommand(logger: Logger): Command {
       );
       const unknown = (opts.symbols ?? []).filter((name) => !info.symbols.some((s) => s.symbol === name));
       if (unknown.length > 0) throw new InvalidArgumentError(`unknown symbols: ${unknown.join(', ')}`);
-      const database = await openDatabase({ url: config.database.url, dataDir: config.database.dataDir, logger: log });
+      const database = await openDatabaseOrFail({ url: config.database.url, dataDir: config.database.dataDir, logger: log });
       const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'backfill [{bar}] {value}/{total} symbols | {klines} klines | {current}', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
       let lastLog = 0;
       const onProgress = (p: BackfillProgress): void => {

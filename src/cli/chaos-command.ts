@@ -1,7 +1,7 @@
 /** `klagg chaos`: the fake exchange and the full service over loopback, every fault kind injected; prints a JSON summary. */
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_INTERVALS, parseIntervalList, type IntervalName } from '../domain/interval.ts';
-import type { Logger } from '../infra/logger.ts';
+import { contextOf, type CommandHost } from './cli-context.ts';
 import { runChaos } from '../app/chaos.ts';
 
 function positive(name: string): (value: string) => number {
@@ -12,8 +12,10 @@ function positive(name: string): (value: string) => number {
   };
 }
 
-export function chaosCommand(logger: Logger): Command {
-  return new Command('chaos')
+export function chaosCommand(host: CommandHost): Command {
+  const ctx = contextOf(host);
+  const command = new Command('chaos');
+  return command
     .description('run the service against the fake exchange while injecting every kind of fault; exit 0 only if nothing was lost')
     .option('-i, --input <file>', 'recording the fake exchange serves (aggTrade frames, one per line)')
     .option('--symbols <n>', 'without --input: a generated market of this many symbols', positive('--symbols'))
@@ -32,10 +34,12 @@ export function chaosCommand(logger: Logger): Command {
     .option('--seed <n>', 'seed of the fault schedule and the generated market', positive('--seed'), 1)
     .action(async (opts: { input?: string; symbols?: number; trades: number; rate: number; speed: number; intervals: IntervalName[]; databaseUrl?: string; faults: boolean; seed: number }) => {
       if (opts.input === undefined && opts.symbols === undefined) throw new InvalidArgumentError('give --input <recording> or --symbols <n>');
+      // Chaos sets its own tuning; from the configuration it takes the database and the log settings.
+      const { config, logger } = ctx.configure(command, { database: { url: opts.databaseUrl } });
       const summary = await runChaos({
         source: opts.input !== undefined ? { kind: 'recording', path: opts.input, speed: opts.speed } : { kind: 'generated', symbols: opts.symbols!, rate: opts.rate, seed: opts.seed, trades: opts.trades },
         intervals: opts.intervals,
-        databaseUrl: opts.databaseUrl ?? process.env['DATABASE_URL'],
+        databaseUrl: config.database.url,
         faults: opts.faults,
         seed: opts.seed,
         logger,

@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { FakeExchange, type DelistingSpec, type FakeExchangeOptions, type ListingSpec, type MarketSource } from '../infra/fake-exchange/fake-exchange.ts';
 import type { Logger } from '../infra/logger.ts';
+import { contextOf, type CommandHost } from './cli-context.ts';
 
 export interface FakeExchangeCliOptions {
   readonly replay?: string;
@@ -68,8 +69,10 @@ export async function runFakeExchange(options: FakeExchangeCliOptions, context: 
   context.logger.info({ stats: exchange.stats() }, 'fake exchange stopped');
 }
 
-export function fakeExchangeCommand(logger: Logger): Command {
-  return new Command('fake-exchange')
+export function fakeExchangeCommand(host: CommandHost): Command {
+  const ctx = contextOf(host);
+  const command = new Command('fake-exchange');
+  return command
     .description('run a local fake Binance USDⓈ-M futures exchange (REST + WebSocket on 127.0.0.1) serving recorded or generated trades')
     .option('--replay <file>', 'serve this aggTrade recording (one frame per line) instead of a generated market')
     .option('--speed <x|max>', 'with --replay: recorded time ÷ x, or max (as fast as clients take it)', speedOption, 1)
@@ -88,16 +91,15 @@ export function fakeExchangeCommand(logger: Logger): Command {
     .option('--no-legacy-silent', 'let the legacy /ws and /stream routes deliver market data')
     .addHelpText('after', FAULTS_HELP)
     .action(async (opts: FakeExchangeCliOptions) => {
-      const stop = new AbortController();
-      const onSignal = (signal: NodeJS.Signals): void => {
-        logger.info({ signal }, 'fake exchange: stopping');
-        stop.abort();
-      };
-      process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+      // The fake exchange has no settings in klagg's configuration; the log settings come from it.
+      const { logger } = ctx.configure(command);
+      const releaseSignals = ctx.lifecycle.ensureSignals();
+      const signal = ctx.lifecycle.stopSignal();
+      signal.addEventListener('abort', () => logger.info({ signal: ctx.lifecycle.stopReason }, 'fake exchange: stopping'), { once: true });
       try {
-        await runFakeExchange(opts, { logger, signal: stop.signal, write: (line) => process.stdout.write(line) });
+        await runFakeExchange(opts, { logger, signal, write: (line) => process.stdout.write(line) });
       } finally {
-        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+        releaseSignals();
       }
     });
 }

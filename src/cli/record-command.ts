@@ -9,6 +9,7 @@ import { systemClock, type Clock } from '../infra/clock.ts';
 import { StreamManager } from '../actors/stream-manager.ts';
 import type { Logger } from '../infra/logger.ts';
 import { createExchangeSocket } from '../infra/exchange-stream/exchange-socket.ts';
+import { contextOf, type CommandHost } from './cli-context.ts';
 
 export interface RecordOptions {
   readonly symbols: readonly string[];
@@ -67,19 +68,23 @@ export function parseDuration(text: string): number {
   return Number(match[1]) * unit;
 }
 
-export function recordCommand(logger: Logger): Command {
-  return new Command('record')
+export function recordCommand(host: CommandHost): Command {
+  const ctx = contextOf(host);
+  const command = new Command('record');
+  return command
     .description('record the aggTrade streams of some symbols (frames with receive times) for replay')
     .requiredOption('--symbols <list>', 'comma-separated symbols, e.g. BTCUSDT,ETHUSDT', (value: string) => value.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean))
     .requiredOption('--duration <time>', 'how long to record: 500ms, 90s, 5m, 2h', parseDuration)
     .option('-o, --output <file>', 'where to write the recording', 'recording.jsonl')
-    .option('--ws-url <url>', 'WebSocket base URL (also KLAGG_EXCHANGE__WS_BASE_URL)', process.env['KLAGG_EXCHANGE__WS_BASE_URL'] ?? 'wss://fstream.binance.com')
-    .action(async (opts: { symbols: string[]; duration: number; output: string; wsUrl: string }) => {
-      const stop = new AbortController();
-      const onSignal = (): void => stop.abort();
-      process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
-      const summary = await record({ symbols: opts.symbols, durationMs: opts.duration, output: opts.output, wsBaseUrl: opts.wsUrl, logger, signal: stop.signal });
-      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    .option('--ws-url <url>', 'WebSocket base URL (default: config exchange.wsBaseUrl, env KLAGG_EXCHANGE__WS_BASE_URL)')
+    .action(async (opts: { symbols: string[]; duration: number; output: string; wsUrl?: string }) => {
+      const { config, logger } = ctx.configure(command, { exchange: { wsBaseUrl: opts.wsUrl } });
+      // The first Ctrl+C ends the recording early; what was received is written.
+      const releaseSignals = ctx.lifecycle.ensureSignals();
+      const signal = ctx.lifecycle.stopSignal();
+      const summary = await record({ symbols: opts.symbols, durationMs: opts.duration, output: opts.output, wsBaseUrl: config.exchange.wsBaseUrl, logger, signal }).finally(
+        releaseSignals,
+      );
       logger.info({ ...summary, output: opts.output }, 'recording written');
     });
 }

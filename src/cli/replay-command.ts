@@ -11,9 +11,8 @@ import { Replayer, ScaleInference, type ReplaySummary } from '../domain/replay.t
 import type { SymbolScales } from '../domain/kline-engine.ts';
 import { klineJsonLine } from '../infra/kline-json.ts';
 import { readLines } from '../infra/recording/line-reader.ts';
-import type { Logger } from '../infra/logger.ts';
 import { replaySystem } from '../app/system-replay.ts';
-import { loadConfig } from '../infra/config/load-config.ts';
+import { contextOf, type CommandHost } from './cli-context.ts';
 
 export interface ReplayFileOptions {
   readonly input: string;
@@ -115,7 +114,8 @@ class LineOutput {
   }
 }
 
-export function replayCommand(logger: Logger): Command {
+export function replayCommand(host: CommandHost): Command {
+  const ctx = contextOf(host);
   const command = new Command('replay');
   return command
     .description('replay an aggTrade recording (one frame per line) through the kline engine on simulated time')
@@ -131,24 +131,23 @@ export function replayCommand(logger: Logger): Command {
     .option('--workers <n>', 'with --system: worker count (default: config)', integerOption('--workers', 1, 64))
     .option('--threads', 'with --system: run the workers in worker threads (default: config)')
     .action(async (opts: { input: string; intervals: IntervalName[]; output?: string; graceMs: number; priceScale?: number; qtyScale?: number; system?: boolean; databaseUrl?: string; dataDir?: string; workers?: number; threads?: boolean }) => {
+      const given = (name: string): boolean => command.getOptionValueSource(name) === 'cli';
+      // Without --system only the log settings apply; the file replay's own options keep their defaults.
+      const { config, logger } = ctx.configure(
+        command,
+        opts.system
+          ? {
+              intervals: given('intervals') ? opts.intervals : undefined,
+              engine: given('graceMs') ? { graceMs: opts.graceMs } : undefined,
+              database: { url: opts.databaseUrl, dataDir: given('dataDir') ? opts.dataDir : undefined },
+              workers: given('workers') || given('threads') ? { count: opts.workers, threads: opts.threads } : undefined,
+            }
+          : undefined,
+      );
       if (opts.system) {
-        const given = (name: string): boolean => command.getOptionValueSource(name) === 'cli';
-        const config = loadConfig({
-          file: command.parent?.opts<{ config?: string }>().config,
-          env: process.env,
-          flags: {
-            intervals: given('intervals') ? opts.intervals : undefined,
-            engine: given('graceMs') ? { graceMs: opts.graceMs } : undefined,
-            database: { url: opts.databaseUrl, dataDir: given('dataDir') ? opts.dataDir : undefined },
-            workers: given('workers') || given('threads') ? { count: opts.workers, threads: opts.threads } : undefined,
-          },
-        });
-        const stop = new AbortController();
-        const onSignal = (signal: NodeJS.Signals): void => {
-          logger.warn({ signal }, 'stopping: intake ends, nothing open is finalized, everything is written');
-          stop.abort();
-        };
-        process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+        const releaseSignals = ctx.lifecycle.ensureSignals();
+        const stop = ctx.lifecycle.stopSignal();
+        stop.addEventListener('abort', () => logger.warn({ signal: ctx.lifecycle.stopReason }, 'stopping: intake ends, nothing open is finalized, everything is written'), { once: true });
         const summary = await replaySystem({
           input: opts.input,
           intervals: config.intervals,
@@ -160,10 +159,9 @@ export function replayCommand(logger: Logger): Command {
           workers: config.workers.count,
           threads: config.workers.threads,
           tuning: { gateway: config.gateway, dispatcher: config.dispatcher, dbWriter: config.dbWriter, partitions: config.workers.partitions },
-          signal: stop.signal,
+          signal: stop,
           logger,
-        });
-        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+        }).finally(releaseSignals);
         logger.child({ command: 'replay' }).info(summary, summary.interrupted ? 'system replay stopped by a signal: everything received is stored' : 'system replay finished: every kline is stored');
         if (summary.failedSymbols.length > 0 || summary.exitCode !== 0) process.exitCode = 1;
         return;

@@ -164,22 +164,22 @@ export const ERRORS = {
   // ── START: a start that cannot complete (the process exits non-zero) ─────────────────────────────────────────────
   KLAGG_ERR_START_DATA_DIR_LOCKED: spec<{ dir: string; pid: number }>({
     summary: 'The embedded database folder is in use by another klagg process.',
-    fix: 'Stop the other process, or give this one another folder (`db.dataDir`, env KLAGG_DATA_DIR).',
+    fix: 'Stop the other process, or give this one another folder (`database.dataDir`, env KLAGG_DATABASE__DATA_DIR).',
     message: (p) => `data directory ${p.dir} is in use by process ${p.pid}`,
   }),
   KLAGG_ERR_START_DB_UNREACHABLE: spec<{ target: string; reason: string }>({
     summary: 'PostgreSQL could not be reached or refused the connection.',
-    fix: 'Start PostgreSQL or correct `db.url` (env KLAGG_DB_URL).',
+    fix: 'Start PostgreSQL or correct `database.url` (env DATABASE_URL, flag --database-url).',
     message: (p) => `database ${p.target} unreachable: ${p.reason}`,
   }),
   KLAGG_ERR_START_EXCHANGE_UNREACHABLE: spec<{ url: string; attempts: number; reason: string }>({
     summary: 'The exchange did not answer after all retries while starting.',
-    fix: 'Check the network and `exchange.restUrl` / `exchange.wsUrl`.',
+    fix: 'Check the network and `exchange.restBaseUrl` / `exchange.wsBaseUrl` (flags --rest-url / --ws-url); `exchange.maxRetries` sets the retries.',
     message: (p) => `exchange ${p.url} unreachable after ${p.attempts} attempts: ${p.reason}`,
   }),
   KLAGG_ERR_START_PORT_IN_USE: spec<{ host: string; port: number }>({
     summary: 'The HTTP port is taken by another process.',
-    fix: 'Stop the other process or choose another port (`http.port`, env KLAGG_HTTP_PORT).',
+    fix: 'Stop the other process or choose another port (`server.port`, env KLAGG_SERVER__PORT, flag --port).',
     message: (p) => `port ${p.port} on ${p.host} is already in use`,
   }),
 

@@ -1,7 +1,9 @@
 /**
  * The one error configuration loading throws. It carries every problem found (not just the first), one issue per bad
- * field, each naming the setting's path, what is wrong, what was given and where it was given.
+ * field, each naming the setting's path, what is wrong, what was given and where it was given. Its code is the
+ * registry's KLAGG_ERR_CONFIG_INVALID; its message lists the issues one per line.
  */
+import { KlaggError } from '../../domain/errors.ts';
 
 export type ConfigSource = 'file' | 'env' | 'flag' | 'default';
 
@@ -24,13 +26,11 @@ export function formatConfigIssue(issue: ConfigIssue): string {
   return `${issue.message} (${where})`;
 }
 
-export class ConfigError extends Error {
-  readonly code = 'KLAGG_BAD_CONFIG';
+export class ConfigError extends KlaggError<'KLAGG_ERR_CONFIG_INVALID'> {
   readonly issues: readonly ConfigIssue[];
 
   constructor(issues: readonly ConfigIssue[]) {
-    const count = issues.length === 1 ? '1 problem' : `${issues.length} problems`;
-    super(`invalid klagg configuration (${count}):\n${issues.map((issue) => `  ${formatConfigIssue(issue)}`).join('\n')}`);
+    super('KLAGG_ERR_CONFIG_INVALID', { count: issues.length, lines: issues.map(formatConfigIssue) });
     this.name = 'ConfigError';
     this.issues = Object.freeze([...issues]);
   }

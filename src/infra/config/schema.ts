@@ -165,6 +165,10 @@ const exchange = section({
     .gt(0, { error: 'must be a number greater than 0 and at most 1' })
     .max(1, { error: 'must be a number greater than 0 and at most 1' })
     .default(0.8),
+  /** Retries of a failed REST request after its first attempt; a start gives up on an unreachable exchange after them. */
+  maxRetries: int(0, 20).default(5),
+  /** Wait before the first retry; doubles per retry (with jitter), up to 10 s. */
+  backoffInitialMs: int(1, 10_000).default(250),
 }).prefault({});
 
 const server = section({

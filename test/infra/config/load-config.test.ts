@@ -17,7 +17,13 @@ const SYSTEM_DEFAULTS: KlaggConfig = {
   dbWriter: { flushIntervalMs: 1000, maxBatchRows: 5000, backoffInitialMs: 250, backoffMaxMs: 30_000, maxBufferedRows: 1_000_000 },
   clock: { tickIntervalMs: 1000, timeSyncIntervalMs: 60_000 },
   watchdog: { checkIntervalMs: 1000, silenceMs: 30_000 },
-  exchange: { restBaseUrl: 'https://fapi.binance.com', wsBaseUrl: 'wss://fstream.binance.com', weightBudgetShare: 0.8 },
+  exchange: {
+    restBaseUrl: 'https://fapi.binance.com',
+    wsBaseUrl: 'wss://fstream.binance.com',
+    weightBudgetShare: 0.8,
+    maxRetries: 5,
+    backoffInitialMs: 250,
+  },
   server: { host: '127.0.0.1', port: 8080 },
   log: { level: 'info', pretty: 'auto' },
 };
@@ -379,6 +385,13 @@ t.test('other cross-field rules', async (t) => {
   });
   t.same(onlyIssue(t, { flags: { dbWriter: { maxBufferedRows: 1000 } } }).issue.message, 'must be at least dbWriter.maxBatchRows (5000), got 1000');
   t.same(onlyIssue(t, { env: { KLAGG_WATCHDOG__SILENCE_MS: '1000' } }).issue.message, 'must be greater than watchdog.checkIntervalMs (1000), got 1000');
+  t.same(onlyIssue(t, { env: { KLAGG_EXCHANGE__BACKOFF_INITIAL_MS: '20000' } }).issue, {
+    path: 'exchange.backoffInitialMs',
+    message: 'must be an integer from 1 to 10000, got 20000',
+    source: 'env',
+    from: 'KLAGG_EXCHANGE__BACKOFF_INITIAL_MS',
+  });
+  t.same(onlyIssue(t, { env: { KLAGG_EXCHANGE__MAX_RETRIES: '21' } }).issue.message, 'must be an integer from 0 to 20, got 21');
 });
 
 t.test('malformed JSON file: file name and position', async (t) => {
@@ -477,7 +490,7 @@ t.test('ConfigError', async (t) => {
   const error = configError(t, { env: { KLAGG_WORKERS__COUNT: '0' } });
   t.ok(error instanceof Error);
   t.equal(error.name, 'ConfigError');
-  t.equal(error.code, 'KLAGG_BAD_CONFIG');
+  t.equal(error.code, 'KLAGG_ERR_CONFIG_INVALID');
   t.ok(Object.isFrozen(error.issues));
   t.equal(error.message, 'invalid klagg configuration (1 problem):\n  workers.count: must be an integer from 1 to 64, got 0 (from env KLAGG_WORKERS__COUNT)');
   t.equal(formatConfigIssue({ path: 'a.b', message: 'must be x, got 1', source: 'default' }), 'a.b: must be x, got 1 (default)');
