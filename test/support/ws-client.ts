@@ -3,6 +3,7 @@
  * waits (with a timeout) for a message matching a predicate. Used against the fake exchange, klagg's kline stream
  * server and a running `klagg demo` alike.
  */
+import type { Test } from 'tap';
 import { WebSocket, type ClientOptions } from 'ws';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -121,3 +122,14 @@ export class WsClient {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Opens clients on `base` + a path (another base if given), each one closed at `t`'s teardown. */
+export function clientsOf(t: Pick<Test, 'teardown'>, base: string): (path: string, otherBase?: string) => Promise<WsClient> {
+  const clients: WsClient[] = [];
+  t.teardown(() => clients.forEach((client) => client.close()));
+  return async (path, otherBase = base) => {
+    const client = await WsClient.open(`${otherBase}${path}`);
+    clients.push(client);
+    return client;
+  };
+}

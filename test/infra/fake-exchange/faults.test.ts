@@ -2,7 +2,7 @@
 import t from 'tap';
 import { FakeExchange } from '../../../src/infra/fake-exchange/fake-exchange.ts';
 import { ManualScheduler } from '../../../src/infra/fake-exchange/scheduler.ts';
-import { type Json, sleep, WsClient } from '../../support/ws-client.ts';
+import { type Json, clientsOf, sleep, type WsClient } from '../../support/ws-client.ts';
 import { getJson, isAggTrade } from './helpers.ts';
 
 const scheduler = new ManualScheduler(Date.UTC(2026, 0, 5, 12, 0, 0));
@@ -10,13 +10,7 @@ const fx = await FakeExchange.start({ source: { kind: 'generated', symbols: 3, r
 t.teardown(() => fx.close());
 const [A, B] = fx.market.symbols().map((s) => s.symbol) as [string, string];
 const stream = (symbol: string) => `${symbol.toLowerCase()}@aggTrade`;
-const clients: WsClient[] = [];
-t.teardown(() => clients.forEach((c) => c.close()));
-async function open(path: string): Promise<WsClient> {
-  const client = await WsClient.open(`${fx.wsUrl}${path}`);
-  clients.push(client);
-  return client;
-}
+const open = clientsOf(t, fx.wsUrl);
 function publishFor(symbol: string, count: number) {
   const before = fx.market.trades(symbol).length;
   while (fx.market.trades(symbol).length < before + count) fx.market.publishNext(1);

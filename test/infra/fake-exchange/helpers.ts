@@ -8,7 +8,7 @@ import { ManualScheduler } from '../../../src/infra/fake-exchange/scheduler.ts';
 import { generateTrades } from '../../../src/domain/synthetic-market.ts';
 import type { AggTrade } from '../../../src/domain/agg-trade.ts';
 import { toAggTradeEvent } from '../../../src/domain/agg-trade.ts';
-import { type Json, WsClient } from '../../support/ws-client.ts';
+import { clientsOf, type Json, type WsClient } from '../../support/ws-client.ts';
 
 
 /** The aggTrade payload of a message (raw or combined), or undefined. */
@@ -48,11 +48,8 @@ export function writeRecording(options: { seed: number; symbols: number; trades:
 export async function startManualExchange(t: Test, source: MarketSource, options: { autoPublish: boolean; startTime: number }) {
   const scheduler = new ManualScheduler(options.startTime);
   const fx = await FakeExchange.start({ source, autoPublish: options.autoPublish, clock: scheduler });
-  const clients: WsClient[] = [];
-  t.teardown(async () => {
-    clients.forEach((c) => c.close());
-    await fx.close();
-  });
+  t.teardown(() => fx.close());
+  const open = clientsOf(t, fx.wsUrl);
   const [A, B] = fx.market.symbols().map((s) => s.symbol) as [string, string];
   let requestId = 1;
   return {
@@ -60,11 +57,7 @@ export async function startManualExchange(t: Test, source: MarketSource, options
     fx,
     A,
     B,
-    async open(path: string): Promise<WsClient> {
-      const client = await WsClient.open(`${fx.wsUrl}${path}`);
-      clients.push(client);
-      return client;
-    },
+    open: (path: string): Promise<WsClient> => open(path),
     flush: (client: WsClient) => client.request({ method: 'LIST_SUBSCRIPTIONS', id: requestId++ }),
   };
 }
