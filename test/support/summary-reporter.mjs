@@ -47,13 +47,15 @@ export default class SummaryReporter extends Transform {
     root.on('fail', (result) => this.#printFailure(result));
     // One result per test file at the top level.
     root.on('assert', (result) => {
-      this.files.push({ name: result.name, time: result.time ?? 0 });
-      const lines = [...(this.output.get(result.name) ?? []).map((l) => l.trimStart()), ...(this.pending.length > 0 ? [dedent(this.pending)] : [])];
+      // A file killed at the timeout closes as `not ok - timeout!`, its name under `expired`.
+      const name = result.name === 'timeout!' && typeof result.diag?.expired === 'string' ? result.diag.expired : result.name;
+      this.files.push({ name, time: result.time ?? 0 });
+      const lines = [...(this.output.get(name) ?? []).map((l) => l.trimStart()), ...(this.pending.length > 0 ? [dedent(this.pending)] : [])];
       this.pending = [];
-      this.output.delete(result.name);
+      this.output.delete(name);
       if (result.ok || result.skip || result.todo) return;
-      this.failedFiles.add(result.name);
-      if (lines.length > 0) this.push(`--- output of ${result.name} ---\n${lines.join('')}--- end of output ---\n\n`);
+      this.failedFiles.add(name);
+      if (lines.length > 0) this.push(`--- output of ${name} ---\n${lines.join('')}--- end of output ---\n\n`);
     });
   }
 
