@@ -74,7 +74,13 @@ export default class SummaryReporter extends Transform {
     const where = result.fullname || result.name;
     const reason = result.tapError ? ` (${result.tapError})` : '';
     let text = `✖ ${where}${reason}\n`;
-    if (diag && (typeof diag !== 'object' || Object.keys(diag).length > 0)) text += indent(stringify(diag), '    ');
+    if (diag && typeof diag === 'object') {
+      for (const [key, value] of Object.entries(diag)) {
+        // Diffs, stacks and source excerpts verbatim: YAML would fold their long lines.
+        if (typeof value === 'string' && value.includes('\n')) text += `    ${key}:\n${indent(value, '      ')}`;
+        else text += indent(stringify({ [key]: value }), '    ');
+      }
+    } else if (diag) text += indent(String(diag), '    ');
     this.push(`${text}\n`);
   }
 
