@@ -1,42 +1,21 @@
 import t from 'tap';
-import { KlaggSystem } from '../../src/actors/klagg-system.ts';
+import type { KlaggSystem } from '../../src/actors/klagg-system.ts';
 import type { KlaggSystemOptions } from '../../src/actors/klagg-system-options.ts';
 import { reportHealth } from '../../src/actors/health-board.ts';
 import { KlineEngine } from '../../src/domain/kline-engine.ts';
 import { FrameIngest } from '../../src/domain/frame-ingest.ts';
 import type { Kline } from '../../src/domain/kline.ts';
 import type { IntervalName } from '../../src/domain/interval.ts';
-import { systemClock } from '../../src/infra/clock.ts';
-import { createRootLogger } from '../../src/infra/logger.ts';
 import { readTradeFrames } from '../support/fixtures.ts';
 import { MemorySink } from '../support/memory-sink.ts';
+import { startSystem } from '../support/system.ts';
 
 const frames = readTradeFrames();
 const SCALES = { priceScale: 8, qtyScale: 8 };
 const INTERVALS: IntervalName[] = ['1m', '1h'];
-const logger = createRootLogger({ level: 'silent' });
 
 function newSystem(sink: MemorySink, overrides: Partial<KlaggSystemOptions> = {}): KlaggSystem {
-  const system = new KlaggSystem({
-    venue: 'binance',
-    market: 'usdm',
-    intervals: INTERVALS,
-    graceMs: 1000,
-    workers: 2,
-    partitions: 256,
-    gateway: { pullIntervalMs: 40, pullTimeoutMs: 20, timeoutAlertThreshold: 5 },
-    dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 10, ackTimeoutMs: 10_000 },
-    dbWriter: { flushIntervalMs: 30, maxBatchRows: 1000, backoffInitialMs: 10, backoffMaxMs: 100, maxBufferedRows: 1_000_000 },
-    tickIntervalMs: 0,
-    watchdog: { checkIntervalMs: 20 },
-    clockFromTrades: true,
-    sink,
-    clock: systemClock,
-    logger,
-    ...overrides,
-  });
-  system.start();
-  return system;
+  return startSystem({ sink, intervals: INTERVALS, ...overrides });
 }
 
 /** The klines one plain engine makes of the frames: the reference the actor system must equal. */

@@ -3,16 +3,13 @@
  * within seconds of its first trade with klines equal to the exchange's; a delisting deactivates without deleting.
  */
 import t from 'tap';
-import { KlaggService } from '../../src/app/klagg-service.ts';
-import { systemClock } from '../../src/infra/clock.ts';
 import { KlineStore } from '../../src/infra/db/kline-store.ts';
 import { openDatabase } from '../../src/infra/db/open-database.ts';
 import { FakeExchange } from '../../src/infra/fake-exchange/fake-exchange.ts';
-import { createRootLogger } from '../../src/infra/logger.ts';
 import { canonicalDecimal } from '../support/fixtures.ts';
 import { createTestDatabase } from '../support/postgres.ts';
+import { serviceOn } from '../support/system.ts';
 
-const logger = createRootLogger({ level: 'silent' });
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 t.test('a listing mid-run goes live within 5 s of its first trade; a delisting is deactivated, its data kept', async (t) => {
@@ -36,27 +33,12 @@ t.test('a listing mid-run goes live within 5 s of its first trade; a delisting i
     await database.drop();
   });
   const startSymbols = exchange.market.symbols().map((s) => s.symbol);
-  const service = new KlaggService({
-    venue: 'binance',
-    market: 'usdm',
+  const service = serviceOn(exchange, {
     intervals: ['1m'],
-    restBaseUrl: exchange.restUrl,
-    wsBaseUrl: exchange.wsUrl,
     store,
-    clock: systemClock,
-    logger,
     detectNewSymbols: true,
     exchangeInfoPollMs: 1_000,
-    system: {
-      graceMs: 500,
-      workers: 2,
-      partitions: 256,
-      gateway: { pullIntervalMs: 200, pullTimeoutMs: 100, timeoutAlertThreshold: 5 },
-      dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 100 },
-      dbWriter: { flushIntervalMs: 200, maxBatchRows: 5000, backoffInitialMs: 50, backoffMaxMs: 1000, maxBufferedRows: 1_000_000 },
-      watchdog: { checkIntervalMs: 500 },
-      tickIntervalMs: 250,
-    },
+    system: { graceMs: 500 },
   });
   await service.start();
   t.same([...service.symbols].sort(), [...startSymbols].sort(), 'the universe at start');

@@ -4,15 +4,13 @@
  * on the local host (no CDN), and a screenshot lands in test-artifacts/chart.png. A missing Chromium fails the test.
  */
 import t from 'tap';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { launchBrowser } from '../support/browser.ts';
 import { startDemo } from '../support/demo.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
-const CHROMIUM = process.env['KLAGG_CHROMIUM'] ?? '/usr/bin/chromium';
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 interface ChartHook {
@@ -23,40 +21,12 @@ interface ChartHook {
 }
 
 t.test('the chart page draws history, updates live and loads nothing from other hosts', async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (or set KLAGG_CHROMIUM)`);
-  }
-
   const { base, symbol } = await startDemo(t, { prefix: 'klagg_chart', symbols: 3, rate: 60 });
-  const profile = mkdtempSync(join(tmpdir(), 'klagg-chromium-'));
-  let browser: BrowserContext | undefined;
-  t.teardown(async () => {
-    await browser?.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
-  });
-
-  // A persistent context on a fresh directory is playwright's way to pass --user-data-dir.
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    viewport: { width: 1200, height: 700 },
-    timeout: 30_000,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  const page = browser.pages()[0] ?? (await browser.newPage());
+  const browser = await launchBrowser(t, { viewport: { width: 1200, height: 700 } });
+  const page = browser.page;
   const requested: string[] = [];
-  const pageErrors: string[] = [];
   page.on('request', (request) => requested.push(request.url()));
   page.on('websocket', (ws) => requested.push(ws.url()));
-  page.on('pageerror', (error) => pageErrors.push(String(error)));
 
   const response = await page.goto(`${base}/chart?symbol=${symbol}&interval=1m`, { waitUntil: 'load' });
   t.equal(response?.status(), 200, 'the page is served');
@@ -83,5 +53,5 @@ t.test('the chart page draws history, updates live and loads nothing from other 
   const foreign = requested.filter((url) => !LOCAL_HOSTS.has(new URL(url).host.replace(/:\d+$/, '')));
   t.same(foreign, [], 'no request left the local host');
   t.ok(requested.some((url) => url.endsWith('/vendor/lightweight-charts.js')), 'lightweight-charts came from klagg');
-  t.same(pageErrors, [], 'no script errors');
+  t.same(browser.errors, [], 'no script or console errors');
 });

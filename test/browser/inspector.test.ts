@@ -4,34 +4,18 @@
  * up as a state change. Screenshot in test-artifacts/inspector.png.
  */
 import t from 'tap';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { launchBrowser } from '../support/browser.ts';
 import { startDemo } from '../support/demo.ts';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
-const CHROMIUM = process.env['KLAGG_CHROMIUM'] ?? '/usr/bin/chromium';
 const TOKEN = 'inspector-test-admin-token-0123456789';
 
 t.test('the inspector draws the state charts and shows a state change after an admin action', async (t) => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: install it with \`apt-get install -y chromium\``);
   const { base, symbol } = await startDemo(t, { prefix: 'klagg_inspector', symbols: 3, rate: 30, env: { KLAGG_ADMIN_TOKEN: TOKEN } });
-  const profile = mkdtempSync(join(tmpdir(), 'klagg-chromium-'));
-  let browser: BrowserContext | undefined;
-  t.teardown(async () => {
-    await browser?.close().catch(() => {});
-    rmSync(profile, { recursive: true, force: true });
-  });
-
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    viewport: { width: 1400, height: 900 },
-    timeout: 30_000,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const page = browser.pages()[0] ?? (await browser.newPage());
+  const { page } = await launchBrowser(t, { viewport: { width: 1400, height: 900 } });
   const foreign: string[] = [];
   page.on('request', (request) => {
     const host = new URL(request.url()).hostname;

@@ -1,7 +1,7 @@
 /** `klagg demo` as a user runs it: a child process; its URLs answer; its stream pushes klines; SIGTERM stops it with 0. */
 import t from 'tap';
-import WebSocket from 'ws';
 import { startDemo } from '../support/demo.ts';
+import { WsClient } from '../support/ws-client.ts';
 
 t.test('klagg demo serves live klines over the Binance-compatible REST route and stream, and stops cleanly', async (t) => {
   const demo = await startDemo(t, { prefix: 'klagg_demo', symbols: 6, rate: 60 });
@@ -12,12 +12,10 @@ t.test('klagg demo serves live klines over the Binance-compatible REST route and
   t.ok(symbols.symbols.every((s) => s.state === 'Active'), 'all Active');
   t.equal((await fetch(urls['health']!)).status, 200, 'healthy');
 
-  const ws = new WebSocket(urls['streams']!);
-  const event = await new Promise<{ stream: string; data: { e: string; k: { i: string; o: string; x: boolean } } }>((resolve, reject) => {
-    ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString())));
-    setTimeout(() => reject(new Error('no kline pushed within 10 s')), 10_000);
-  });
-  ws.close();
+  const client = await WsClient.open(urls['streams']!);
+  // The first kline pushed, within 10 s.
+  const event: { stream: string; data: { e: string; k: { i: string; o: string; x: boolean } } } = await client.next(() => true, 10_000);
+  client.close();
   t.match(event.stream, /@kline_1m$/);
   t.equal(event.data.e, 'kline');
   t.match(event.data.k.o, /^\d+(\.\d+)?$/, 'prices as exact decimal strings');

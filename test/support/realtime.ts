@@ -6,8 +6,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
-import { WebSocket } from 'ws';
-import { KlaggService } from '../../src/app/klagg-service.ts';
+import type { KlaggService } from '../../src/app/klagg-service.ts';
 import type { BatchListener } from '../../src/domain/messages.ts';
 import { openTimeOf, type IntervalName } from '../../src/domain/interval.ts';
 import type { Kline } from '../../src/domain/kline.ts';
@@ -16,10 +15,11 @@ import { KlineStore } from '../../src/infra/db/kline-store.ts';
 import { openDatabase } from '../../src/infra/db/open-database.ts';
 import { FakeExchange } from '../../src/infra/fake-exchange/fake-exchange.ts';
 import type { GeneratedSource } from '../../src/infra/fake-exchange/market.ts';
-import { createRootLogger } from '../../src/infra/logger.ts';
 import { KlineStreamServer } from '../../src/infra/stream-server/stream-server.ts';
 import { canonicalDecimal } from './fixtures.ts';
 import { createTestDatabase } from './postgres.ts';
+import { serviceOn, silentLogger } from './system.ts';
+import { WsClient } from './ws-client.ts';
 
 export const MINUTE = 60_000;
 /** A Tuesday; each test places the exchange's clock a few seconds before the period end it is about. */
@@ -46,6 +46,7 @@ export interface Realtime {
   readonly exchange: FakeExchange;
   readonly store: KlineStore;
   service: KlaggService;
+  /** What the stream client has received so far, in order. */
   readonly events: StreamEvent[];
   readonly databaseUrl: string;
   /** Starts (or restarts) klagg on the same database. */
@@ -57,15 +58,13 @@ export interface Realtime {
 export async function startRealtime(t: Test, options: RealtimeOptions): Promise<Realtime> {
   const clock = new OffsetClock(systemClock);
   clock.setOffset(options.startAt - Date.now());
-  const logger = createRootLogger({ level: 'silent' });
   const exchange = await FakeExchange.start({ source: { kind: 'generated', ...options.market }, clock, weightLimit: 24_000 });
   const database = await createTestDatabase(options.prefix);
   const handle = await openDatabase({ url: database.url });
   const store = new KlineStore(handle.db);
-  const events: StreamEvent[] = [];
   const http = createServer();
   let streamServer: KlineStreamServer | undefined;
-  const sockets: WebSocket[] = [];
+  let client: WsClient | undefined;
   const serviceClock = new OffsetClock(systemClock);
   // The stream server keeps one source across service restarts: each service instance feeds it.
   const forward = new Set<BatchListener>();
@@ -73,30 +72,16 @@ export async function startRealtime(t: Test, options: RealtimeOptions): Promise<
     clock,
     exchange,
     store,
-    events,
+    get events() {
+      return (client?.received ?? []).map((message: { stream: string; data: { k: StreamEvent['kline'] } }) => ({ stream: message.stream, kline: message.data.k }));
+    },
     databaseUrl: database.url,
     service: undefined as unknown as KlaggService,
     async startService() {
-      const service = new KlaggService({
-        venue: 'binance',
-        market: 'usdm',
+      const service = serviceOn(exchange, {
         intervals: options.intervals,
-        restBaseUrl: exchange.restUrl,
-        wsBaseUrl: exchange.wsUrl,
         store,
         clock: serviceClock,
-        logger,
-        system: {
-          graceMs: 1000,
-          workers: 2,
-          partitions: 256,
-          gateway: { pullIntervalMs: 200, pullTimeoutMs: 100, timeoutAlertThreshold: 5 },
-          dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 100 },
-          dbWriter: { flushIntervalMs: 200, maxBatchRows: 5000, backoffInitialMs: 50, backoffMaxMs: 1000, maxBufferedRows: 1_000_000 },
-          watchdog: { checkIntervalMs: 500 },
-          // As `klagg run`: the shared clock finalizes quiet periods.
-          tickIntervalMs: 250,
-        },
         trailingGaps: { confirmMs: 1_500, checkIntervalMs: 250 },
       });
       // As `klagg run`: klines close on the exchange's clock (local time + the measured offset).
@@ -108,19 +93,13 @@ export async function startRealtime(t: Test, options: RealtimeOptions): Promise<
           server: http,
           source: { onBatch: (listener) => (forward.add(listener), () => forward.delete(listener)) },
           clock: serviceClock,
-          logger,
+          logger: silentLogger,
         });
         await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
         const streams = options.clientStreams?.(exchange.market.symbols().map((s) => s.symbol)) ?? [];
         if (streams.length > 0) {
           const port = (http.address() as AddressInfo).port;
-          const ws = new WebSocket(`ws://127.0.0.1:${port}/market/stream?streams=${streams.join('/')}`);
-          ws.on('message', (data) => {
-            const message = JSON.parse(String(data)) as { stream: string; data: { k: StreamEvent['kline'] } };
-            events.push({ stream: message.stream, kline: message.data.k });
-          });
-          await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-          sockets.push(ws);
+          client = await WsClient.open(`ws://127.0.0.1:${port}/market/stream?streams=${streams.join('/')}`);
         }
       }
       service.system.onBatch((batch) => {
@@ -134,7 +113,7 @@ export async function startRealtime(t: Test, options: RealtimeOptions): Promise<
   };
   // The stream server keeps one source across service restarts: each service instance feeds it.
   t.teardown(async () => {
-    for (const ws of sockets) ws.terminate();
+    client?.close();
     await streamServer?.close();
     http.close();
     await exchange.close();

@@ -8,7 +8,7 @@ import { BinanceWsServer, type BinanceWsServerOptions } from '../../../src/infra
 import { parseStreamRoute, type StreamRoute } from '../../../src/infra/binance-ws/stream-route.ts';
 import { realWsTimers } from '../../../src/infra/binance-ws/ws-timers.ts';
 import { ManualScheduler } from '../../../src/infra/fake-exchange/scheduler.ts';
-import { Client } from '../stream-server/helpers.ts';
+import { WsClient } from '../../support/ws-client.ts';
 
 interface Events {
   subscribed: string[];
@@ -50,7 +50,7 @@ async function start(t: Test, options: Partial<BinanceWsServerOptions<string, St
   return { http, ws, base, events };
 }
 
-const refused = (url: string) => Client.open(url).then(
+const refused = (url: string) => WsClient.open(url).then(
   () => ({ status: 101, body: undefined as unknown }),
   (error: { status: number; body: string }) => ({ status: error.status, body: JSON.parse(error.body) as unknown }),
 );
@@ -70,7 +70,7 @@ t.test('a path that is not ours is left to another upgrade listener, unless the 
   http.on('upgrade', (req, socket, head) => {
     if (req.url === '/other') other.handleUpgrade(req, socket, head, (ws) => ws.close(4000, 'other'));
   });
-  const client = await Client.open(`${base}/other`);
+  const client = await WsClient.open(`${base}/other`);
   t.equal((await client.closed).code, 4000, 'the other listener took it');
 
   const owner = await start(t, { ownsAllUpgrades: true });
@@ -80,7 +80,7 @@ t.test('a path that is not ours is left to another upgrade listener, unless the 
 
 t.test('subscriptions through the hooks; forgetting a connection releases them once', async (t) => {
   const { ws, base, events } = await start(t);
-  const client = await Client.open(`${base}/market/stream?streams=s1`);
+  const client = await WsClient.open(`${base}/market/stream?streams=s1`);
   t.same(await client.request({ method: 'SUBSCRIBE', params: ['s2'], id: 1 }), { result: null, id: 1 });
   t.same(await client.request({ method: 'SUBSCRIBE', params: ['s3'], id: 2 }), { error: { code: 2, msg: 'Invalid request: too many streams: at most 2 per connection' }, id: 2 });
   t.same(await client.request({ method: 'SUBSCRIBE', params: ['x'], id: 3 }), { error: { code: 2, msg: 'Invalid request: invalid stream' }, id: 3 });
@@ -103,7 +103,7 @@ t.test('subscriptions through the hooks; forgetting a connection releases them o
 t.test('the message rate runs on the given timers; pings count', async (t) => {
   const scheduler = new ManualScheduler(0);
   const { ws, base } = await start(t, { timers: scheduler });
-  const client = await Client.open(`${base}/market/ws`);
+  const client = await WsClient.open(`${base}/market/ws`);
   for (let i = 0; i < 4; i++) t.same(await client.request({ method: 'LIST_SUBSCRIPTIONS', id: i }), { result: [], id: i });
   scheduler.advance(1000);
   for (let i = 0; i < 4; i++) client.ws.ping();
@@ -115,7 +115,7 @@ t.test('the message rate runs on the given timers; pings count', async (t) => {
 
 t.test('a socket that ends without a close frame counts as vanished', async (t) => {
   const { ws, base } = await start(t);
-  const client = await Client.open(`${base}/market/ws`);
+  const client = await WsClient.open(`${base}/market/ws`);
   client.ws.terminate();
   await new Promise((resolve) => setTimeout(resolve, 50));
   t.same({ vanished: ws.stats.clientVanished, closes: ws.stats.clientCloses, open: ws.stats.connectionsOpen }, { vanished: 1, closes: 0, open: 0 });
@@ -123,7 +123,7 @@ t.test('a socket that ends without a close frame counts as vanished', async (t) 
 
 t.test('messages over maxPayloadBytes close with 1009; one at the limit is read', async (t) => {
   const { ws, base } = await start(t, { maxPayloadBytes: 1024 });
-  const client = await Client.open(`${base}/market/ws`);
+  const client = await WsClient.open(`${base}/market/ws`);
   const fit = JSON.stringify({ method: 'LIST_SUBSCRIPTIONS', id: 1, pad: '' });
   t.same(await client.request({ method: 'LIST_SUBSCRIPTIONS', id: 1, pad: 'x'.repeat(1024 - fit.length) }), { result: [], id: 1 }, '1024 bytes: answered');
   client.send({ method: 'LIST_SUBSCRIPTIONS', id: 2, pad: 'x'.repeat(1025 - fit.length) });
@@ -134,7 +134,7 @@ t.test('messages over maxPayloadBytes close with 1009; one at the limit is read'
 
 t.test('close(): 1001 to every client; a client that never answers is cut after the grace', async (t) => {
   const { ws, base, http } = await start(t);
-  const polite = await Client.open(`${base}/market/ws`);
+  const polite = await WsClient.open(`${base}/market/ws`);
   // A client whose event loop is stuck, as far as the server can tell: its socket stays open but never answers.
   const stuck = new WebSocket(`${base}/market/ws`);
   await new Promise((resolve) => stuck.once('open', resolve));

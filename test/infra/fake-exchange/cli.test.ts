@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { runFakeExchange } from '../../../src/cli/fake-exchange-command.ts';
 import { createRootLogger } from '../../../src/infra/logger.ts';
 import { XRPETH_TRADES } from '../../support/fixtures.ts';
-import { Client, getJson, isAggTrade } from './helpers.ts';
+import { WsClient } from '../../support/ws-client.ts';
+import { getJson, isAggTrade } from './helpers.ts';
 
 const RUNNER = fileURLToPath(new URL('./support/run-cli.ts', import.meta.url));
 
@@ -34,7 +35,7 @@ t.test('a generated market: prints the URLs, serves REST and WS, stops on SIGTER
   t.equal(info.body.symbols.length, 3);
   t.equal(info.body.rateLimits[0].limit, 100, '--weight-limit applies');
   const symbol = info.body.symbols[0].symbol.toLowerCase();
-  const client = await Client.open(`${urls.wsUrl}/market/stream?streams=${symbol}@aggTrade`);
+  const client = await WsClient.open(`${urls.wsUrl}/market/stream?streams=${symbol}@aggTrade`);
   await client.waitCount(isAggTrade, 3, 5_000);
   const fault = await fetch(urls.adminFaults, { method: 'POST', body: JSON.stringify({ type: 'dropConnections' }) });
   t.equal(fault.status, 200, 'the admin route takes faults from another process');

@@ -2,29 +2,24 @@
 import t from 'tap';
 import { FakeExchange } from '../../../src/infra/fake-exchange/fake-exchange.ts';
 import { ManualScheduler } from '../../../src/infra/fake-exchange/scheduler.ts';
-import { Client, getJson, isAggTrade, sleep, type Json } from './helpers.ts';
+import { type Json, clientsOf, sleep, type WsClient } from '../../support/ws-client.ts';
+import { getJson, isAggTrade } from './helpers.ts';
 
 const scheduler = new ManualScheduler(Date.UTC(2026, 0, 5, 12, 0, 0));
 const fx = await FakeExchange.start({ source: { kind: 'generated', symbols: 3, rate: 50, seed: 21, quietPeriods: false }, autoPublish: false, clock: scheduler });
 t.teardown(() => fx.close());
 const [A, B] = fx.market.symbols().map((s) => s.symbol) as [string, string];
 const stream = (symbol: string) => `${symbol.toLowerCase()}@aggTrade`;
-const clients: Client[] = [];
-t.teardown(() => clients.forEach((c) => c.close()));
-async function open(path: string): Promise<Client> {
-  const client = await Client.open(`${fx.wsUrl}${path}`);
-  clients.push(client);
-  return client;
-}
+const open = clientsOf(t, fx.wsUrl);
 function publishFor(symbol: string, count: number) {
   const before = fx.market.trades(symbol).length;
   while (fx.market.trades(symbol).length < before + count) fx.market.publishNext(1);
   return fx.market.trades(symbol).slice(before);
 }
-const ids = (client: Client, symbol: string): number[] => client.received.filter((m) => isAggTrade(m) && m.s === symbol).map((m) => m.a);
+const ids = (client: WsClient, symbol: string): number[] => client.received.filter((m) => isAggTrade(m) && m.s === symbol).map((m) => m.a);
 /** Round-trips a request so every frame sent before it has arrived. */
 let requestId = 1000;
-const flush = (client: Client) => client.request({ method: 'LIST_SUBSCRIPTIONS', id: requestId++ });
+const flush = (client: WsClient) => client.request({ method: 'LIST_SUBSCRIPTIONS', id: requestId++ });
 const admin = async (body: unknown) => {
   const response = await fetch(`${fx.restUrl}/_fake/faults`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
   return { status: response.status, body: (await response.json()) as Json };

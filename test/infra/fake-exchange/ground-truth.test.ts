@@ -7,7 +7,8 @@ import { toBinanceRow, type Kline } from '../../../src/domain/kline.ts';
 import { Replayer, ScaleInference } from '../../../src/domain/replay.ts';
 import { FakeExchange } from '../../../src/infra/fake-exchange/fake-exchange.ts';
 import { readTradeFrames, XRPETH_TRADES } from '../../support/fixtures.ts';
-import { Client, getJson, isAggTrade, sleep, type Json } from './helpers.ts';
+import { type Json, sleep, WsClient } from '../../support/ws-client.ts';
+import { getJson, isAggTrade } from './helpers.ts';
 
 function replayerKlines(interval: '1m' | '1h'): Kline[] {
   const frames = readTradeFrames();
@@ -43,11 +44,11 @@ t.test('REST 1m klines of XRPETH at speed max equal the Replayer klines, every f
 t.test('startOnSubscribe: a speed-max replay waits for its consumer, which then gets every trade once, in a order', async (t) => {
   const fx = await FakeExchange.start({ source: { kind: 'recording', path: XRPETH_TRADES, speed: 'max' }, startOnSubscribe: true });
   t.teardown(() => fx.close());
-  const legacy = await Client.open(`${fx.wsUrl}/ws/xrpeth@aggTrade`);
+  const legacy = await WsClient.open(`${fx.wsUrl}/ws/xrpeth@aggTrade`);
   t.teardown(() => legacy.close());
   await sleep(50);
   t.equal(fx.market.published, 0, 'nothing is published before a /market subscription');
-  const client = await Client.open(`${fx.wsUrl}/market/ws`);
+  const client = await WsClient.open(`${fx.wsUrl}/market/ws`);
   t.teardown(() => client.close());
   t.same(await client.request({ method: 'SUBSCRIBE', params: ['xrpeth@aggTrade'], id: 1 }), { result: null, id: 1 });
   const frames = await client.waitCount(isAggTrade, 12_477, 10_000);

@@ -1,108 +1,15 @@
-/** Test helpers for the fake exchange: a WebSocket client that queues what it receives, and small REST helpers. */
+/** Test helpers for the fake exchange: a manual-clock exchange, recordings, aggTrade predicates, small REST helpers. */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { WebSocket, type ClientOptions } from 'ws';
 import { FakeExchange, type MarketSource } from '../../../src/infra/fake-exchange/fake-exchange.ts';
 import { ManualScheduler } from '../../../src/infra/fake-exchange/scheduler.ts';
 import { generateTrades } from '../../../src/domain/synthetic-market.ts';
 import type { AggTrade } from '../../../src/domain/agg-trade.ts';
 import { toAggTradeEvent } from '../../../src/domain/agg-trade.ts';
+import { clientsOf, type Json, type WsClient } from '../../support/ws-client.ts';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Json = any;
-
-export interface Closed {
-  readonly code: number;
-  readonly reason: string;
-}
-
-export class Client {
-  readonly ws: WebSocket;
-  /** Every text message received, parsed, in order. */
-  readonly received: Json[] = [];
-  readonly closed: Promise<Closed>;
-  pings = 0;
-  #read = 0;
-  #wake: (() => void) | undefined;
-
-  private constructor(ws: WebSocket) {
-    this.ws = ws;
-    ws.on('message', (data) => {
-      this.received.push(JSON.parse(String(data)));
-      this.#wake?.();
-    });
-    ws.on('ping', () => {
-      this.pings++;
-    });
-    this.closed = new Promise((resolve) => {
-      ws.on('close', (code, reason) => {
-        this.#wake?.();
-        resolve({ code, reason: reason.toString() });
-      });
-    });
-    ws.on('error', () => {});
-  }
-
-  static open(url: string, options?: ClientOptions): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, options);
-      const client = new Client(ws);
-      ws.once('open', () => resolve(client));
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-    });
-  }
-
-  send(message: unknown): void {
-    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
-  }
-
-  /** The next unread message matching `predicate` (earlier non-matching ones are skipped). */
-  async next(predicate: (message: Json) => boolean = () => true, timeoutMs = 3000): Promise<Json> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      while (this.#read < this.received.length) {
-        const message = this.received[this.#read++];
-        if (predicate(message)) return message;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0 || this.ws.readyState === WebSocket.CLOSED) throw new Error('no matching message arrived');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#wake = () => {
-          clearTimeout(timer);
-          this.#wake = undefined;
-          resolve();
-        };
-      });
-    }
-  }
-
-  /** Sends a request and waits for the reply with its id. */
-  async request(message: { id: number; [key: string]: unknown }): Promise<Json> {
-    this.send(message);
-    return this.next((m) => m !== null && typeof m === 'object' && !Array.isArray(m) && m.id === message.id);
-  }
-
-  /** Waits until `count` messages matching `predicate` have been received in total (read or not). */
-  async waitCount(predicate: (message: Json) => boolean, count: number, timeoutMs = 3000): Promise<Json[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const matching = this.received.filter(predicate);
-      if (matching.length >= count) return matching;
-      if (Date.now() > deadline) throw new Error(`only ${matching.length} of ${count} messages arrived`);
-      await sleep(5);
-    }
-  }
-
-  close(): void {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The aggTrade payload of a message (raw or combined), or undefined. */
 export function aggTradeOf(message: Json): Json | undefined {
@@ -141,11 +48,8 @@ export function writeRecording(options: { seed: number; symbols: number; trades:
 export async function startManualExchange(t: Test, source: MarketSource, options: { autoPublish: boolean; startTime: number }) {
   const scheduler = new ManualScheduler(options.startTime);
   const fx = await FakeExchange.start({ source, autoPublish: options.autoPublish, clock: scheduler });
-  const clients: Client[] = [];
-  t.teardown(async () => {
-    clients.forEach((c) => c.close());
-    await fx.close();
-  });
+  t.teardown(() => fx.close());
+  const open = clientsOf(t, fx.wsUrl);
   const [A, B] = fx.market.symbols().map((s) => s.symbol) as [string, string];
   let requestId = 1;
   return {
@@ -153,11 +57,7 @@ export async function startManualExchange(t: Test, source: MarketSource, options
     fx,
     A,
     B,
-    async open(path: string): Promise<Client> {
-      const client = await Client.open(`${fx.wsUrl}${path}`);
-      clients.push(client);
-      return client;
-    },
-    flush: (client: Client) => client.request({ method: 'LIST_SUBSCRIPTIONS', id: requestId++ }),
+    open: (path: string): Promise<WsClient> => open(path),
+    flush: (client: WsClient) => client.request({ method: 'LIST_SUBSCRIPTIONS', id: requestId++ }),
   };
 }

@@ -1,7 +1,8 @@
 /** The exchange's own `<symbol>@kline_<interval>` streams: payloads, timing on the fake clock, finals, all intervals. */
 import t, { type Test } from 'tap';
 import { INTERVALS, nextOpenTime, openTimeOf } from '../../../src/domain/interval.ts';
-import { getJson, isAggTrade, startManualExchange, type Json } from './helpers.ts';
+import type { Json } from '../../support/ws-client.ts';
+import { getJson, isAggTrade, startManualExchange } from './helpers.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 12, 0, 0);
 const MINUTE = 60_000;

@@ -3,7 +3,8 @@ import t, { type Test } from 'tap';
 import { FakeExchange } from '../../../src/infra/fake-exchange/fake-exchange.ts';
 import { ManualScheduler } from '../../../src/infra/fake-exchange/scheduler.ts';
 import { XRPETH_TRADES } from '../../support/fixtures.ts';
-import { getJson, type Json } from './helpers.ts';
+import type { Json } from '../../support/ws-client.ts';
+import { getJson } from './helpers.ts';
 
 const MINUTE = 60_000;
 const scheduler = new ManualScheduler(Date.UTC(2026, 0, 5, 12, 0, 0));

@@ -4,7 +4,8 @@ import type { AggTrade } from '../../../src/domain/agg-trade.ts';
 import { FakeExchange, Market } from '../../../src/infra/fake-exchange/fake-exchange.ts';
 import { FaultError } from '../../../src/infra/fake-exchange/faults.ts';
 import { ManualScheduler } from '../../../src/infra/fake-exchange/scheduler.ts';
-import { aggTradeOf, Client, getJson, isAggTrade, startManualExchange, writeRecording, type Json } from './helpers.ts';
+import { type Json, WsClient } from '../../support/ws-client.ts';
+import { aggTradeOf, getJson, isAggTrade, startManualExchange, writeRecording } from './helpers.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 12, 0, 0);
 const MINUTE = 60_000;
@@ -33,9 +34,9 @@ async function setup(t: Test, options: { autoPublish: boolean }) {
   };
 }
 const lower = (symbol: string) => symbol.toLowerCase();
-const aggIds = (client: Client, symbol: string): number[] => client.received.map(aggTradeOf).filter((a) => a?.s === symbol).map((a) => a.a);
+const aggIds = (client: WsClient, symbol: string): number[] => client.received.map(aggTradeOf).filter((a) => a?.s === symbol).map((a) => a.a);
 /** The ids of `trades` from the first one the client got (a market publishing on its own may start before it subscribes). */
-const idsSeenFrom = (client: Client, trades: readonly AggTrade[]): number[] => {
+const idsSeenFrom = (client: WsClient, trades: readonly AggTrade[]): number[] => {
   const first = aggIds(client, trades[0]?.symbol ?? '')[0] ?? Number.POSITIVE_INFINITY;
   return trades.filter((trade) => trade.aggId >= first).map((trade) => trade.aggId);
 };

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { FakeExchange } from '../../../src/infra/fake-exchange/fake-exchange.ts';
 import { ManualScheduler } from '../../../src/infra/fake-exchange/scheduler.ts';
-import { Client, sleep } from './helpers.ts';
+import { sleep, WsClient } from '../../support/ws-client.ts';
 
 const source = { kind: 'generated', symbols: 2, rate: 5, seed: 9, trades: 50 } as const;
 
@@ -18,8 +18,8 @@ t.test('on the fake clock: pings every pingIntervalMs, answered pongs keep the c
   const scheduler = new ManualScheduler(Date.UTC(2026, 0, 5));
   const fx = await FakeExchange.start({ source, autoPublish: false, clock: scheduler, pingIntervalMs: 180_000, pongTimeoutMs: 600_000 });
   t.teardown(() => fx.close());
-  const polite = await Client.open(`${fx.wsUrl}/market/ws`);
-  const silent = await Client.open(`${fx.wsUrl}/market/ws`, { autoPong: false });
+  const polite = await WsClient.open(`${fx.wsUrl}/market/ws`);
+  const silent = await WsClient.open(`${fx.wsUrl}/market/ws`, { autoPong: false });
   t.teardown(() => {
     polite.close();
     silent.close();
@@ -44,9 +44,9 @@ t.test('on the fake clock: connections are cut at maxConnectionAgeMs', async (t)
   // Pings off: a jump of hours on the fake clock would miss the (real-time) pongs.
   const fx = await FakeExchange.start({ source, autoPublish: false, clock: scheduler, pingIntervalMs: 30 * 86_400_000 });
   t.teardown(() => fx.close());
-  const first = await Client.open(`${fx.wsUrl}/market/ws`);
+  const first = await WsClient.open(`${fx.wsUrl}/market/ws`);
   scheduler.advance(12 * 3_600_000);
-  const second = await Client.open(`${fx.wsUrl}/market/ws`);
+  const second = await WsClient.open(`${fx.wsUrl}/market/ws`);
   t.teardown(() => second.close());
   scheduler.advance(12 * 3_600_000);
   t.same(await first.closed, { code: 1000, reason: 'Connection max age reached' }, 'cut at 24 h');
@@ -59,7 +59,7 @@ t.test('on the real clock: short ping interval and maximum age', async (t) => {
   const fx = await FakeExchange.start({ source, autoPublish: false, pingIntervalMs: 100, maxConnectionAgeMs: 700 });
   t.teardown(() => fx.close());
   const started = Date.now();
-  const client = await Client.open(`${fx.wsUrl}/market/stream?streams=`);
+  const client = await WsClient.open(`${fx.wsUrl}/market/stream?streams=`);
   const closed = await client.closed;
   const age = Date.now() - started;
   t.equal(closed.code, 1000);
@@ -70,7 +70,7 @@ t.test('on the real clock: short ping interval and maximum age', async (t) => {
 t.test('close() ends connections and timers: nothing is left running', async (t) => {
   const scheduler = new ManualScheduler(0);
   const fx = await FakeExchange.start({ source: { kind: 'generated', symbols: 2, rate: 5, seed: 9 }, clock: scheduler, pingIntervalMs: 1_000 });
-  const client = await Client.open(`${fx.wsUrl}/market/ws`);
+  const client = await WsClient.open(`${fx.wsUrl}/market/ws`);
   t.ok(scheduler.pending > 0);
   await fx.close();
   t.same(await client.closed, { code: 1001, reason: 'Server is shutting down' }, 'the client gets a close frame: going away');
@@ -83,7 +83,7 @@ t.test('close() ends connections and timers: nothing is left running', async (t)
 t.test('an incoming message over maxPayloadBytes (default 64 KiB) closes the connection with 1009', async (t) => {
   const fx = await FakeExchange.start({ source, autoPublish: false });
   t.teardown(() => fx.close());
-  const client = await Client.open(`${fx.wsUrl}/market/ws`);
+  const client = await WsClient.open(`${fx.wsUrl}/market/ws`);
   t.teardown(() => client.close());
   const pad = (bytes: number) => 'x'.repeat(bytes - JSON.stringify({ method: 'LIST_SUBSCRIPTIONS', id: 1, pad: '' }).length);
   t.same(await client.request({ method: 'LIST_SUBSCRIPTIONS', id: 1, pad: pad(64 * 1024) }), { result: [], id: 1 }, '64 KiB: answered');

@@ -2,19 +2,14 @@
 import t from 'tap';
 import { FakeExchange } from '../../../src/infra/fake-exchange/fake-exchange.ts';
 import { ManualScheduler } from '../../../src/infra/fake-exchange/scheduler.ts';
-import { aggTradeOf, Client, isAggTrade, sleep, type Json } from './helpers.ts';
+import { type Json, clientsOf, sleep, type WsClient } from '../../support/ws-client.ts';
+import { aggTradeOf, isAggTrade } from './helpers.ts';
 
 const fx = await FakeExchange.start({ source: { kind: 'generated', symbols: 3, rate: 50, seed: 1, quietPeriods: false }, autoPublish: false });
 t.teardown(() => fx.close());
 const [A, B, C] = fx.market.symbols().map((s) => s.symbol) as [string, string, string];
 const stream = (symbol: string) => `${symbol.toLowerCase()}@aggTrade`;
-const clients: Client[] = [];
-t.teardown(() => clients.forEach((c) => c.close()));
-async function open(path: string, url = fx.wsUrl): Promise<Client> {
-  const client = await Client.open(`${url}${path}`);
-  clients.push(client);
-  return client;
-}
+const open = clientsOf(t, fx.wsUrl);
 /** Publishes until `count` trades of `symbol` have gone out; returns them. */
 function publishFor(symbol: string, count: number) {
   const before = fx.market.trades(symbol).length;

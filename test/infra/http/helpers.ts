@@ -1,5 +1,5 @@
 /** A real KlaggSystem, a real PostgreSQL store and a real HTTP server on a loopback port, for the HTTP tests. */
-import { KlaggSystem } from '../../../src/actors/klagg-system.ts';
+import type { KlaggSystem } from '../../../src/actors/klagg-system.ts';
 import type { KlaggSystemOptions } from '../../../src/actors/klagg-system-options.ts';
 import type { KlineSink } from '../../../src/domain/kline-sink.ts';
 import { registerSystemMetrics } from '../../../src/app/system-metrics.ts';
@@ -7,36 +7,30 @@ import type { IntervalName } from '../../../src/domain/interval.ts';
 import { systemClock, type Clock } from '../../../src/infra/clock.ts';
 import { KlineStore } from '../../../src/infra/db/kline-store.ts';
 import type { DatabaseHandle } from '../../../src/infra/db/open-database.ts';
-import { createRootLogger, type Logger } from '../../../src/infra/logger.ts';
+import type { Logger } from '../../../src/infra/logger.ts';
 import type { HttpContext, ServedSymbol } from '../../../src/infra/http/context.ts';
 import { HttpServer } from '../../../src/infra/http/http-server.ts';
 import { LiveKlineView } from '../../../src/infra/http/kline-view.ts';
+import { silentLogger, startSystem } from '../../support/system.ts';
+
+export { silentLogger };
 
 export const SCALES = { priceScale: 8, qtyScale: 8 };
 export const XRPETH: ServedSymbol = { symbol: 'XRPETH', status: 'TRADING', tickSize: '0.00000001', stepSize: '0.00000001', baseAsset: 'XRP', quoteAsset: 'ETH' };
-export const silentLogger = createRootLogger({ level: 'silent' });
 
+/** One worker, few partitions, a short dispatcher queue with two retries. */
 export function newSystem(sink: KlineSink, intervals: readonly IntervalName[], overrides: Partial<KlaggSystemOptions> = {}): KlaggSystem {
-  const system = new KlaggSystem({
-    venue: 'binance',
-    market: 'usdm',
+  return startSystem({
+    sink,
     intervals,
-    graceMs: 1000,
     workers: 1,
     partitions: 16,
     gateway: { pullIntervalMs: 40, pullTimeoutMs: 30, timeoutAlertThreshold: 5 },
     dispatcher: { queueCapacity: 64, maxRetries: 2, retryDelayMs: 10, ackTimeoutMs: 10_000 },
     dbWriter: { flushIntervalMs: 50, maxBatchRows: 5000, backoffInitialMs: 10, backoffMaxMs: 100, maxBufferedRows: 1_000_000 },
-    tickIntervalMs: 0,
     watchdog: { checkIntervalMs: 50 },
-    clockFromTrades: true,
-    sink,
-    clock: systemClock,
-    logger: silentLogger,
     ...overrides,
   });
-  system.start();
-  return system;
 }
 
 export interface Served {

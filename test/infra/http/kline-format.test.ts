@@ -17,7 +17,7 @@ import { systemClock } from '../../../src/infra/clock.ts';
 import { openDatabase } from '../../../src/infra/db/open-database.ts';
 import { servedScales, type ServedSymbol } from '../../../src/infra/http/context.ts';
 import { KlineStreamServer } from '../../../src/infra/stream-server/stream-server.ts';
-import { Client, type Json } from '../stream-server/helpers.ts';
+import { type Json, WsClient } from '../../support/ws-client.ts';
 import { getJson, newSystem, serve, silentLogger, type Served } from './helpers.ts';
 
 const BTC: ServedSymbol = { symbol: 'BTCUSDT', status: 'TRADING', tickSize: '0.10', stepSize: '0.001', baseAsset: 'BTC', quoteAsset: 'USDT' };
@@ -138,7 +138,7 @@ t.test('one format per symbol: legacy, backfilled, repaired and live rows on RES
   );
 
   // M5 and M6: live, from trades through the engine; M5 becomes final and stored, M6 stays open in the view.
-  const client = await Client.open(`${served.http.url.replace(/^http/, 'ws')}/market/ws/btcusdt@kline_1m`);
+  const client = await WsClient.open(`${served.http.url.replace(/^http/, 'ws')}/market/ws/btcusdt@kline_1m`);
   t.teardown(() => client.close());
   system.activate({ symbol: 'BTCUSDT', scales: SCALES, initialData: [] });
   await system.whenSubscribed(['BTCUSDT']);

@@ -1,13 +1,14 @@
 import t from 'tap';
 import type { Kline } from '../../../src/domain/kline.ts';
-import { Client, kline, MINUTE, sleep, startHarness, T0, type Json } from './helpers.ts';
+import { type Json, sleep, WsClient } from '../../support/ws-client.ts';
+import { kline, MINUTE, startHarness, T0 } from './helpers.ts';
 
 const closeAt = (i: number): string => `67${String(200 + i).padStart(3, '0')}.10`;
 
 t.test('20 updates of one kline within 100 ms coalesce into at most 2 messages, the last carrying the last state', async (t) => {
   const h = await startHarness({ throttleMs: 250 });
   t.teardown(() => h.close());
-  const client = await Client.open(`${h.base}/market/ws/btcusdt@kline_1m`);
+  const client = await WsClient.open(`${h.base}/market/ws/btcusdt@kline_1m`);
   const started = performance.now();
   for (let i = 0; i < 20; i++) {
     h.source.publish({ updates: [kline({ close: closeAt(i), tradeCount: 800 + i })] });
@@ -30,7 +31,7 @@ t.test('20 updates of one kline within 100 ms coalesce into at most 2 messages, 
 t.test('a quiet stream sends its first change at once, then at most one update per window', async (t) => {
   const h = await startHarness({ throttleMs: 300 });
   t.teardown(() => h.close());
-  const client = await Client.open(`${h.base}/market/ws/btcusdt@kline_1m`);
+  const client = await WsClient.open(`${h.base}/market/ws/btcusdt@kline_1m`);
   const started = Date.now();
   h.source.publish({ updates: [kline({ close: closeAt(0) })] });
   await client.next((m) => m.e === 'kline');
@@ -46,7 +47,7 @@ t.test('a quiet stream sends its first change at once, then at most one update p
 t.test('a final is delivered at once, exactly once, and no open update of that kline follows it', async (t) => {
   const h = await startHarness({ throttleMs: 200 });
   t.teardown(() => h.close());
-  const client = await Client.open(`${h.base}/market/stream?streams=btcusdt@kline_1m`);
+  const client = await WsClient.open(`${h.base}/market/stream?streams=btcusdt@kline_1m`);
   h.source.publish({ updates: [kline({ close: closeAt(0) })] }); // sent at once
   h.source.publish({ updates: [kline({ close: closeAt(1) })] }); // pending in the window
   const final = kline({ close: closeAt(2), isFinal: true, lastTradeId: 7012346203 });
@@ -79,7 +80,7 @@ t.test('a final is delivered at once, exactly once, and no open update of that k
 t.test('finals are never throttled: a burst of closes arrives in order, all of them', async (t) => {
   const h = await startHarness({ throttleMs: 1000 });
   t.teardown(() => h.close());
-  const client = await Client.open(`${h.base}/market/ws/btcusdt@kline_1m`);
+  const client = await WsClient.open(`${h.base}/market/ws/btcusdt@kline_1m`);
   const finals: Kline[] = Array.from({ length: 50 }, (_, i) => kline({ openTime: T0 + i * MINUTE, closeTime: T0 + (i + 1) * MINUTE - 1, isFinal: true }));
   h.source.publish({ finals: finals.slice(25, 50).concat(finals.slice(0, 25)) }); // out of order in one batch
   for (const f of finals) h.source.publish({ finals: [f] }); // again, one by one: duplicates
@@ -96,8 +97,8 @@ t.test('finals are never throttled: a burst of closes arrives in order, all of t
 t.test('1M (month) and 1m (minute) are distinct streams', async (t) => {
   const h = await startHarness({ throttleMs: 0 });
   t.teardown(() => h.close());
-  const month = await Client.open(`${h.base}/market/stream?streams=btcusdt@kline_1M`);
-  const minute = await Client.open(`${h.base}/market/stream?streams=btcusdt@kline_1m`);
+  const month = await WsClient.open(`${h.base}/market/stream?streams=btcusdt@kline_1M`);
+  const minute = await WsClient.open(`${h.base}/market/stream?streams=btcusdt@kline_1m`);
   const monthOpen = Date.UTC(2026, 6, 1);
   h.source.publish({
     updates: [kline(), kline({ interval: '1M', openTime: monthOpen, closeTime: Date.UTC(2026, 7, 1) - 1, close: '1.00' })],
@@ -120,8 +121,8 @@ t.test('a slow consumer is dropped once its buffer passes the limit; a normal cl
   const limit = 128 * 1024;
   const h = await startHarness({ throttleMs: 0, maxBufferedBytes: limit });
   t.teardown(() => h.close());
-  const slow = await Client.open(`${h.base}/market/ws/btcusdt@kline_1m`);
-  const normal = await Client.open(`${h.base}/market/ws/btcusdt@kline_1m`);
+  const slow = await WsClient.open(`${h.base}/market/ws/btcusdt@kline_1m`);
+  const normal = await WsClient.open(`${h.base}/market/ws/btcusdt@kline_1m`);
   // The slow client stops reading: its kernel buffers fill, then the server's send queue grows.
   (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
   let openTime = T0;

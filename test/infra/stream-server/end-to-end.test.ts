@@ -1,47 +1,28 @@
 import t from 'tap';
-import { KlaggSystem } from '../../../src/actors/klagg-system.ts';
 import { FrameIngest } from '../../../src/domain/frame-ingest.ts';
 import { KlineEngine } from '../../../src/domain/kline-engine.ts';
 import type { Kline } from '../../../src/domain/kline.ts';
 import type { IntervalName } from '../../../src/domain/interval.ts';
-import { systemClock } from '../../../src/infra/clock.ts';
-import { createRootLogger } from '../../../src/infra/logger.ts';
 import { toKlineEvent } from '../../../src/infra/binance-ws/kline-event.ts';
 import { readTradeFrames } from '../../support/fixtures.ts';
 import { MemorySink } from '../../support/memory-sink.ts';
-import { Client, startHarness, type Json } from './helpers.ts';
+import { silentLogger as logger, startSystem } from '../../support/system.ts';
+import { type Json, WsClient } from '../../support/ws-client.ts';
+import { startHarness } from './helpers.ts';
 
 const SCALES = { priceScale: 8, qtyScale: 8 };
 const INTERVALS: IntervalName[] = ['1m', '1h'];
 
 t.test('a client on xrpeth@kline_1m receives exactly the engine’s finals, from the real actor system and XRPETH trades', async (t) => {
   const frames = readTradeFrames();
-  const logger = createRootLogger({ level: 'silent' });
-  const system = new KlaggSystem({
-    venue: 'binance',
-    market: 'usdm',
-    intervals: INTERVALS,
-    graceMs: 1000,
-    workers: 1,
-    partitions: 16,
-    gateway: { pullIntervalMs: 40, pullTimeoutMs: 20, timeoutAlertThreshold: 5 },
-    dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 10, ackTimeoutMs: 10_000 },
-    dbWriter: { flushIntervalMs: 30, maxBatchRows: 1000, backoffInitialMs: 10, backoffMaxMs: 100, maxBufferedRows: 1_000_000 },
-    tickIntervalMs: 0,
-    watchdog: { checkIntervalMs: 20 },
-    clockFromTrades: true,
-    sink: new MemorySink(),
-    clock: systemClock,
-    logger,
-  });
-  system.start();
+  const system = startSystem({ sink: new MemorySink(), intervals: INTERVALS, workers: 1, partitions: 16, logger });
   const published: Kline[] = [];
   system.onBatch((batch) => published.push(...batch.finals.filter((k) => k.interval === '1m')));
 
   const h = await startHarness({ source: system, throttleMs: 50, logger });
   t.teardown(() => h.close());
-  const raw = await Client.open(`${h.base}/market/ws/xrpeth@kline_1m`);
-  const combined = await Client.open(`${h.base}/market/stream?streams=xrpeth@kline_1h/xrpeth@kline_1m`);
+  const raw = await WsClient.open(`${h.base}/market/ws/xrpeth@kline_1m`);
+  const combined = await WsClient.open(`${h.base}/market/stream?streams=xrpeth@kline_1h/xrpeth@kline_1m`);
 
   system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: [] });
   await system.whenSubscribed(['XRPETH']);

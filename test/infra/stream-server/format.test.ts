@@ -1,6 +1,7 @@
 /** The kline stream sends every kline at its symbol's scales (`scalesOf`); unknown symbols and no `scalesOf`: as they come. */
 import t from 'tap';
-import { Client, kline, MINUTE, startHarness, T0, type Json } from './helpers.ts';
+import { type Json, WsClient } from '../../support/ws-client.ts';
+import { kline, MINUTE, startHarness, T0 } from './helpers.ts';
 
 /** A kline whose decimals are the exchange's minimal strings, not the engine's. */
 const minimal = (symbol = 'BTCUSDT', overrides = {}) =>
@@ -10,7 +11,7 @@ const fields = (e: Json): string[] => [e.k.o, e.k.h, e.k.l, e.k.c, e.k.v, e.k.q,
 t.test('klines are sent at the symbol scales; unknown symbols unchanged; over-scale values exact and counted', async (t) => {
   const h = await startHarness({ scalesOf: (symbol) => (symbol === 'BTCUSDT' ? { priceScale: 2, qtyScale: 3 } : undefined) });
   t.teardown(() => h.close());
-  const client = await Client.open(`${h.base}/market/stream?streams=btcusdt@kline_1m/ethusdt@kline_1m`);
+  const client = await WsClient.open(`${h.base}/market/stream?streams=btcusdt@kline_1m/ethusdt@kline_1m`);
   t.teardown(() => client.close());
   h.source.publish({ finals: [minimal(), minimal('ETHUSDT')] });
   const btc = await client.next((m) => m.data?.s === 'BTCUSDT');
@@ -30,7 +31,7 @@ t.test('klines are sent at the symbol scales; unknown symbols unchanged; over-sc
 t.test('without scalesOf the stream sends klines as they come', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const client = await Client.open(`${h.base}/market/ws/btcusdt@kline_1m`);
+  const client = await WsClient.open(`${h.base}/market/ws/btcusdt@kline_1m`);
   t.teardown(() => client.close());
   h.source.publish({ finals: [minimal()] });
   const event = await client.next((m) => m.e === 'kline');

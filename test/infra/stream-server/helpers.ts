@@ -1,15 +1,11 @@
-/** Test helpers for the kline stream server: a batch source port, a server on loopback, a queuing ws client. */
+/** Test helpers for the kline stream server: a batch source port driven by hand, a server on loopback, a kline. */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocket } from 'ws';
 import type { PublishedBatch } from '../../../src/domain/messages.ts';
 import type { Kline } from '../../../src/domain/kline.ts';
 import { createRootLogger } from '../../../src/infra/logger.ts';
 import { systemClock } from '../../../src/infra/clock.ts';
 import { KlineStreamServer, type KlineStreamServerOptions } from '../../../src/infra/stream-server/stream-server.ts';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Json = any;
 
 /** The batch port as the Gateway offers it, driven by hand. */
 export class BatchSource {
@@ -85,86 +81,3 @@ export async function startHarness(options: Partial<Omit<KlineStreamServerOption
   };
 }
 
-export interface Closed {
-  readonly code: number;
-  readonly reason: string;
-}
-
-export class Client {
-  readonly ws: WebSocket;
-  readonly received: Json[] = [];
-  readonly closed: Promise<Closed>;
-  #read = 0;
-  #wake: (() => void) | undefined;
-
-  private constructor(ws: WebSocket) {
-    this.ws = ws;
-    ws.on('message', (data) => {
-      this.received.push(JSON.parse(String(data)));
-      this.#wake?.();
-    });
-    this.closed = new Promise((resolve) => {
-      ws.on('close', (code, reason) => {
-        this.#wake?.();
-        resolve({ code, reason: reason.toString() });
-      });
-    });
-    ws.on('error', () => {});
-  }
-
-  static open(url: string): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false });
-      const client = new Client(ws);
-      ws.once('open', () => resolve(client));
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_req, res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        res.on('end', () => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode, body })));
-      });
-    });
-  }
-
-  send(message: unknown): void {
-    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
-  }
-
-  /** The next unread message matching `predicate` (earlier non-matching ones are skipped). */
-  async next(predicate: (message: Json) => boolean = () => true, timeoutMs = 3000): Promise<Json> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      while (this.#read < this.received.length) {
-        const message = this.received[this.#read++];
-        if (predicate(message)) return message;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0 || this.ws.readyState === WebSocket.CLOSED) throw new Error('no matching message arrived');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#wake = () => {
-          clearTimeout(timer);
-          this.#wake = undefined;
-          resolve();
-        };
-      });
-    }
-  }
-
-  /** Sends a request and waits for the reply carrying its id. */
-  async request(message: { id?: unknown; [key: string]: unknown }): Promise<Json> {
-    this.send(message);
-    return this.next((m) => m !== null && typeof m === 'object' && 'id' in m && m.id === message.id);
-  }
-
-  /** The kline events received so far (raw or combined `data`). */
-  events(): Json[] {
-    return this.received.filter((m) => m?.e === 'kline' || m?.data?.e === 'kline').map((m) => (m.e === 'kline' ? m : m.data));
-  }
-
-  close(): void {
-    this.ws.terminate();
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { WebSocketServer } from 'ws';
-import { Client, kline, sleep, startHarness } from './helpers.ts';
+import { sleep, WsClient } from '../../support/ws-client.ts';
+import { kline, startHarness } from './helpers.ts';
 
 t.test('paths that are not stream routes are left to other upgrade listeners on the same server', async (t) => {
   const h = await startHarness({ throttleMs: 0 });
@@ -10,9 +11,9 @@ t.test('paths that are not stream routes are left to other upgrade listeners on 
     if (req.url === '/inspector/ws') other.handleUpgrade(req, socket, head, (ws) => ws.send(JSON.stringify({ hello: 'inspector' })));
   });
   t.teardown(() => new Promise<void>((resolve) => other.close(() => resolve())));
-  const inspector = await Client.open(`${h.base}/inspector/ws`);
+  const inspector = await WsClient.open(`${h.base}/inspector/ws`);
   t.same(await inspector.next(), { hello: 'inspector' });
-  const market = await Client.open(`${h.base}/market/ws/btcusdt@kline_1m`);
+  const market = await WsClient.open(`${h.base}/market/ws/btcusdt@kline_1m`);
   h.source.publish({ updates: [kline()] });
   t.equal((await market.next()).e, 'kline');
   t.equal(h.streams.stats.connections, 1, 'the inspector connection is not ours');
@@ -22,8 +23,8 @@ t.test('paths that are not stream routes are left to other upgrade listeners on 
 
 t.test('close() disconnects every client, stops listening to the source, detaches from the server', async (t) => {
   const h = await startHarness();
-  const a = await Client.open(`${h.base}/market/ws/btcusdt@kline_1m`);
-  const b = await Client.open(`${h.base}/market/stream?streams=btcusdt@kline_1M`);
+  const a = await WsClient.open(`${h.base}/market/ws/btcusdt@kline_1m`);
+  const b = await WsClient.open(`${h.base}/market/stream?streams=btcusdt@kline_1M`);
   t.equal(h.source.listenerCount, 1);
   await h.streams.close();
   t.equal(h.source.listenerCount, 0);
@@ -38,7 +39,7 @@ t.test('close() disconnects every client, stops listening to the source, detache
 t.test('an incoming message over maxPayloadBytes (default 64 KiB) closes the connection with 1009', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const client = await Client.open(`${h.base}/market/ws`);
+  const client = await WsClient.open(`${h.base}/market/ws`);
   const pad = (bytes: number) => 'x'.repeat(bytes - JSON.stringify({ method: 'LIST_SUBSCRIPTIONS', id: 1, pad: '' }).length);
   t.same(await client.request({ method: 'LIST_SUBSCRIPTIONS', id: 1, pad: pad(64 * 1024) }), { result: [], id: 1 }, '64 KiB: answered');
   client.send({ method: 'LIST_SUBSCRIPTIONS', id: 1, pad: pad(64 * 1024 + 1) });
@@ -50,7 +51,7 @@ t.test('an incoming message over maxPayloadBytes (default 64 KiB) closes the con
 t.test('a client leaving with 1001 is counted as going away', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const client = await Client.open(`${h.base}/market/ws/btcusdt@kline_1m`);
+  const client = await WsClient.open(`${h.base}/market/ws/btcusdt@kline_1m`);
   client.ws.close(1001, 'bye');
   await client.closed;
   await sleep(20);

@@ -1,14 +1,15 @@
 import t from 'tap';
-import { Client, kline, sleep, startHarness, type Json } from './helpers.ts';
+import { type Json, sleep, WsClient } from '../../support/ws-client.ts';
+import { kline, startHarness } from './helpers.ts';
 
 t.test('routes: raw path streams, combined query streams, bare /market/ws, and the /ws /stream aliases', async (t) => {
   const h = await startHarness({ throttleMs: 0 });
   t.teardown(() => h.close());
-  const raw = await Client.open(`${h.base}/market/ws/btcusdt@kline_1m/ethusdt@kline_5m`);
-  const combined = await Client.open(`${h.base}/market/stream?streams=btcusdt@kline_1m/ethusdt@kline_5m`);
-  const bare = await Client.open(`${h.base}/market/ws`);
-  const legacyRaw = await Client.open(`${h.base}/ws/btcusdt@kline_1m`);
-  const legacyCombined = await Client.open(`${h.base}/stream?streams=btcusdt@kline_1m`);
+  const raw = await WsClient.open(`${h.base}/market/ws/btcusdt@kline_1m/ethusdt@kline_5m`);
+  const combined = await WsClient.open(`${h.base}/market/stream?streams=btcusdt@kline_1m/ethusdt@kline_5m`);
+  const bare = await WsClient.open(`${h.base}/market/ws`);
+  const legacyRaw = await WsClient.open(`${h.base}/ws/btcusdt@kline_1m`);
+  const legacyCombined = await WsClient.open(`${h.base}/stream?streams=btcusdt@kline_1m`);
   t.equal(h.streams.stats.connections, 5);
   t.equal(h.streams.stats.subscriptions, 6);
   t.same((await raw.request({ method: 'LIST_SUBSCRIPTIONS', id: 1 })).result, ['btcusdt@kline_1m', 'ethusdt@kline_5m']);
@@ -37,7 +38,7 @@ t.test('routes: raw path streams, combined query streams, bare /market/ws, and t
 t.test('SUBSCRIBE, LIST_SUBSCRIPTIONS, UNSUBSCRIBE, SET_PROPERTY switch the live feed', async (t) => {
   const h = await startHarness({ throttleMs: 0 });
   t.teardown(() => h.close());
-  const client = await Client.open(`${h.base}/market/ws`);
+  const client = await WsClient.open(`${h.base}/market/ws`);
   t.same(await client.request({ method: 'SUBSCRIBE', params: ['btcusdt@kline_1m', 'btcusdt@kline_1h'], id: 1 }), { result: null, id: 1 });
   t.same(await client.request({ method: 'SUBSCRIBE', params: ['btcusdt@kline_1m'], id: 2 }), { result: null, id: 2 }, 'subscribing twice is fine');
   t.same(await client.request({ method: 'LIST_SUBSCRIPTIONS', id: 3 }), { result: ['btcusdt@kline_1m', 'btcusdt@kline_1h'], id: 3 });
@@ -65,7 +66,7 @@ t.test('SUBSCRIBE, LIST_SUBSCRIPTIONS, UNSUBSCRIBE, SET_PROPERTY switch the live
 t.test('unknown symbols are ACKed and silent', async (t) => {
   const h = await startHarness({ throttleMs: 0, isKnownSymbol: (s) => s === 'BTCUSDT' });
   t.teardown(() => h.close());
-  const client = await Client.open(`${h.base}/market/ws`);
+  const client = await WsClient.open(`${h.base}/market/ws`);
   t.same(await client.request({ method: 'SUBSCRIBE', params: ['nosuchusdt@kline_1m'], id: 1 }), { result: null, id: 1 });
   t.equal(h.streams.stats.unknownSymbolSubscriptions, 1);
   h.source.publish({ updates: [kline()] });
@@ -77,7 +78,7 @@ t.test('unknown symbols are ACKed and silent', async (t) => {
 t.test('each malformed request gets Binance’s error shape', async (t) => {
   const h = await startHarness({ maxMessagesPerSecond: 1000 });
   t.teardown(() => h.close());
-  const client = await Client.open(`${h.base}/market/ws`);
+  const client = await WsClient.open(`${h.base}/market/ws`);
   const cases: [unknown, number, RegExp, unknown][] = [
     ['{not json', 3, /^Invalid JSON/, null],
     ['[1,2]', 2, /^Invalid request/, null],
@@ -117,7 +118,7 @@ t.test('each malformed request gets Binance’s error shape', async (t) => {
 
 async function refused(url: string): Promise<unknown> {
   try {
-    (await Client.open(url)).close();
+    (await WsClient.open(url)).close();
   } catch (error) {
     return error;
   }
@@ -131,7 +132,7 @@ t.test('upgrade refusals: unknown path 404, bad stream in the URL 400, too many 
   t.match(await refused(`${h.base}/market/ws/btcusdt@aggTrade`), { status: 400 });
   t.match(await refused(`${h.base}/market/stream?streams=btcusdt@kline_1m/btcusdt@kline_7m`), { status: 400 });
   t.match(await refused(`${h.base}/market/ws/a@kline_1m/b@kline_1m/c@kline_1m/d@kline_1m`), { status: 400, body: /Too many streams/ });
-  const ok = await Client.open(`${h.base}/market/ws/a@kline_1m/b@kline_1m/c@kline_1m`);
+  const ok = await WsClient.open(`${h.base}/market/ws/a@kline_1m/b@kline_1m/c@kline_1m`);
   t.equal(h.streams.stats.rejectedUpgrades, 4);
   ok.close();
 });
@@ -139,7 +140,7 @@ t.test('upgrade refusals: unknown path 404, bad stream in the URL 400, too many 
 t.test('at most 1024 streams per connection', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const client = await Client.open(`${h.base}/market/ws`);
+  const client = await WsClient.open(`${h.base}/market/ws`);
   const names = (from: number, count: number): string[] => Array.from({ length: count }, (_, i) => `sym${from + i}usdt@kline_1m`);
   t.same(await client.request({ method: 'SUBSCRIBE', params: names(0, 1000), id: 1 }), { result: null, id: 1 });
   const over = await client.request({ method: 'SUBSCRIBE', params: names(1000, 25), id: 2 });
@@ -158,8 +159,8 @@ t.test('at most 1024 streams per connection', async (t) => {
 t.test('more than 10 incoming messages in a second closes the connection with 1008', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const client = await Client.open(`${h.base}/market/ws`);
-  const polite = await Client.open(`${h.base}/market/ws`);
+  const client = await WsClient.open(`${h.base}/market/ws`);
+  const polite = await WsClient.open(`${h.base}/market/ws`);
   for (let i = 1; i <= 10; i++) t.same(await polite.request({ method: 'LIST_SUBSCRIPTIONS', id: i }), { result: [], id: i });
   for (let i = 1; i <= 11; i++) client.send({ method: 'LIST_SUBSCRIPTIONS', id: i });
   const closed = await client.closed;
