@@ -50,7 +50,7 @@ export const ERRORS = {
   KLAGG_ERR_ADMIN_DISABLED: spec({
     status: 404,
     summary: 'An admin route was asked of a service without an admin token: the admin routes are off.',
-    fix: 'Configure `admin.token` (env KLAGG_ADMIN_TOKEN) to turn them on.',
+    fix: 'Configure `adminToken` (env KLAGG_ADMIN_TOKEN) to turn them on.',
     message: () => 'not found (admin routes are off: no admin token is configured)',
   }),
   KLAGG_ERR_ADMIN_REPAIR_UNAVAILABLE: spec({
