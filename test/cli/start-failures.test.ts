@@ -6,6 +6,9 @@
 import t, { type Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { FakeExchange } from '../../src/infra/fake-exchange/fake-exchange.ts';
@@ -96,6 +99,20 @@ t.test('database unreachable: exit 1, one line, the password not shown', async (
   t.match(line, 'ECONNREFUSED');
   t.match(line, 'database.url');
   t.notMatch(exit.stderr, 's3cret-pw');
+  t.ok(exit.ms < 10_000, `exited within seconds (${Math.round(exit.ms)} ms)`);
+});
+
+t.test('data directory in use: a second klagg on the same folder is refused, exit 1, one line naming the holder', async (t) => {
+  // The folder is held by a live process (this test's): its pid in the lock file, as a running klagg leaves it.
+  const dir = await mkdtemp(join(tmpdir(), 'klagg-locked-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'klagg.lock'), `${process.pid}\n`);
+  const exit = await klagg(t, ['run', '--port', '0', '--rest-url', 'http://127.0.0.1:9'], { KLAGG_DATABASE__DATA_DIR: dir }).exit;
+  t.equal(exit.code, 1);
+  const line = assertOneLine(t, exit, 'KLAGG_ERR_START_DATA_DIR_LOCKED');
+  t.match(line, `data directory ${dir} is in use by process ${process.pid}`);
+  t.match(line, 'database.dataDir');
+  t.equal(await readFile(join(dir, 'klagg.lock'), 'utf8'), `${process.pid}\n`, "the holder's lock is left alone");
   t.ok(exit.ms < 10_000, `exited within seconds (${Math.round(exit.ms)} ms)`);
 });
 
