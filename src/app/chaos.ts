@@ -167,7 +167,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       progress = positions;
       if (stillFor > 90_000) {
         const detail = behind.map(([s, lastId], i) => `${s} at ${positions.split(',')[i]} of ${lastId}`);
-        log.error({ workers: await Promise.all(service.system.workers.map((w) => w.stats())), rest: service.rest.stats, trailing: service.trailingGaps.stats, quiet: service.quietChecks.stats }, 'chaos: stuck');
+        log.error({ workers: await Promise.all(service.system.workers.map((w) => w.stats())), rest: service.rest.stats, trailing: service.trailingGaps.watch.stats, quiet: service.trailingGaps.quiet.stats }, 'chaos: stuck');
         throw new KlaggError('KLAGG_ERR_CHAOS_STUCK', { what: `symbols behind the exchange and not moving for 90 s after the end (a trailing gap not found): ${detail.join(', ')}` });
       }
       await sleep(100);
@@ -197,7 +197,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       lateAmended: sum((s) => s.amended),
       lateBeyondMemory: sum((s) => s.lateBeyondMemory),
       revisions: Object.values(service.system.revisionsByCause).reduce((a, b) => a + b, 0),
-      trailingGapsFound: service.trailingGaps.stats.found,
+      trailingGapsFound: service.trailingGaps.watch.stats.found,
       faultsInjected: injected,
       rest: { requests: service.rest.stats.requests, retries: service.rest.stats.retries, http429: service.rest.stats.http429, http418: service.rest.stats.http418 },
       exitCode,

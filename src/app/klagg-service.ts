@@ -3,7 +3,7 @@
  * and its market streams, over a kline store. This is the composition root the `chaos` (and later `run` and `demo`)
  * commands start; every part keeps its own narrow interface.
  */
-import { openTimeOf, type IntervalName } from '../domain/interval.ts';
+import type { IntervalName } from '../domain/interval.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
 import { BinanceRestClient } from '../infra/binance/rest-client.ts';
 import type { Clock } from '../infra/clock.ts';
@@ -17,8 +17,8 @@ import type { KlaggSystemOptions } from '../actors/klagg-system-options.ts';
 import { KlineRebuilder } from '../actors/kline-rebuilder.ts';
 import { SymbolManager, type HistoryBackfill } from '../actors/symbol-manager.ts';
 import { LATEST_ID } from '../actors/partition-worker/partition-worker.ts';
-import { exchangeHasMore, QuietSymbolCheck, type TradedMinute } from '../actors/quiet-symbol-check.ts';
-import { isExchangeKlineFrame, readExchangeKline, TrailingGapWatch } from '../actors/trailing-gap-watch.ts';
+import { TrailingGapGuard } from '../actors/trailing-gap-guard.ts';
+import { isExchangeKlineFrame } from '../actors/trailing-gap-watch.ts';
 import { createExchangeSocket } from '../infra/exchange-stream/exchange-socket.ts';
 import type { SymbolStore } from '../infra/db/symbol-store.ts';
 import { SymbolTableWriter } from '../actors/symbol-table-writer.ts';
@@ -83,12 +83,10 @@ export class KlaggService {
   readonly system: KlaggSystem;
   readonly rebuilder: KlineRebuilder;
   readonly manager: SymbolManager;
-  readonly trailingGaps: TrailingGapWatch;
+  /** Trailing gaps: the exchange's kline last trade ids and quiet-symbol checks (see TrailingGapGuard). */
+  readonly trailingGaps: TrailingGapGuard;
   readonly #options: KlaggServiceOptions;
   #rebuildTimer: NodeJS.Timeout | undefined;
-  #trailingTimer: NodeJS.Timeout | undefined;
-  /** Quiet symbols checked against the exchange's 1m klines (once per quiet spell and after reconnects). */
-  readonly quietChecks: QuietSymbolCheck;
   #gapHealthTimer: NodeJS.Timeout | undefined;
   readonly #symbolTable: SymbolTableWriter | undefined;
 
@@ -102,14 +100,10 @@ export class KlaggService {
       clock: options.clock,
       logger: log.child({ actor: 'streams' }),
       elapsed: () => this.#elapsed(),
-      onReconnected: (streams) =>
-        this.quietChecks.onReconnected(
-          streams.filter((s) => s.endsWith('@aggTrade')).map((s) => s.slice(0, -'@aggTrade'.length).toUpperCase()),
-          this.#elapsed(),
-        ),
+      onReconnected: (streams) => this.trailingGaps.onReconnected(streams),
       onFrame: (frame) => {
         if (SymbolManager.isTickerFrame(frame)) this.manager.onTickers(frame);
-        else if (isExchangeKlineFrame(frame)) this.#onExchangeKline(frame);
+        else if (isExchangeKlineFrame(frame)) this.trailingGaps.onExchangeKlineFrame(frame);
         else this.system.ingestFrame(frame);
       },
       inspect: options.system.inspect,
@@ -142,7 +136,7 @@ export class KlaggService {
       fetchTrades: (symbol, fromId, toId) =>
         this.rest.aggTradesFrom(symbol, fromId, toId).catch((error: unknown) => {
           // A catch-up that could not ask the exchange found nothing: the watch must check again, not call it done.
-          if (toId === LATEST_ID) this.trailingGaps.onCheckFailed(symbol, this.#elapsed());
+          if (toId === LATEST_ID) this.trailingGaps.onCatchUpFailed(symbol);
           log.warn({ err: error, symbol, fromId }, 'fetching trades over REST failed');
           throw error;
         }),
@@ -151,29 +145,27 @@ export class KlaggService {
       tradeSource: {
         subscribe: (symbol) => {
           this.streams.subscribe(this.#streamsOf(symbol));
-          this.quietChecks.onSubscribed(symbol, openTimeOf('1m', options.clock.now()), this.#elapsed());
+          this.trailingGaps.onSubscribed(symbol);
         },
         unsubscribe: (symbol) => {
           this.streams.unsubscribe(this.#streamsOf(symbol));
           this.trailingGaps.forget(symbol);
-          this.quietChecks.forget(symbol);
         },
       },
     });
     const trailing = options.trailingGaps ?? {};
-    this.trailingGaps = new TrailingGapWatch({ confirmMs: trailing.confirmMs ?? 2_000, settleMs: 10_000 });
-    this.quietChecks = new QuietSymbolCheck({ quietAfterMs: trailing.quietAfterMs ?? 10_000, settleMs: trailing.confirmMs ?? 2_000 });
-    const finest = options.intervals[0];
-    this.system.onBatch((batch) => {
-      const elapsed = this.#elapsed();
-      for (const list of [batch.finals, batch.updates]) {
-        for (const kline of list) {
-          if (kline.interval !== finest) continue;
-          this.trailingGaps.onApplied(kline.symbol, kline.lastTradeId, elapsed);
-          if (kline.tradeCount > 0 && kline.interval === '1m') this.quietChecks.onTraded(kline.symbol, { openTime: kline.openTime, tradeCount: kline.tradeCount }, elapsed);
-        }
-      }
+    this.trailingGaps = new TrailingGapGuard({
+      confirmMs: trailing.confirmMs,
+      quietAfterMs: trailing.quietAfterMs,
+      checkIntervalMs: trailing.checkIntervalMs,
+      finest: options.intervals[0]!,
+      elapsed: () => this.#elapsed(),
+      now: () => options.clock.now(),
+      logger: log,
+      fetchMinuteKlines: (symbol, startTime) => this.rest.klines(symbol, '1m', { startTime, limit: 99 }),
+      catchUp: (symbol) => this.system.catchUp(symbol),
     });
+    this.system.onBatch((batch) => this.trailingGaps.onBatch(batch));
     this.manager = new SymbolManager({
       venue: options.venue,
       market: options.market,
@@ -220,16 +212,7 @@ export class KlaggService {
     await this.system.whenSubscribed(this.symbols);
     this.#rebuildTimer = setInterval(() => void this.rebuilder.rebuildClosed(this.#options.clock.now()), 10_000);
     this.#gapHealthTimer = setInterval(() => this.#reportGapHealth(), 1_000);
-    if (this.#trailingGapsOn) {
-      this.#trailingTimer = setInterval(() => {
-        const now = this.#elapsed();
-        for (const symbol of this.trailingGaps.due(now)) {
-          this.#options.logger.info({ symbol }, 'the exchange reports trades klagg has not applied (a trailing gap?); catching up over REST');
-          this.system.catchUp(symbol);
-        }
-        for (const { symbol, minute } of this.quietChecks.due(now)) void this.#checkQuiet(symbol, minute);
-      }, this.#options.trailingGaps?.checkIntervalMs ?? 500);
-    }
+    if (this.#trailingGapsOn) this.trailingGaps.start();
   }
 
   /**
@@ -244,27 +227,6 @@ export class KlaggService {
     const status = age > threshold ? 'degraded' : 'ok';
     const detail = oldest === undefined ? 'no unrepaired gap' : `${this.rebuilder.pending} kline ranges await a rebuild from the exchange; the oldest for ${Math.round(age / 1000)} s`;
     reportHealth(this.system.health, 'gapRepair', status, detail, now);
-  }
-
-  /**
-   * Checks quiet symbols against the exchange's 1m klines (weight 1 each): more trades there than klagg applied, and
-   * the symbol is caught up over REST. See QuietSymbolCheck.
-   */
-  async #checkQuiet(symbol: string, minute: TradedMinute): Promise<void> {
-    let missing: boolean;
-    try {
-      // 99 minutes from klagg's last traded one still weigh 1 (a trade lost after a longer quiet spell needs a trade
-      // or a reconnect check closer to it).
-      missing = exchangeHasMore(minute, await this.rest.klines(symbol, '1m', { startTime: minute.openTime, limit: 99 }));
-    } catch (error) {
-      this.quietChecks.failed(symbol);
-      this.#options.logger.warn({ err: error, symbol }, 'could not check a quiet symbol against the exchange; trying again');
-      return;
-    }
-    this.quietChecks.checked(symbol, missing, this.#elapsed());
-    if (!missing) return;
-    this.#options.logger.info({ symbol }, 'the exchange has trades of a quiet symbol that klagg has not seen; catching up over REST');
-    this.system.catchUp(symbol);
   }
 
   /**
@@ -284,18 +246,13 @@ export class KlaggService {
     return this.#trailingGapsOn ? [`${lower}@aggTrade`, `${lower}@kline_1m`] : [`${lower}@aggTrade`];
   }
 
-  #onExchangeKline(frame: Buffer): void {
-    const kline = readExchangeKline(frame);
-    if (kline !== undefined) this.trailingGaps.onExchangeKline(kline.symbol, kline.lastTradeId, this.#elapsed());
-  }
-
   /**
    * Orderly stop: streams closed, kline rebuilds of periods closed by `closedBy` written, the system drained.
    * Resolves with the exit code.
    */
   async stop(reason: string, closedBy: number = this.#options.clock.now()): Promise<number> {
     if (this.#rebuildTimer) clearInterval(this.#rebuildTimer);
-    if (this.#trailingTimer) clearInterval(this.#trailingTimer);
+    this.trailingGaps.stop();
     if (this.#gapHealthTimer) clearInterval(this.#gapHealthTimer);
     await this.manager.stop();
     await this.streams.stop();

@@ -24,7 +24,7 @@ t.test('(a) a symbol’s last trades withheld before it goes quiet: found within
   rt.exchange.faults.inject({ type: 'withholdTail', symbol, count: 4, quietMs: 25_000 });
   const injectedAt = rt.clock.now();
   await rt.until(boundary + 12_000);
-  const watch = rt.service.trailingGaps.stats;
+  const watch = rt.service.trailingGaps.watch.stats;
   t.ok(rt.exchange.faults.effects.withheldTrades >= 4, `the exchange withheld ${rt.exchange.faults.effects.withheldTrades} trades from the stream`);
   t.ok(watch.found >= 1, `the trailing gap was found (suspected ${watch.suspected}, found ${watch.found}, false alarms ${watch.falseAlarms})`);
   t.ok(watch.lastDetectionMs > 0 && watch.lastDetectionMs < 5_000, `from the exchange showing the trades to klagg holding them: ${Math.round(watch.lastDetectionMs)} ms`);
