@@ -39,6 +39,11 @@ export async function benchChaosLarge(options: { symbols: number; trades: number
         `(${withFaults.seconds.toFixed(0)} s with faults, ${reference.seconds.toFixed(0)} s without)`,
     );
     report.record('chaosLarge', { withFaults, reference, klines: a.length, differing });
+    if (differing !== 0) {
+      // Which rows: both runs' values side by side (symbol interval openTime o h l c v qv tbv tbqv count final).
+      const shown = a.flatMap((row, i) => (row === b[i] ? [] : [`  with faults: ${row}\n  fault-free:  ${b[i] ?? '(none)'}`])).slice(0, 5);
+      report.line(`chaos large: the first differing klines\n${shown.join('\n')}`);
+    }
     if (differing !== 0 || withFaults.aggregated !== options.trades || reference.aggregated !== options.trades) {
       throw new Error(`chaos large: ${differing} klines differ, ${withFaults.aggregated}/${reference.aggregated} of ${options.trades} trades aggregated`);
     }
