@@ -23,15 +23,15 @@ export interface DbFlushOptions {
   readonly postgresUrl?: string;
 }
 
-const ROWS = 5_000;
+export const ROWS = 5_000;
 const RUNS = 10;
 const TARGET_POSTGRES_MS = 60;
 const INTERVALS: readonly IntervalName[] = ['1m', '5m', '30m', '1h', '4h'];
 /** 2026-01-01T00:00:00Z: aligned for every interval above. */
 const OPEN_TIME = 1_767_225_600_000;
 
-/** 1,000 symbols × 5 intervals of open klines, at typical scales, all at version `lastAggId`. */
-function openKlines(venue: string, lastAggId: number): KlineRow[] {
+/** 1,000 symbols × 5 intervals of open klines, at typical scales, all at version `lastAggId` (a higher one passes the guard). */
+export function openKlines(venue: string, lastAggId: number): KlineRow[] {
   const rows: KlineRow[] = [];
   for (let s = 0; rows.length < ROWS; s++) {
     for (const interval of INTERVALS) {

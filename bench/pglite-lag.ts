@@ -9,55 +9,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { IntervalName } from '../src/domain/interval.ts';
-import { KlineStore, type KlineRow } from '../src/infra/db/kline-store.ts';
+import { KlineStore } from '../src/infra/db/kline-store.ts';
 import { openDatabase } from '../src/infra/db/open-database.ts';
+import { openKlines, ROWS } from './db-flush.ts';
 import { BenchReport, median } from './report.ts';
 
-const ROWS = 5_000;
 const RUNS = 10;
 /** The sampler's period: fine enough to see a stall of a few ms, coarse enough not to load the loop itself. */
 const RESOLUTION_MS = 1;
 /** Sampled time before and after each flush (see below). */
 const PAD_MS = 5;
-const INTERVALS: readonly IntervalName[] = ['1m', '5m', '30m', '1h', '4h'];
-/** 2026-01-01T00:00:00Z: aligned for every interval above. */
-const OPEN_TIME = 1_767_225_600_000;
-
-/** 1,000 symbols × 5 intervals of open klines at version `version` (a higher version passes the guard). */
-function openKlines(version: number): KlineRow[] {
-  const rows: KlineRow[] = [];
-  for (let s = 0; rows.length < ROWS; s++) {
-    for (const interval of INTERVALS) {
-      rows.push({
-        venue: 'bench',
-        market: 'usdm',
-        revision: 0,
-        source: 'live',
-        kline: {
-          symbol: `SYM${s}USDT`,
-          interval,
-          openTime: OPEN_TIME,
-          closeTime: OPEN_TIME + 59_999,
-          open: '64012.30',
-          high: '64100.00',
-          low: '63950.10',
-          close: `640${String(version % 100).padStart(2, '0')}.50`,
-          volume: `${1_000 + version}.123`,
-          quoteVolume: `${64_000_000 + version}.12345000`,
-          tradeCount: 1_000 + version,
-          takerBuyVolume: `${500 + version}.001`,
-          takerBuyQuoteVolume: `${32_000_000 + version}.06400000`,
-          firstTradeId: 5_000_000_000,
-          lastTradeId: 5_000_000_000 + version,
-          lastAggId: 2_000_000_000 + version,
-          isFinal: false,
-        },
-      });
-    }
-  }
-  return rows;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -76,7 +37,7 @@ export async function measurePgliteLag(): Promise<PgliteLagResult> {
     const handle = await openDatabase({ dataDir });
     try {
       const store = new KlineStore(handle.db);
-      await store.upsert(openKlines(0)); // inserts every key; the timed flushes are the steady state's updates
+      await store.upsert(openKlines('bench', 0)); // inserts every key; the timed flushes are the steady state's updates
       // The histogram records each period of its own timer (≥ RESOLUTION_MS); it runs only around a flush, so the
       // figure is the lag a flush causes, not the idle loop's. It starts a few ms before the flush (its timer must be
       // armed) and stops a few ms after (a timer the flush delayed fires, and is recorded, only once the loop is
@@ -84,7 +45,7 @@ export async function measurePgliteLag(): Promise<PgliteLagResult> {
       const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
       const flushRunsMs: number[] = [];
       for (let run = 1; run <= RUNS; run++) {
-        const rows = openKlines(run);
+        const rows = openKlines('bench', run);
         histogram.enable();
         await sleep(PAD_MS);
         const started = performance.now();

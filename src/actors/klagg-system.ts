@@ -301,7 +301,7 @@ export class KlaggSystem {
       workers: this.workers,
       clock: options.clock,
       logger: options.logger.child({ actor: 'dispatcher' }),
-      workerActor: (workerId) => this.#workerRefs()[workerId]!,
+      workerActor: (workerId) => this.#root.getSnapshot().children[`worker-${workerId}`]!,
       workerOf: (symbol) => this.workerOf(symbol),
       subscribe: (symbol, position) => {
         this.route(symbol);
