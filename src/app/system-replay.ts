@@ -99,18 +99,26 @@ export async function replaySystem(options: SystemReplayOptions): Promise<System
     const skip = options.skipFrames ?? 0;
     const max = options.maxFrames ?? Number.POSITIVE_INFINITY;
     let interrupted = false;
+    let cut = false;
     for await (const line of readLines(options.input)) {
       if (options.signal?.aborted) {
         interrupted = true;
         break;
       }
       if (position++ < skip) continue;
-      if (frames >= max) break;
+      if (frames >= max) {
+        cut = true;
+        break;
+      }
       system.ingestFrame(line);
       // Let the Gateway and the DB writer run between chunks of frames.
       if (++frames % 4096 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
-    if ((options.finish ?? true) && !interrupted) system.finishInput();
+    if ((options.finish ?? true) && !interrupted) {
+      // The recording's time ends at its last trade for every symbol, whichever worker holds it.
+      if (!cut && skip === 0 && Number.isFinite(inference.lastTradeTime)) system.advanceTo(inference.lastTradeTime);
+      system.finishInput();
+    }
     const exitCode = await system.stop(interrupted ? 'signal' : 'end of input');
     return { exitCode, frames, interrupted, symbols, failedSymbols, rowsWritten: system.dbWriter.stats.writtenRows, seconds: (performance.now() - started) / 1000 };
   } finally {

@@ -38,6 +38,10 @@ const COMMANDS: Readonly<Record<string, () => Promise<CommandFactory>>> = {
   chaos: async () => (await import('./chaos-command.ts')).chaosCommand,
   'fake-exchange': async () => (await import('./fake-exchange-command.ts')).fakeExchangeCommand,
   audit: async () => (await import('./audit-command.ts')).auditCommand,
+  ingest: async () => (await import('./cluster-commands.ts')).ingestCommand,
+  aggregate: async () => (await import('./cluster-commands.ts')).aggregateCommand,
+  write: async () => (await import('./cluster-commands.ts')).writeCommand,
+  serve: async () => (await import('./cluster-commands.ts')).serveCommand,
 };
 
 const program = new Command('klagg')

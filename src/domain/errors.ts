@@ -177,6 +177,11 @@ export const ERRORS = {
     fix: 'Check the network and `exchange.restBaseUrl` / `exchange.wsBaseUrl` (flags --rest-url / --ws-url); `exchange.maxRetries` sets the retries.',
     message: (p) => `exchange ${p.url} unreachable after ${p.attempts} attempts: ${p.reason}`,
   }),
+  KLAGG_ERR_START_NATS_UNREACHABLE: spec<{ servers: string; reason: string }>({
+    summary: 'No NATS server of the cluster could be reached while a cluster role was starting.',
+    fix: 'Start NATS (with JetStream, `-js`) or correct `cluster.servers` (env KLAGG_CLUSTER__SERVERS, flag --nats).',
+    message: (p) => `NATS ${p.servers} unreachable: ${p.reason}`,
+  }),
   KLAGG_ERR_START_PORT_IN_USE: spec<{ host: string; port: number }>({
     summary: 'The HTTP port is taken by another process.',
     fix: 'Stop the other process or choose another port (`server.port`, env KLAGG_SERVER__PORT, flag --port).',

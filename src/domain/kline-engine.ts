@@ -193,6 +193,11 @@ export class KlineEngine {
     this.#finalCells = new Float64Array(this.#perSymbol * 64);
   }
 
+  /** True once `finish` ran: no trade is taken any more. */
+  get isFinished(): boolean {
+    return this.#finished;
+  }
+
   get symbolCount(): number {
     return this.#names.length;
   }

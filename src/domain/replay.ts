@@ -82,10 +82,12 @@ export class Replayer {
 export class ScaleInference {
   readonly #parser = new AggTradeParser();
   readonly #scales = new Map<string, { priceScale: number; qtyScale: number }>();
+  #lastTradeTime = Number.NEGATIVE_INFINITY;
 
   feed(frame: Uint8Array): void {
     if (!this.#parser.parse(frame)) return;
     const t = this.#parser.trade;
+    if (t.tradeTime > this.#lastTradeTime) this.#lastTradeTime = t.tradeTime;
     const symbol = Buffer.from(frame.buffer, frame.byteOffset + t.symbolStart, t.symbolEnd - t.symbolStart).toString('latin1');
     const known = this.#scales.get(symbol);
     if (known === undefined) this.#scales.set(symbol, { priceScale: t.priceDecimals, qtyScale: t.qtyDecimals });
@@ -97,5 +99,14 @@ export class ScaleInference {
 
   get scales(): ReadonlyMap<string, SymbolScales> {
     return this.#scales;
+  }
+
+  /**
+   * The latest trade time of the recording (−Infinity when it has none): where its time ends. A replay that runs
+   * every symbol's clock to this before finishing gives the same klines however symbols are spread over workers or
+   * processes (each worker's clock otherwise ends at its own symbols' last trade).
+   */
+  get lastTradeTime(): number {
+    return this.#lastTradeTime;
   }
 }

@@ -7,6 +7,7 @@ import { activationDispatcherMachine } from './activation-dispatcher.ts';
 import { clockMachine } from './clock.ts';
 import { dbWriterMachine } from './db-writer.ts';
 import { gatewayMachine } from './gateway.ts';
+import { partitionLifecycleMachine } from './partition-lifecycle.ts';
 import { streamConnectionMachine } from './stream-connection.ts';
 import { supervisorMachine } from './supervisor.ts';
 import { symbolLifecycleMachine } from './symbol-lifecycle.ts';
@@ -25,4 +26,5 @@ export const KLAGG_MACHINES: readonly AnyStateMachine[] = [
   streamConnectionMachine,
   symbolManagerMachine,
   symbolLifecycleMachine,
+  partitionLifecycleMachine,
 ] as unknown as AnyStateMachine[];

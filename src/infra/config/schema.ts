@@ -177,6 +177,35 @@ const server = section({
   port: int(0, 65_535).default(8080),
 }).prefault({});
 
+/** The scale-out roles (`klagg ingest|aggregate|write|serve`) on NATS JetStream: see docs/scale-out.md. */
+const cluster = section({
+  /** Comma-separated NATS server URLs (every member of the cluster, so a client survives one's loss). */
+  servers: nonEmptyString('must be a comma-separated list of nats:// URLs')
+    .refine((value) => value.split(',').every((u) => hasProtocol(u.trim(), ['nats:'])), { error: 'must be a comma-separated list of nats:// URLs' })
+    .default('nats://127.0.0.1:4222'),
+  /** Prefix of every subject, stream and bucket: several clusters can share one NATS. */
+  namespace: z.string({ error: 'must be lower-case letters, digits, "_" or "-"' }).regex(/^[a-z0-9_-]+$/, { error: 'must be lower-case letters, digits, "_" or "-"' }).default('klagg'),
+  /** Fixed virtual partitions (changing it is a migration). */
+  partitions: int(1, 4096).default(256),
+  tradeStreams: int(1, 256).default(16),
+  klineStreams: int(1, 256).default(4),
+  /** 1 on a single server; 3 on a cluster (every stream and bucket survives the loss of one server). */
+  replicas: int(1, 5).default(1),
+  /** This process's name in heartbeats and ownership records (default: host-pid). */
+  node: z.string({ error: 'must be letters, digits, "_" or "-"' }).regex(/^[A-Za-z0-9_-]+$/, { error: 'must be letters, digits, "_" or "-"' }).optional(),
+  /** How often an aggregator publishes what changed (live and durable). */
+  tickMs: int(10, 10_000).default(250),
+  checkpointEveryMs: int(100, 600_000).default(10_000),
+  heartbeatMs: int(50, 10_000).default(500),
+  /** A member is dead after this long without a heartbeat. */
+  deadAfterMs: int(200, 60_000).default(3_000),
+  coordinatorLeaseMs: int(500, 60_000).default(10_000),
+  /** A planned move that has not released within this falls back to the crash path. */
+  moveTimeoutMs: int(100, 60_000).default(2_000),
+  /** How often ingest publishes watermarks. */
+  watermarkMs: int(50, 10_000).default(500),
+}).prefault({});
+
 const log = section({
   level: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(' ')}` }).default('info'),
   /** `auto`: pretty when stderr is a terminal. */
@@ -198,6 +227,7 @@ export const klaggConfigSchema = z.strictObject(
     watchdog,
     exchange,
     server,
+    cluster,
     /** Required by the admin HTTP routes; they are disabled without it. */
     adminToken: z
       .string({ error: 'must be a string of at least 16 characters' })

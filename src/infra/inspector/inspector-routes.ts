@@ -12,7 +12,7 @@ import type { ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { KlaggError } from '../../domain/errors.ts';
-import type { HttpMount, HttpServer } from '../http/http-server.ts';
+import type { HttpServer } from '../http/http-server.ts';
 import type { InspectorChange, InspectorHub } from './inspector-hub.ts';
 
 export const INSPECTOR_STATIC_DIR = fileURLToPath(new URL('../../../static/inspector/', import.meta.url));
@@ -66,7 +66,7 @@ export class InspectorServer {
   }
 
   /** Adds the inspector's routes to an HttpServer (pass in its `mounts`). */
-  readonly mount: HttpMount = (app: FastifyInstance, server: HttpServer): void => {
+  readonly mount = (app: FastifyInstance, server?: HttpServer): void => {
     for (const [path, asset] of Object.entries(ASSETS)) app.get(path, async (_request, reply) => reply.type(asset.contentType).send(await this.#asset(path, asset)));
     app.get('/inspector/graphs.json', async () => ({ machines: this.#hub.graphs() }));
     app.get('/inspector/state.json', async () => this.#hub.snapshot());
@@ -82,7 +82,7 @@ export class InspectorServer {
         'x-request-id': request.id,
       });
       res.flushHeaders();
-      server.countStreamed(request, 200);
+      server?.countStreamed(request, 200);
       request.raw.socket.setNoDelay(true);
       request.raw.socket.setTimeout(0);
       const client: Client = { res, unsubscribe: this.#hub.subscribe((change) => this.#send(client, change)) };

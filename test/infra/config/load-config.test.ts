@@ -25,6 +25,22 @@ const SYSTEM_DEFAULTS: KlaggConfig = {
     backoffInitialMs: 250,
   },
   server: { host: '127.0.0.1', port: 8080 },
+  // scale-out.md's design values.
+  cluster: {
+    servers: 'nats://127.0.0.1:4222',
+    namespace: 'klagg',
+    partitions: 256,
+    tradeStreams: 16,
+    klineStreams: 4,
+    replicas: 1,
+    tickMs: 250,
+    checkpointEveryMs: 10_000,
+    heartbeatMs: 500,
+    deadAfterMs: 3_000,
+    coordinatorLeaseMs: 10_000,
+    moveTimeoutMs: 2_000,
+    watermarkMs: 500,
+  },
   log: { level: 'info', pretty: 'auto' },
 };
 

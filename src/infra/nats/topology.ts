@@ -1,0 +1,89 @@
+/**
+ * Creates (or brings up to date) the streams and KV buckets a cluster uses: idempotent, so every role can run it at
+ * start. Every created stream's config is read back: a 2.9 server silently drops fields it does not know
+ * (scale-out.md §1.4), and a cluster that runs on a config it did not ask for must refuse to start, not drift.
+ */
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { KlaggError } from '../../domain/errors.ts';
+import type { ClusterNames } from './cluster-layout.ts';
+
+export interface ClusterBuckets {
+  /** `own.<p>` → the partition's owner record; its revision is the ownership epoch. */
+  readonly ownership: KV;
+  /** `ckpt.<p>` → the partition's checkpoint (engine snapshot + stream position), written with CAS. */
+  readonly checkpoints: KV;
+  /** `coord` → the coordinator's lease (the bucket's TTL is the lease length). */
+  readonly coordinator: KV;
+  /** `<venue>.<market>.<symbol>` → the symbol's exchange description (tick and step sizes…), written by ingest. */
+  readonly symbols: KV;
+}
+
+export interface TopologyOptions {
+  /** Length of the coordinator lease (the coordinator bucket's TTL). */
+  readonly coordinatorLeaseMs: number;
+}
+
+export async function ensureTopology(nc: NatsConnection, names: ClusterNames, options: TopologyOptions): Promise<ClusterBuckets> {
+  const jsm = await jetstreamManager(nc);
+  const layout = names.layout;
+  for (let i = 0; i < layout.tradeStreams; i++) {
+    await ensureStream(jsm, {
+      name: names.tradeStream(i),
+      subjects: names.tradePartitions(i).map((p) => names.partitionFilter(p)),
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      num_replicas: layout.replicas,
+      max_age: nanos(layout.tradeMaxAgeMs),
+      duplicate_window: nanos(layout.duplicateWindowMs),
+      discard: DiscardPolicy.Old,
+      allow_direct: true,
+    });
+  }
+  for (let i = 0; i < layout.klineStreams; i++) {
+    await ensureStream(jsm, {
+      name: names.klineStream(i),
+      subjects: names.klinePartitions(i).map((p) => names.durableKlineSubject(p)),
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      num_replicas: layout.replicas,
+      max_age: nanos(layout.klineMaxAgeMs),
+      duplicate_window: nanos(layout.duplicateWindowMs),
+      discard: DiscardPolicy.Old,
+    });
+  }
+  const kvm = new Kvm(nc);
+  const replicas = layout.replicas;
+  return {
+    ownership: await kvm.create(names.ownershipBucket, { history: 5, replicas, storage: StorageType.File }),
+    checkpoints: await kvm.create(names.checkpointBucket, { history: 1, replicas, storage: StorageType.File, maxValueSize: 8 * 1024 * 1024 }),
+    coordinator: await kvm.create(names.coordinatorBucket, { history: 1, replicas, storage: StorageType.File, ttl: options.coordinatorLeaseMs }),
+    symbols: await kvm.create(names.symbolsBucket, { history: 1, replicas, storage: StorageType.File }),
+  };
+}
+
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  let applied: StreamConfig;
+  try {
+    applied = (await jsm.streams.info(config.name)).config;
+    const sameSubjects = JSON.stringify([...(applied.subjects ?? [])].sort()) === JSON.stringify([...(config.subjects ?? [])].sort());
+    if (!sameSubjects || applied.num_replicas !== config.num_replicas || applied.max_age !== config.max_age) {
+      applied = (await jsm.streams.update(config.name, { ...applied, ...config } as StreamConfig)).config;
+    }
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    applied = (await jsm.streams.add(config)).config;
+  }
+  for (const [key, wanted] of Object.entries(config)) {
+    const got = (applied as unknown as Record<string, unknown>)[key];
+    if (JSON.stringify(Array.isArray(got) ? [...got].sort() : got) !== JSON.stringify(Array.isArray(wanted) ? [...wanted].sort() : wanted)) {
+      throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `stream ${config.name}: the server did not apply ${key} = ${JSON.stringify(wanted)} (it holds ${JSON.stringify(got)})` });
+    }
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  const e = error as { code?: unknown; api_error?: { err_code?: number }; message?: string };
+  return e?.api_error?.err_code === 10059 || /stream not found/i.test(String(e?.message));
+}
