@@ -161,6 +161,13 @@ export const ERRORS = {
     message: (p) => p.what,
   }),
 
+  // ── NATS: the NATS server klagg's scale-out roles run on ─────────────────────────────────────────────────────────
+  KLAGG_ERR_NATS_CAPABILITY: spec<{ what: string }>({
+    summary: 'The NATS server lacks something klagg needs (JetStream, a feature of a newer server), or silently dropped a stream setting klagg asked for.',
+    fix: 'Run a current nats-server (2.11 or newer) with JetStream on (`-js`); the message names what is missing and the version found.',
+    message: (p) => p.what,
+  }),
+
   // ── START: a start that cannot complete (the process exits non-zero) ─────────────────────────────────────────────
   KLAGG_ERR_START_DATA_DIR_LOCKED: spec<{ dir: string; pid: number }>({
     summary: 'The embedded database folder is in use by another klagg process.',
