@@ -8,6 +8,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { KlaggError } from '../../domain/errors.ts';
 import { ClusterNames, DEFAULT_LAYOUT, type ClusterLayout } from '../../infra/nats/cluster-layout.ts';
+import { checkCapabilities, requireCapabilities } from '../../infra/nats/capabilities.ts';
 import { ensureTopology, type ClusterBuckets } from '../../infra/nats/topology.ts';
 import type { KlaggConfig } from '../../infra/config/schema.ts';
 import type { Logger } from '../../infra/logger.ts';
@@ -31,12 +32,16 @@ export function serversOf(config: KlaggConfig): string[] {
   return config.cluster.servers.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+/**
+ * Connects to the listed servers only (`ignoreClusterUpdates`): list every member of a NATS cluster in
+ * `cluster.servers`; a process must not route around the addresses it was given (a proxy, a firewall rule).
+ */
 export async function openCluster(config: KlaggConfig, role: string, logger: Logger): Promise<ClusterRuntime> {
   const node = config.cluster.node ?? `${role}-${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}-${process.pid}`;
   const servers = serversOf(config);
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers, name: `klagg-${node}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 2000, maxPingOut: 3 });
+    nc = await connect({ servers, name: `klagg-${node}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, pingInterval: 2000, maxPingOut: 3, ignoreClusterUpdates: true });
   } catch (error) {
     throw new KlaggError('KLAGG_ERR_START_NATS_UNREACHABLE', { servers: servers.join(','), reason: (error as Error)?.message ?? String(error) });
   }
@@ -47,8 +52,10 @@ export async function openCluster(config: KlaggConfig, role: string, logger: Log
     }
   })().catch(() => undefined);
   try {
-    const serverVersion = nc.info?.version ?? 'unknown';
-    if (nc.info?.jetstream !== true) throw new KlaggError('KLAGG_ERR_START_NATS_UNREACHABLE', { servers: servers.join(','), reason: `server ${serverVersion} has JetStream disabled (start it with -js)` });
+    // Only what 2.9 offers is used; a server without JetStream cannot run a cluster role at all.
+    const capabilities = await checkCapabilities(nc);
+    requireCapabilities(capabilities, ['jetstream']);
+    const serverVersion = capabilities.version;
     const names = new ClusterNames(layoutOf(config));
     const buckets = await ensureTopology(nc, names, { coordinatorLeaseMs: config.cluster.coordinatorLeaseMs });
     const js = jetstream(nc);
