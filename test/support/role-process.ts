@@ -91,6 +91,9 @@ export class RoleProcess {
     this.#log = createWriteStream(this.logPath, { flags: 'a' });
     this.#log.write(`--- ${NODE} ${MAIN} ${options.args.join(' ')} (cwd ${REPO}) at ${new Date().toISOString()}\n`);
     const env: Record<string, string | undefined> = { ...(options.inheritEnv === false ? {} : process.env), ...options.env };
+    // The test harness's own switches are not klagg settings (klagg refuses unknown KLAGG_ variables).
+    delete env.KLAGG_KEEP_ROLE_LOGS;
+    delete env.KLAGG_KEEP_NATS_DIRS;
     for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
     this.#child = spawn(NODE, [MAIN, ...options.args], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.spawned = new Promise<void>((resolve, reject) => {

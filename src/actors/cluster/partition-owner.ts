@@ -73,7 +73,10 @@ export class PartitionOwner {
         restoreLater: (_, { epoch }) => void setTimeout(() => this.actor.getSnapshot().value === 'Restoring' && void this.#restore(epoch), 1000),
         startReading: () => void this.#startReading(),
         drain: () => void this.#drain(),
-        stopReading: () => void this.#stop(),
+        stopReading: ({ context }) => {
+          options.logger.warn({ partition: options.partition, epoch: context.epoch, reason: context.lastError }, 'partition fenced: stopped, nothing more is emitted');
+          void this.#stop();
+        },
       },
     });
     this.actor = createActor(machine, { input: { partition: options.partition }, inspect: options.inspect, id: `partition-${options.partition}` });

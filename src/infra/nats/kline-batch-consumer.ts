@@ -1,7 +1,8 @@
 /**
  * The writers' side of the durable kline batches: one durable pull consumer (`db`) per kline stream, shared by every
  * writer process (the server hands each fetch's messages to one of them), explicit acks, and redelivery after
- * `ackWaitMs` of anything a crashed writer held. A batch is acknowledged only after its rows are stored.
+ * `ackWaitMs` of anything a crashed writer held (or a fetch lost on the way: short, since a writer that is still
+ * storing a batch says so with `working()`). A batch is acknowledged only after its rows are stored.
  */
 import { nanos } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstreamManager, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
@@ -20,7 +21,7 @@ export class KlineBatchConsumer {
   readonly #names: ClusterNames;
   readonly #ackWaitMs: number;
 
-  constructor(nc: NatsConnection, js: JetStreamClient, names: ClusterNames, ackWaitMs = 30_000) {
+  constructor(nc: NatsConnection, js: JetStreamClient, names: ClusterNames, ackWaitMs = 10_000) {
     this.#nc = nc;
     this.#js = js;
     this.#names = names;

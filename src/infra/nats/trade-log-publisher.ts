@@ -61,6 +61,9 @@ export class TradeLogPublisher {
   readonly #maxBytes: number;
   #closed = false;
   #watermarkSeq = 0;
+  /** Publishes being retried now, and since when the first of them has been (a publish stall). */
+  #retrying = 0;
+  #stallStart = 0;
 
   constructor(options: TradeLogPublisherOptions) {
     this.#o = options;
@@ -88,6 +91,11 @@ export class TradeLogPublisher {
     q.pendingBytes += frame.length;
     q.lastId = aggId;
     if (!q.inFlight) void this.#send(q);
+  }
+
+  /** How long publishing has been failing without a break (0: it works). */
+  stalledForMs(): number {
+    return this.#retrying === 0 ? 0 : performance.now() - this.#stallStart;
   }
 
   /** Resolves once every trade queued before the call is acknowledged by the log. */
@@ -157,13 +165,19 @@ export class TradeLogPublisher {
     for (;;) {
       try {
         const ack = await this.#o.js.publish(subject, payload, { msgID, timeout: this.#o.publishTimeoutMs ?? 5000 });
-        if (stallStart > 0) this.stats.stalledMs += performance.now() - stallStart;
+        if (stallStart > 0) {
+          this.stats.stalledMs += performance.now() - stallStart;
+          this.#retrying--;
+        }
         return ack.duplicate;
       } catch (error) {
         if (this.#closed) return false;
         attempt++;
         this.stats.retries++;
-        if (stallStart === 0) stallStart = performance.now();
+        if (stallStart === 0) {
+          stallStart = performance.now();
+          if (this.#retrying++ === 0) this.#stallStart = stallStart;
+        }
         this.#o.onRetry?.(subject, error, attempt);
         await new Promise((resolve) => setTimeout(resolve, Math.min(this.#o.retryDelayMs ?? 250, 250 * attempt)));
       }
