@@ -4,7 +4,7 @@
  * (scale-out.md §1.4), and a cluster that runs on a config it did not ask for must refuse to start, not drift.
  */
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { KlaggError } from '../../domain/errors.ts';
 import type { ClusterNames } from './cluster-layout.ts';
@@ -25,11 +25,28 @@ export interface TopologyOptions {
   readonly coordinatorLeaseMs: number;
 }
 
+/** Creating replicated streams takes a Raft round each, and several roles may create the same ones at once. */
+const ADMIN_TIMEOUT_MS = 15_000;
+const ATTEMPTS = 4;
+
+/** Retries an idempotent admin step that timed out (a busy or electing server), a bounded number of times. */
+async function retrying<T>(what: string, step: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      const transient = /timeout|no responders|leadership|not enabled|unavailable/i.test(String((error as Error)?.message));
+      if (!transient || attempt >= ATTEMPTS) throw new KlaggError('KLAGG_ERR_START_NATS_UNREACHABLE', { servers: 'JetStream', reason: `creating ${what} failed ${attempt} times: ${(error as Error)?.message ?? String(error)}` });
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+    }
+  }
+}
+
 export async function ensureTopology(nc: NatsConnection, names: ClusterNames, options: TopologyOptions): Promise<ClusterBuckets> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, { timeout: ADMIN_TIMEOUT_MS });
   const layout = names.layout;
   for (let i = 0; i < layout.tradeStreams; i++) {
-    await ensureStream(jsm, {
+    await ensureStreamRetrying(jsm, {
       name: names.tradeStream(i),
       subjects: names.tradePartitions(i).map((p) => names.partitionFilter(p)),
       retention: RetentionPolicy.Limits,
@@ -42,7 +59,7 @@ export async function ensureTopology(nc: NatsConnection, names: ClusterNames, op
     });
   }
   for (let i = 0; i < layout.klineStreams; i++) {
-    await ensureStream(jsm, {
+    await ensureStreamRetrying(jsm, {
       name: names.klineStream(i),
       subjects: names.klinePartitions(i).map((p) => names.durableKlineSubject(p)),
       retention: RetentionPolicy.Limits,
@@ -53,14 +70,19 @@ export async function ensureTopology(nc: NatsConnection, names: ClusterNames, op
       discard: DiscardPolicy.Old,
     });
   }
-  const kvm = new Kvm(nc);
+  const kvm = new Kvm(jetstream(nc, { timeout: ADMIN_TIMEOUT_MS }));
   const replicas = layout.replicas;
+  const bucket = (name: string, opts: Parameters<Kvm['create']>[1]): Promise<KV> => retrying(`KV bucket ${name}`, () => kvm.create(name, opts));
   return {
-    ownership: await kvm.create(names.ownershipBucket, { history: 5, replicas, storage: StorageType.File }),
-    checkpoints: await kvm.create(names.checkpointBucket, { history: 1, replicas, storage: StorageType.File, maxValueSize: 8 * 1024 * 1024 }),
-    coordinator: await kvm.create(names.coordinatorBucket, { history: 1, replicas, storage: StorageType.File, ttl: options.coordinatorLeaseMs }),
-    symbols: await kvm.create(names.symbolsBucket, { history: 1, replicas, storage: StorageType.File }),
+    ownership: await bucket(names.ownershipBucket, { history: 5, replicas, storage: StorageType.File }),
+    checkpoints: await bucket(names.checkpointBucket, { history: 1, replicas, storage: StorageType.File, maxValueSize: 8 * 1024 * 1024 }),
+    coordinator: await bucket(names.coordinatorBucket, { history: 1, replicas, storage: StorageType.File, ttl: options.coordinatorLeaseMs }),
+    symbols: await bucket(names.symbolsBucket, { history: 1, replicas, storage: StorageType.File }),
   };
+}
+
+function ensureStreamRetrying(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  return retrying(`stream ${config.name}`, () => ensureStream(jsm, config));
 }
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
