@@ -40,15 +40,18 @@ function flagsOf(opts: ClusterFlags): DeepPartial<KlaggConfig> {
 export function ingestCommand(host: CommandHost): Command {
   const ctx = contextOf(host);
   const command = withClusterFlags(new Command('ingest'))
-    .description('publish trades into the cluster’s trade log (from a recording; an end marker after its last trade)')
-    .requiredOption('--input <file>', 'a recording of aggTrade frames (one per line)')
+    .description('publish trades into the cluster’s trade log (from the exchange, or a recording with an end marker after it)')
+    .option('--input <file>', 'a recording of aggTrade frames (one per line) instead of the exchange')
+    .option('--symbols <list>', 'only these symbols (exchange)', (value: string) => value.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean))
+    .option('--rest-url <url>', 'exchange REST base URL (default: config)')
+    .option('--ws-url <url>', 'exchange WebSocket base URL (default: config)')
     .option('--rate <n>', 'trades per second at most (default: as fast as the log acknowledges)', integer)
     .option('--stay', 'keep running (and serving /health) after the recording is published')
     .option('--http-port <p>', 'port of /health and /metrics (default: 0, a free one)', integer);
-  return command.action(async (opts: ClusterFlags & { input: string; rate?: number; stay?: boolean }) => {
-    const { config, logger } = ctx.configure(command, flagsOf(opts));
+  return command.action(async (opts: ClusterFlags & { input?: string; rate?: number; stay?: boolean; symbols?: string[]; restUrl?: string; wsUrl?: string }) => {
+    const { config, logger } = ctx.configure(command, { ...flagsOf(opts), exchange: { restBaseUrl: opts.restUrl, wsBaseUrl: opts.wsUrl } });
     const { runIngestRole } = await ctx.lifecycle.step(import('../app/cluster/ingest-role.ts'));
-    await runIngestRole({ config, logger, life: ctx.lifecycle, host: config.server.host, port: opts.httpPort ?? 0, input: opts.input, rate: opts.rate, stay: opts.stay });
+    await runIngestRole({ config, logger, life: ctx.lifecycle, host: config.server.host, port: opts.httpPort ?? 0, input: opts.input, symbols: opts.symbols, rate: opts.rate, stay: opts.stay });
   });
 }
 

@@ -12,12 +12,18 @@ export interface TradeBatchHeader {
   readonly s: string;
   readonly ps: number;
   readonly qs: number;
+  /**
+   * 1 on the first batch of a symbol whose earlier trades are not in the log (an ingest joined its market mid-period):
+   * the periods its first trade falls in are incomplete in the log, so they are never emitted.
+   */
+  readonly j?: 1;
 }
 
 const NEWLINE = 0x0a;
 
-export function encodeTradeBatch(symbol: string, scales: SymbolScales, frames: readonly Uint8Array[]): Uint8Array {
-  const header = Buffer.from(JSON.stringify({ s: symbol, ps: scales.priceScale, qs: scales.qtyScale } satisfies TradeBatchHeader));
+export function encodeTradeBatch(symbol: string, scales: SymbolScales, frames: readonly Uint8Array[], join = false): Uint8Array {
+  const fields: TradeBatchHeader = join ? { s: symbol, ps: scales.priceScale, qs: scales.qtyScale, j: 1 } : { s: symbol, ps: scales.priceScale, qs: scales.qtyScale };
+  const header = Buffer.from(JSON.stringify(fields));
   const parts: Uint8Array[] = [header];
   for (const frame of frames) parts.push(NEWLINE_BYTES, frame);
   return Buffer.concat(parts);

@@ -6,6 +6,7 @@
  * second ingest or a replay is dropped and counted; a gap (ids that never reached the log) is accepted, counted and
  * remembered — deterministically, since the decision depends on the log alone — and never silent.
  */
+import { AggTradeParser } from './agg-trade-parser.ts';
 import type { DecodedTradeBatch } from './cluster-messages.ts';
 import { FrameIngest, FrameOutcome } from './frame-ingest.ts';
 import type { IntervalName } from './interval.ts';
@@ -24,6 +25,8 @@ export interface PartitionCounters {
   watermarks: number;
   /** Trades that arrived after the end of the recording (a second ingest's duplicates; never applied). */
   afterEnd: number;
+  /** Klines never emitted because their period began before the symbol's history in the log (a join). */
+  partial: number;
 }
 
 export interface PartitionGap {
@@ -45,6 +48,8 @@ export interface PartitionSnapshot {
   readonly watermark: number;
   readonly counters: PartitionCounters;
   readonly engine: EngineSnapshot;
+  /** Symbols whose history in the log began mid-period, with their first trade's time. */
+  readonly joins: Readonly<Record<string, number>>;
 }
 
 export interface PartitionAggregateOptions {
@@ -61,16 +66,20 @@ export class PartitionAggregate {
   readonly counters: PartitionCounters;
   /** The most recent gaps (for logs and metrics). */
   readonly gaps: PartitionGap[] = [];
+  readonly #parser = new AggTradeParser();
   #position: number;
   #watermark: number;
   #finals: Kline[] = [];
+  /** Symbol → its first trade's time, for symbols that joined mid-period: their first periods are incomplete. */
+  readonly #joins: Map<string, number>;
 
-  private constructor(partition: number, engine: (sink: { onFinal(kline: Kline): void }) => KlineEngine, position: number, watermark: number, counters?: PartitionCounters) {
+  private constructor(partition: number, engine: (sink: { onFinal(kline: Kline): void }) => KlineEngine, position: number, watermark: number, counters?: PartitionCounters, joins: Readonly<Record<string, number>> = {}) {
     this.partition = partition;
+    this.#joins = new Map(Object.entries(joins));
     this.ingest = new FrameIngest(engine({ onFinal: (kline) => this.#finals.push(kline) }));
     this.#position = position;
     this.#watermark = watermark;
-    this.counters = counters ? { ...counters } : { batches: 0, trades: 0, applied: 0, duplicates: 0, gaps: 0, gapTrades: 0, rejected: 0, watermarks: 0, afterEnd: 0 };
+    this.counters = counters ? { ...counters } : { batches: 0, trades: 0, applied: 0, duplicates: 0, gaps: 0, gapTrades: 0, rejected: 0, watermarks: 0, afterEnd: 0, partial: 0 };
   }
 
   static create(options: PartitionAggregateOptions): PartitionAggregate {
@@ -78,7 +87,7 @@ export class PartitionAggregate {
   }
 
   static restore(snapshot: PartitionSnapshot): PartitionAggregate {
-    return new PartitionAggregate(snapshot.partition, (sink) => KlineEngine.restore(snapshot.engine, sink), snapshot.position, snapshot.watermark, snapshot.counters);
+    return new PartitionAggregate(snapshot.partition, (sink) => KlineEngine.restore(snapshot.engine, sink), snapshot.position, snapshot.watermark, snapshot.counters, snapshot.joins);
   }
 
   get engine(): KlineEngine {
@@ -109,7 +118,10 @@ export class PartitionAggregate {
     this.counters.batches++;
     const ingest = this.ingest;
     const finished = this.finished;
+    const known = this.engine.symbolIndex(batch.header.s) !== undefined;
     if (!finished) ingest.addSymbol(batch.header.s, { priceScale: batch.header.ps, qtyScale: batch.header.qs });
+    // Only a symbol's first batch can start its history (a later `j` is a second ingest's: the history exists).
+    if (!known && batch.header.j === 1 && batch.frames.length > 0 && this.#parser.parse(batch.frames[0]!)) this.#joins.set(batch.header.s, this.#parser.trade.tradeTime);
     for (const frame of batch.frames) {
       this.counters.trades++;
       if (finished) {
@@ -155,16 +167,35 @@ export class PartitionAggregate {
     this.counters.rejected++;
   }
 
-  /** Finals since the previous call, in order, then the latest state of every changed open kline. */
+  /**
+   * Finals since the previous call, in order, then the latest state of every changed open kline — but never a kline
+   * of a period that began before its symbol's history in the log (a join mid-period): it would be incomplete, and a
+   * missing kline (which a backfill from the exchange's klines fills) is better than a wrong one.
+   */
   takeOutput(): Kline[] {
     const finals = this.#finals;
     this.#finals = [];
     const updates = this.engine.takeChanged();
-    return finals.length === 0 ? updates : updates.length === 0 ? finals : finals.concat(updates);
+    const all = finals.length === 0 ? updates : updates.length === 0 ? finals : finals.concat(updates);
+    if (this.#joins.size === 0) return all;
+    return all.filter((kline) => {
+      const joined = this.#joins.get(kline.symbol);
+      if (joined === undefined || kline.openTime > joined || kline.closeTime < joined) return true;
+      this.counters.partial++;
+      return false;
+    });
   }
 
   /** Take it right after `takeOutput` (a snapshot holds no pending output). */
   snapshot(): PartitionSnapshot {
-    return { version: PARTITION_SNAPSHOT_VERSION, partition: this.partition, position: this.#position, watermark: this.#watermark, counters: { ...this.counters }, engine: this.engine.snapshot() };
+    return {
+      version: PARTITION_SNAPSHOT_VERSION,
+      partition: this.partition,
+      position: this.#position,
+      watermark: this.#watermark,
+      counters: { ...this.counters },
+      engine: this.engine.snapshot(),
+      joins: Object.fromEntries(this.#joins),
+    };
   }
 }

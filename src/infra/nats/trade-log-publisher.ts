@@ -48,6 +48,8 @@ interface SymbolQueue {
   firstId: number;
   lastId: number;
   inFlight: boolean;
+  /** The next batch starts the symbol's history in the log mid-period (see TradeBatchHeader.j). */
+  join: boolean;
   /** Last id the log acknowledged. */
   acked: number;
   waiters: { id: number; resolve: () => void }[];
@@ -78,11 +80,14 @@ export class TradeLogPublisher {
     return n;
   }
 
-  /** Queues one trade (its aggTrade frame); ids of a symbol must come in order, each once. */
-  enqueue(symbol: string, scales: SymbolScales, aggId: number, frame: Buffer): void {
+  /**
+   * Queues one trade (its aggTrade frame); ids of a symbol must come in order, each once. `join` on a symbol's first
+   * trade says its earlier trades are not in the log (the ingest joined mid-period).
+   */
+  enqueue(symbol: string, scales: SymbolScales, aggId: number, frame: Buffer, join = false): void {
     let q = this.#queues.get(symbol);
     if (q === undefined) {
-      q = { symbol, partition: this.#o.names.partitionOf(this.#o.venue, this.#o.market, symbol), scales, pending: [], pendingBytes: 0, firstId: aggId, lastId: aggId - 1, inFlight: false, acked: aggId - 1, waiters: [] };
+      q = { symbol, partition: this.#o.names.partitionOf(this.#o.venue, this.#o.market, symbol), scales, pending: [], pendingBytes: 0, firstId: aggId, lastId: aggId - 1, inFlight: false, join, acked: aggId - 1, waiters: [] };
       this.#queues.set(symbol, q);
     }
     q.scales = scales;
@@ -141,7 +146,8 @@ export class TradeLogPublisher {
       const last = first + take - 1;
       q.firstId = last + 1;
       const { names, venue, market } = this.#o;
-      const payload = encodeTradeBatch(q.symbol, q.scales, frames);
+      const payload = encodeTradeBatch(q.symbol, q.scales, frames, q.join);
+      q.join = false;
       const duplicate = await this.#publish(names.tradeSubject(q.partition, venue, market, q.symbol), payload, `${venue}.${market}.${q.symbol}.${first}-${last}`);
       if (this.#closed) break;
       this.stats.batches++;
