@@ -186,6 +186,14 @@ export class PartitionAggregate {
     });
   }
 
+  /** Every open kline now (a full refresh for the live subscribers of a partition that just changed owner). */
+  openKlines(): Kline[] {
+    return this.engine.openKlines().filter((kline) => {
+      const joined = this.#joins.get(kline.symbol);
+      return joined === undefined || kline.openTime > joined || kline.closeTime < joined;
+    });
+  }
+
   /** Take it right after `takeOutput` (a snapshot holds no pending output). */
   snapshot(): PartitionSnapshot {
     return {

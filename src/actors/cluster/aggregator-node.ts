@@ -116,6 +116,7 @@ export class AggregatorNode {
     if (this.#closed || own.partition >= this.#o.partitions) return;
     const { node, phase } = own.record;
     const existing = this.#owners.get(own.partition);
+    if (phase === 'released') void this.coordinator.onReleased(own.partition, own.record.next, own.revision);
     if (node !== this.#o.node) {
       if (existing?.running) existing.fence(`partition ${own.partition} is owned by ${node} now (epoch ${own.revision})`);
       return;

@@ -40,6 +40,8 @@ export class PartitionCoordinator {
   /** When each record (partition@revision) was first seen: how long a move has taken. */
   readonly #since = new Map<string, number>();
   #leaderSince = 0;
+  /** Since when this node has heard heartbeats: a new coordinator that has listened long enough need not wait. */
+  #listeningSince = 0;
   #renewTimer: NodeJS.Timeout | null = null;
   #roundTimer: NodeJS.Timeout | null = null;
   #round: Promise<void> | null = null;
@@ -64,6 +66,7 @@ export class PartitionCoordinator {
   }
 
   start(): void {
+    this.#listeningSince = this.#o.now();
     const renew = async (): Promise<void> => {
       if (this.#closed) return;
       const held = await this.#o.lease.acquireOrRenew();
@@ -80,6 +83,20 @@ export class PartitionCoordinator {
     }, this.#o.roundMs);
   }
 
+  /**
+   * A planned move's old owner released the partition: hand it to the node the move named at once, instead of at the
+   * next round (the partition is paused until then). Only the coordinator does; a lost CAS means someone was first.
+   */
+  async onReleased(partition: number, next: string | undefined, revision: number): Promise<void> {
+    if (!this.stats.leader || next === undefined || !this.members().includes(next)) return;
+    const written = await this.#o.ownership.write(partition, { node: next, phase: 'active' }, revision).catch(() => null);
+    if (written === null) this.stats.conflicts++;
+    else {
+      this.stats.writes++;
+      this.#o.logger.info({ partition, node: next, phase: 'active', why: 'released', epoch: written }, 'partition assignment');
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#renewTimer) clearInterval(this.#renewTimer);
@@ -92,8 +109,9 @@ export class PartitionCoordinator {
   async #runRound(): Promise<void> {
     const o = this.#o;
     const now = o.now();
-    // Fresh coordinator: hear everyone before deciding anyone is dead.
-    if (now - this.#leaderSince < o.deadAfterMs) return;
+    // Hear everyone for a detection window before deciding anyone is dead (every node listens from its start, so a
+    // coordinator taking over from a crashed one has usually heard enough already).
+    if (now - Math.min(this.#leaderSince, this.#listeningSince) < o.deadAfterMs) return;
     const members = this.members();
     if (members.length === 0) return;
     let current;

@@ -170,7 +170,7 @@ export class PartitionOwner {
       return;
     }
     // An empty or fully read log delivers nothing to say so: no message within a moment means caught up.
-    this.#caughtUpTimer = setTimeout(() => this.state === 'Replaying' && this.actor.send({ type: 'CAUGHT_UP' }), 500);
+    this.#caughtUpTimer = setTimeout(() => this.#caughtUp(generation), 300);
     this.#timer = setInterval(() => this.#tick(false), o.tickMs);
   }
 
@@ -188,7 +188,19 @@ export class PartitionOwner {
       else if (entry.kind === 'end' || message.end === true) aggregate.applyEnd(entry.position, message.wm);
       else aggregate.applyWatermark(entry.position, message.wm);
     }
-    if (entry.pending === 0 && this.state === 'Replaying') this.actor.send({ type: 'CAUGHT_UP' });
+    if (entry.pending === 0) this.#caughtUp(generation);
+  }
+
+  /**
+   * At the head of the log: Active, and a full live refresh of the partition's open klines right away — its live
+   * subscribers heard nothing since the previous owner stopped (scale-out.md §3.3 step 4); the versions keep it from
+   * ever looking older than what they have.
+   */
+  #caughtUp(generation: number): void {
+    if (generation !== this.#generation || this.state !== 'Replaying') return;
+    this.actor.send({ type: 'CAUGHT_UP' });
+    const aggregate = this.#aggregate;
+    if (aggregate !== null) this.#o.bus.publishLive(this.#o.partition, this.epoch, aggregate.position, this.#o.venue, this.#o.market, aggregate.openKlines());
   }
 
   /** One output round; rounds never overlap (each waits for the previous one's durable acknowledgement). */

@@ -46,7 +46,13 @@ export class KlineBatchConsumer {
     const consumer = await this.#js.consumers.get(this.#names.klineStream(index), WRITER_DURABLE);
     const iterator = await consumer.fetch({ max_messages: max, expires: expiresMs });
     const result: JsMsg[] = [];
-    for await (const m of iterator) result.push(m);
+    try {
+      for await (const m of iterator) result.push(m);
+    } catch (error) {
+      // A fetch that fails part-way (missed heartbeats under load) still delivered these: store them now rather than
+      // leave them unacknowledged until the server redelivers them after ack_wait.
+      if (result.length === 0) throw error;
+    }
     return result;
   }
 
