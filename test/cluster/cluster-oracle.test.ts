@@ -31,7 +31,7 @@ async function throughCluster(t: Test, namespace: string, input: string): Promis
   t.teardown(() => db.drop());
   const cluster = new KlaggCluster({ natsUrls: nats.urls, namespace, partitions: 16, tradeStreams: 4, klineStreams: 2, replicas: 3, intervals, env: { KLAGG_CLUSTER__CHECKPOINT_EVERY_MS: '2000' } });
   t.teardown(() => cluster.stop());
-  await Promise.all(['agg-1', 'agg-2', 'agg-3'].map((node) => cluster.startAggregator(node)));
+  const aggregators = await Promise.all(['agg-1', 'agg-2', 'agg-3'].map((node) => cluster.startAggregator(node)));
   await Promise.all([cluster.startWriter('writer-1', db.url), cluster.startWriter('writer-2', db.url), cluster.startServe('serve-1', db.url)]);
   const ingests = await Promise.all([cluster.startIngest('ingest-1', input), cluster.startIngest('ingest-2', input)]);
   for (const ingest of ingests) await ingest.waitForLine(/^klagg ingest done: .* end marker sent/, 120_000);
@@ -47,6 +47,17 @@ async function throughCluster(t: Test, namespace: string, input: string): Promis
   t.ok(oracle.rows.length > 0, `the oracle stored ${oracle.rows.length} klines`);
   t.equal(rows.length, oracle.rows.length, 'as many klines as the oracle');
   t.equal(diff.count, 0, `every kline equals the oracle's, field for field${diff.count > 0 ? `:\n${diff.examples.join('\n')}` : ''}`);
+
+  // Every partition's lifecycle is a machine the aggregators' inspectors show: 16 partitions, each Active somewhere.
+  const active = new Set<string>();
+  for (const aggregator of aggregators) {
+    const base = aggregator.lines.find((l) => /^klagg aggregate ready: /.test(l))!.match(/(http:\/\/[^\s/]+)\/health/)![1]!;
+    const graphs = (await (await fetch(`${base}/inspector/graphs.json`)).json()) as { machines: { id: string }[] };
+    t.ok(graphs.machines.some((m) => m.id === 'partition'), `${aggregator.name}'s inspector draws the partition lifecycle`);
+    const state = (await (await fetch(`${base}/inspector/state.json`)).json()) as { actors: { id: string; machine: string; state: unknown }[] };
+    for (const actor of state.actors) if (actor.machine === 'partition' && actor.state === 'Active') active.add(actor.id);
+  }
+  t.equal(active.size, 16, 'the inspectors show all 16 partitions Active');
 }
 
 t.test('the real XRPETH trades', (t) => throughCluster(t, 'xrpeth', XRPETH_TRADES));

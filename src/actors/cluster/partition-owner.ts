@@ -199,12 +199,15 @@ export class PartitionOwner {
   #caughtUp(generation: number): void {
     if (generation !== this.#generation || this.state !== 'Replaying') return;
     this.actor.send({ type: 'CAUGHT_UP' });
-    const aggregate = this.#aggregate;
-    if (aggregate !== null) this.#o.bus.publishLive(this.#o.partition, this.epoch, aggregate.position, this.#o.venue, this.#o.market, aggregate.openKlines());
+    void this.#tick(false, true);
   }
 
-  /** One output round; rounds never overlap (each waits for the previous one's durable acknowledgement). */
-  #tick(forceCheckpoint: boolean): Promise<void> {
+  /**
+   * One output round; rounds never overlap (each waits for the previous one's durable acknowledgement). A `refresh`
+   * round also sends every open kline live — after the round's finals, so no client sees a period's final after the
+   * next period's open.
+   */
+  #tick(forceCheckpoint: boolean, refresh = false): Promise<void> {
     const generation = this.#generation;
     this.#flushing = this.#flushing.then(async () => {
       const aggregate = this.#aggregate;
@@ -215,8 +218,12 @@ export class PartitionOwner {
       // Taken with the output, before the next message: the checkpoint holds exactly what the output covers.
       const snapshot = due ? aggregate.snapshot() : null;
       const epoch = this.epoch;
+      if (refresh) {
+        const sent = new Set(klines.map((k) => `${k.symbol} ${k.interval} ${k.openTime}`));
+        const rest = aggregate.openKlines().filter((k) => !sent.has(`${k.symbol} ${k.interval} ${k.openTime}`));
+        o.bus.publishLive(o.partition, epoch, aggregate.position, o.venue, o.market, klines.concat(rest));
+      } else if (klines.length > 0) o.bus.publishLive(o.partition, epoch, aggregate.position, o.venue, o.market, klines);
       if (klines.length > 0) {
-        o.bus.publishLive(o.partition, epoch, aggregate.position, o.venue, o.market, klines);
         let retries = 0;
         const stored = await o.bus.publishDurable({ partition: o.partition, epoch, position: aggregate.position, venue: o.venue, market: o.market, klines }, (error) => {
           if (retries++ % 20 === 0) o.logger.warn({ partition: o.partition, retries, err: (error as Error)?.message }, 'durable kline publish failed; retrying (outputs wait, nothing is lost)');
