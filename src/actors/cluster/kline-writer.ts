@@ -85,6 +85,8 @@ export class KlineWriter {
         rows.push({ venue: batch.venue, market: batch.market, kline, revision: kline.revision ?? 0, source: kline.revisionCause === 'rebuild' ? 'repair' : 'live' });
       }
     }
+    // One key order for every writer: two writers' upserts then lock shared rows in the same order (no deadlocks).
+    rows.sort((a, b) => compareKeys(a, b));
     let delay = o.backoffInitialMs;
     for (;;) {
       try {
@@ -109,6 +111,16 @@ export class KlineWriter {
     this.stats.lastWriteAt = o.now();
     for (const m of messages) m.ack();
   }
+}
+
+function compareKeys(a: KlineRow, b: KlineRow): number {
+  const x = a.kline;
+  const y = b.kline;
+  if (a.venue !== b.venue) return a.venue < b.venue ? -1 : 1;
+  if (a.market !== b.market) return a.market < b.market ? -1 : 1;
+  if (x.symbol !== y.symbol) return x.symbol < y.symbol ? -1 : 1;
+  if (x.interval !== y.interval) return x.interval < y.interval ? -1 : 1;
+  return x.openTime - y.openTime;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -46,7 +46,9 @@ export class PartitionLogReader {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: Math.max(1, from),
     });
-    const messages: ConsumerMessages = await consumer.consume({ max_messages: 2000 });
+    // Short pulls: a pull lost with a stream leader (an election, a server restart) is noticed in seconds, not after the
+    // default 30 s expiry.
+    const messages: ConsumerMessages = await consumer.consume({ max_messages: 2000, expires: 5_000 });
     let stopped = false;
     const done = (async () => {
       for await (const m of messages) {
