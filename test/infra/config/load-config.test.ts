@@ -220,6 +220,9 @@ t.test('environment variable names follow the schema', async (t) => {
     'KLAGG_SERVER__HOST',
     'KLAGG_ADMIN_TOKEN',
     'KLAGG_LOG__PRETTY',
+    'KLAGG_CLUSTER__SERVERS',
+    'KLAGG_CLUSTER__TRADE_STREAMS',
+    'KLAGG_CLUSTER__NODE',
     'DATABASE_URL',
     'KLAGG_LOG_LEVEL',
   ]) {
@@ -229,8 +232,8 @@ t.test('environment variable names follow the schema', async (t) => {
     (n, v) => n + (typeof v === 'object' && !Array.isArray(v) ? Object.keys(v).length : 1),
     0,
   );
-  // + database.url and adminToken (no default) + the two aliases
-  t.equal(vars.length, leafCount + 2 + 2);
+  // + database.url, adminToken and cluster.node (no default) + the two aliases
+  t.equal(vars.length, leafCount + 3 + 2);
 });
 
 t.test('wrong type', async (t) => {

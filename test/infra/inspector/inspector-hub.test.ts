@@ -26,7 +26,7 @@ const find = (state: GraphState, key: string): GraphState | undefined =>
 
 t.test('graphs: the state charts of every machine klagg runs, nested states and delayed transitions included', async (t) => {
   const graphs = new InspectorHub({ machines: KLAGG_MACHINES }).graphs();
-  t.same(graphs.map((g) => g.id).sort(), ['activationDispatcher', 'clock', 'dbWriter', 'gateway', 'service', 'streamConnection', 'symbol', 'symbolManager', 'watchdog', 'worker']);
+  t.same(graphs.map((g) => g.id).sort(), ['activationDispatcher', 'clock', 'dbWriter', 'gateway', 'partition', 'service', 'streamConnection', 'symbol', 'symbolManager', 'watchdog', 'worker']);
   const symbol = graphs.find((g) => g.id === 'symbol')!;
   t.equal(symbol.root.initial, 'Pending');
   t.same(symbol.root.states.map((s) => s.key), ['Pending', 'Activating', 'Active', 'Failed']);
