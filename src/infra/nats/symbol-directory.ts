@@ -3,15 +3,10 @@
  * it publishes trades for; stream servers read it to answer exchangeInfo and to format klines at the symbol's scales.
  */
 import type { KV } from '@nats-io/kv';
+import type { ServedSymbol } from '../http/context.ts';
 
-export interface SymbolDescription {
-  readonly symbol: string;
-  readonly status: string;
-  readonly tickSize: string;
-  readonly stepSize: string;
-  readonly baseAsset: string;
-  readonly quoteAsset: string;
-}
+/** A symbol as exchangeInfo describes it (what the stream servers serve). */
+export type SymbolDescription = ServedSymbol;
 
 export class SymbolDirectory {
   readonly #kv: KV;
