@@ -155,24 +155,49 @@ export class PartitionOwner {
 
   async #startReading(): Promise<void> {
     const generation = this.#generation;
+    if (!(await this.#openReading(generation))) return;
+    // An empty or fully read log delivers nothing to say so: no message within a moment means caught up.
+    this.#caughtUpTimer = setTimeout(() => this.#caughtUp(generation), 300);
+    this.#timer = setInterval(() => this.#tick(false), this.#o.tickMs);
+  }
+
+  /**
+   * Opens the log from the state's position. A reading that ends while the partition is still this node's (the
+   * consumer failed for good, a message the handler could not take) is reopened from the position reached — the
+   * state is intact and the log replays the rest — instead of leaving an owner that reads nothing.
+   */
+  async #openReading(generation: number): Promise<boolean> {
     const o = this.#o;
     const aggregate = this.#aggregate!;
     try {
       const reading = await o.reader.open(o.partition, aggregate.position + 1, (entry) => this.#apply(entry, generation));
-      if (generation !== this.#generation) return void reading.stop();
+      if (generation !== this.#generation) {
+        void reading.stop();
+        return false;
+      }
       this.#reading = reading;
-      void reading.done.then(() => {
-        if (generation === this.#generation && this.running && this.state !== 'Draining') o.logger.warn({ partition: o.partition }, 'partition log reading ended');
-      });
+      void reading.done.then(
+        () => this.#reopen(generation, reading, null),
+        (error: unknown) => this.#reopen(generation, reading, error),
+      );
+      return true;
     } catch (error) {
-      if (generation !== this.#generation) return;
+      if (generation !== this.#generation) return false;
       this.actor.send({ type: 'FENCED', error: `cannot read the log: ${(error as Error)?.message ?? String(error)}` });
-      return;
+      return false;
     }
-    // An empty or fully read log delivers nothing to say so: no message within a moment means caught up.
-    this.#caughtUpTimer = setTimeout(() => this.#caughtUp(generation), 300);
-    this.#timer = setInterval(() => this.#tick(false), o.tickMs);
   }
+
+  #reopen(generation: number, ended: PartitionReading, error: unknown): void {
+    if (generation !== this.#generation || this.#reading !== ended || !this.running || this.state === 'Draining') return;
+    this.#o.logger.error({ partition: this.#o.partition, position: this.#aggregate?.position, err: (error as Error)?.message ?? null }, 'partition log reading ended; reopening it from the position reached');
+    this.#reading = null;
+    void ended.stop();
+    setTimeout(() => {
+      if (generation === this.#generation && this.#aggregate !== null && this.#reading === null) void this.#openReading(generation);
+    }, 500);
+  }
+
 
   #apply(entry: LogEntry, generation: number): void {
     if (generation !== this.#generation) return;
