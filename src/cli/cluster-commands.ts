@@ -70,11 +70,12 @@ export function aggregateCommand(host: CommandHost): Command {
 export function writeCommand(host: CommandHost): Command {
   const ctx = contextOf(host);
   const command = withClusterFlags(new Command('write'))
-    .description('store the cluster’s durable kline batches in the database')
+    .description('store the cluster’s durable kline batches in the database (and rebuild what trades cannot make exact)')
     .option('--database-url <url>', 'PostgreSQL (default: config / DATABASE_URL, else the embedded PGlite)')
+    .option('--rest-url <url>', 'exchange REST base URL, for rebuilding klines from the exchange’s (default: config)')
     .option('--http-port <p>', 'port of /health and /metrics (default: 0, a free one)', integer);
-  return command.action(async (opts: ClusterFlags) => {
-    const { config, logger } = ctx.configure(command, flagsOf(opts));
+  return command.action(async (opts: ClusterFlags & { restUrl?: string }) => {
+    const { config, logger } = ctx.configure(command, { ...flagsOf(opts), exchange: { restBaseUrl: opts.restUrl } });
     const { runWriteRole } = await ctx.lifecycle.step(import('../app/cluster/write-role.ts'));
     await runWriteRole({ config, logger, life: ctx.lifecycle, host: config.server.host, port: opts.httpPort ?? 0 });
   });

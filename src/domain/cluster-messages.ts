@@ -5,6 +5,7 @@
  */
 import type { AggTrade } from './agg-trade.ts';
 import type { SymbolScales } from './kline-engine.ts';
+import type { IntervalName } from './interval.ts';
 import type { Kline } from './kline.ts';
 
 /** The first line of a trade batch: whose trades and at which scales (from the exchange's tick and step sizes). */
@@ -97,6 +98,18 @@ export interface KlineBatchMessage {
   readonly venue: string;
   readonly market: string;
   readonly klines: readonly Kline[];
+  /**
+   * Klines the trades cannot make exact any more (a late trade older than the engine's memory): the writer rebuilds
+   * these ranges from the exchange's klines once they are closed, as a higher revision.
+   */
+  readonly rebuilds?: readonly RebuildRange[];
+}
+
+export interface RebuildRange {
+  readonly symbol: string;
+  readonly interval: IntervalName;
+  readonly fromOpenTime: number;
+  readonly toOpenTime: number;
 }
 
 export function encodeKlineBatch(batch: KlineBatchMessage): Uint8Array {

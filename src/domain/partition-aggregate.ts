@@ -7,7 +7,7 @@
  * remembered — deterministically, since the decision depends on the log alone — and never silent.
  */
 import { AggTradeParser } from './agg-trade-parser.ts';
-import type { DecodedTradeBatch } from './cluster-messages.ts';
+import type { DecodedTradeBatch, RebuildRange } from './cluster-messages.ts';
 import { FrameIngest, FrameOutcome } from './frame-ingest.ts';
 import type { IntervalName } from './interval.ts';
 import { KlineEngine, type EngineSnapshot } from './kline-engine.ts';
@@ -27,6 +27,8 @@ export interface PartitionCounters {
   afterEnd: number;
   /** Klines never emitted because their period began before the symbol's history in the log (a join). */
   partial: number;
+  /** Ranges handed to the rebuild path (late trades older than the engine's memory). */
+  rebuilds: number;
 }
 
 export interface PartitionGap {
@@ -70,16 +72,26 @@ export class PartitionAggregate {
   #position: number;
   #watermark: number;
   #finals: Kline[] = [];
+  #rebuilds: RebuildRange[] = [];
   /** Symbol → its first trade's time, for symbols that joined mid-period: their first periods are incomplete. */
   readonly #joins: Map<string, number>;
 
-  private constructor(partition: number, engine: (sink: { onFinal(kline: Kline): void }) => KlineEngine, position: number, watermark: number, counters?: PartitionCounters, joins: Readonly<Record<string, number>> = {}) {
+  private constructor(partition: number, engine: (sink: { onFinal(kline: Kline): void; onRebuildNeeded(symbol: string, interval: IntervalName, from: number, to: number): void }) => KlineEngine, position: number, watermark: number, counters?: PartitionCounters, joins: Readonly<Record<string, number>> = {}) {
     this.partition = partition;
     this.#joins = new Map(Object.entries(joins));
-    this.ingest = new FrameIngest(engine({ onFinal: (kline) => this.#finals.push(kline) }));
+    this.ingest = new FrameIngest(
+      engine({
+        onFinal: (kline) => this.#finals.push(kline),
+        onRebuildNeeded: (symbol, interval, fromOpenTime, toOpenTime) => {
+          this.counters.rebuilds++;
+          this.#rebuilds.push({ symbol, interval, fromOpenTime, toOpenTime });
+        },
+      }),
+    );
     this.#position = position;
     this.#watermark = watermark;
-    this.counters = counters ? { ...counters } : { batches: 0, trades: 0, applied: 0, duplicates: 0, gaps: 0, gapTrades: 0, rejected: 0, watermarks: 0, afterEnd: 0, partial: 0 };
+    // Counters added since a checkpoint was written start at 0.
+    this.counters = { batches: 0, trades: 0, applied: 0, duplicates: 0, gaps: 0, gapTrades: 0, rejected: 0, watermarks: 0, afterEnd: 0, partial: 0, rebuilds: 0, ...counters };
   }
 
   static create(options: PartitionAggregateOptions): PartitionAggregate {
@@ -184,6 +196,13 @@ export class PartitionAggregate {
       this.counters.partial++;
       return false;
     });
+  }
+
+  /** Ranges for the rebuild path since the previous call (they travel with the output). */
+  takeRebuilds(): RebuildRange[] {
+    const rebuilds = this.#rebuilds;
+    this.#rebuilds = [];
+    return rebuilds;
   }
 
   /** Every open kline now (a full refresh for the live subscribers of a partition that just changed owner). */

@@ -1,7 +1,8 @@
 /**
  * `klagg ingest` against an exchange (the fake one, replaying a generated market of 30 symbols at 8× speed), with an
  * aggregator and a writer, through a dropped connection, ids skipped by the stream (repaired over REST before they are
- * published) and the ingest killed and restarted (it continues where the log's history ends): every final kline
+ * published), the ingest killed and restarted (it continues where the log's history ends), and a symbol's last trades
+ * withheld by the stream before it goes quiet (found by the quiet check against the exchange's klines): every final kline
  * stored equals the exchange's own, field for field; each symbol's stored finals have no hole; and the periods a
  * symbol's history in the log began in (the ingest joined mid-period) are never stored — missing, not wrong.
  */
@@ -39,7 +40,7 @@ t.test('exchange → ingest → aggregate → write: the exchange’s klines, th
   t.teardown(() => cluster.stop());
   const aggregator = await cluster.startAggregator('agg-1');
   log('aggregator ready');
-  await cluster.startWriter('writer-1', db.url);
+  await cluster.startWriter('writer-1', db.url, undefined, ['--rest-url', fx.restUrl]);
   const ingestArgs = ['ingest', '--node', 'ingest-1', '--nats', nats.url, '--rest-url', fx.restUrl, '--ws-url', fx.wsUrl];
   let ingest = await startRoleProcess({ name: 'ingest-1', args: ingestArgs, env: cluster.env() });
   cluster.processes.push(ingest);
@@ -57,6 +58,12 @@ t.test('exchange → ingest → aggregate → write: the exchange’s klines, th
   ingest = await startRoleProcess({ name: 'ingest-1', args: ingestArgs, env: cluster.env() });
   cluster.processes.push(ingest);
   await ingest.waitForLine(/^klagg ingest ready: /, 60_000);
+  // The stream loses a symbol's next 3 trades, then the symbol is quiet (200 s of market time, 25 s here): no later
+  // trade reveals them in time; the quiet check must.
+  const symbols = (await (await fetch(`${fx.restUrl}/fapi/v1/exchangeInfo`)).json() as { symbols: { symbol: string }[] }).symbols.map((s) => s.symbol);
+  const quiet = symbols.find((s) => s !== skipped && fx.market.trades(s).length > 0) ?? symbols[1]!;
+  fx.faults.withholdTail({ symbol: quiet, count: 3, quietMs: 200_000 });
+  log(`withheld the last trades of ${quiet}`);
   const deadline = Date.now() + 90_000;
   while (!fx.stats().market.done && Date.now() < deadline) await sleep(500);
   log(`market done: ${fx.stats().market.done}`);
@@ -102,6 +109,11 @@ t.test('exchange → ingest → aggregate → write: the exchange’s klines, th
   t.same(holes.slice(0, 5), [], 'no symbol has a hole in its stored finals');
   t.same(joined, [], 'the period the ingest joined in is never stored (it would be incomplete)');
   t.ok(fx.stats().faults.effects.skippedTrades >= 5, 'ids were skipped by the stream');
+  const ingestBase = ingest.lines.find((l) => /^klagg ingest ready: /.test(l))!.match(/(http:\/\/[^\s/]+)\/health/)![1]!;
+  const metrics = await (await fetch(`${ingestBase}/metrics`)).text();
+  const found = Number(metrics.match(/^klagg_ingest_quiet_checks_found (\d+)/m)?.[1] ?? -1);
+  t.ok(found >= 1, `the quiet check found the withheld trades (${found} times)`);
+  t.ok(fx.stats().faults.effects.withheldTrades >= 3, 'the stream withheld them');
   const health = (await (await fetch(aggregator.lines.find((l) => /ready/.test(l))!.match(/(http:\/\/\S+\/health)/)![1]!)).json()) as { checks: { name: string; status: string; detail: string }[] };
   t.equal(health.checks.find((c) => c.name === 'trade-log-gaps')?.status, 'ok', 'no gap reached the log: the skipped ids were fetched, the restart continued from the log');
 });

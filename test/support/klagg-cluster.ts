@@ -62,8 +62,8 @@ export class KlaggCluster {
     return this.#start('aggregate', node, [], natsUrls);
   }
 
-  startWriter(node: string, databaseUrl: string, natsUrls?: readonly string[]): Promise<RoleProcess> {
-    return this.#start('write', node, ['--database-url', databaseUrl], natsUrls);
+  startWriter(node: string, databaseUrl: string, natsUrls?: readonly string[], extra: readonly string[] = []): Promise<RoleProcess> {
+    return this.#start('write', node, ['--database-url', databaseUrl, ...extra], natsUrls);
   }
 
   startServe(node: string, databaseUrl: string, natsUrls?: readonly string[]): Promise<RoleProcess> {

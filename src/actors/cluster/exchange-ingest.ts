@@ -17,6 +17,8 @@ import type { SymbolScales } from '../../domain/kline-engine.ts';
 import type { Clock } from '../../infra/clock.ts';
 import type { Logger } from '../../infra/logger.ts';
 import type { TradeLogPublisher } from '../../infra/nats/trade-log-publisher.ts';
+import { openTimeOf } from '../../domain/interval.ts';
+import { exchangeHasMore, QuietSymbolCheck, type TradedMinute } from '../quiet-symbol-check.ts';
 
 export interface ExchangeIngestOptions {
   readonly publisher: TradeLogPublisher;
@@ -33,6 +35,12 @@ export interface ExchangeIngestOptions {
   readonly quietLagMs: number;
   /** The streams' recent p99 lag: a lagging stream holds the watermark back by as much. */
   readonly streamLagMs: () => number;
+  /** REST (weight 1): the exchange's 1m klines from `startTime` on — what the quiet check compares with. */
+  readonly minuteKlines: (symbol: string, startTime: number) => Promise<readonly { readonly openTime: number; readonly tradeCount: number }[]>;
+  /** A symbol without a trade for this long is checked against the exchange's klines (then 2×, 4×… as long). */
+  readonly quietAfterMs: number;
+  /** Real elapsed ms (quiet spells), whatever the exchange's clock does. */
+  readonly elapsed: () => number;
   readonly logger: Logger;
 }
 
@@ -46,6 +54,9 @@ export interface ExchangeIngestStats {
   unrepairedTrades: number;
   rejected: number;
   watermark: number;
+  /** Quiet checks made, and those that found trades the stream never delivered (then fetched). */
+  quietChecks: number;
+  quietFound: number;
 }
 
 interface SymbolState {
@@ -56,27 +67,38 @@ interface SymbolState {
   lastTime: number;
   /** Frames waiting while a repair runs (null: not held). */
   held: Buffer[] | null;
+  /** The symbol's last traded minute and its raw trades so far (the quiet check's reference). */
+  minute: { openTime: number; tradeCount: number };
 }
 
 const MAX_WATERMARK_LAG_MS = 10_000;
 
 export class ExchangeIngest {
-  readonly stats: ExchangeIngestStats = { frames: 0, published: 0, duplicates: 0, repairs: 0, repairedTrades: 0, unrepairedTrades: 0, rejected: 0, watermark: 0 };
+  readonly stats: ExchangeIngestStats = { frames: 0, published: 0, duplicates: 0, repairs: 0, repairedTrades: 0, unrepairedTrades: 0, rejected: 0, watermark: 0, quietChecks: 0, quietFound: 0 };
   readonly #o: ExchangeIngestOptions;
   readonly #parser = new AggTradeParser();
   readonly #symbols = new Map<string, SymbolState>();
   #maxTradeTime = Number.NEGATIVE_INFINITY;
   #timer: NodeJS.Timeout | null = null;
+  #quietTimer: NodeJS.Timeout | null = null;
   #watermarking: Promise<void> | null = null;
+  /**
+   * Trailing gaps (scale-out.md §2.2, `klagg run`'s TrailingGapGuard): a symbol's last trades lost by the stream just
+   * before it went quiet are revealed by no later trade. Quiet symbols are checked against the exchange's 1m klines.
+   */
+  readonly #quiet: QuietSymbolCheck;
 
   constructor(options: ExchangeIngestOptions) {
     this.#o = options;
+    this.#quiet = new QuietSymbolCheck({ quietAfterMs: options.quietAfterMs, settleMs: 2_000 });
   }
 
   /** Registers a symbol: its trades are published from here on, continuing where the log's history of it ends. */
   async addSymbol(symbol: string, scales: SymbolScales): Promise<void> {
     const last = await this.#o.lastPublished(symbol).catch(() => undefined);
-    this.#symbols.set(symbol, { symbol, scales, last: last ?? -1, lastTime: Number.NEGATIVE_INFINITY, held: null });
+    const minute = openTimeOf('1m', this.#o.clock.now());
+    this.#symbols.set(symbol, { symbol, scales, last: last ?? -1, lastTime: Number.NEGATIVE_INFINITY, held: null, minute: { openTime: minute, tradeCount: 0 } });
+    this.#quiet.onSubscribed(symbol, minute, this.#o.elapsed());
   }
 
   get symbols(): string[] {
@@ -90,12 +112,15 @@ export class ExchangeIngest {
    */
   start(): void {
     this.#timer = setInterval(() => this.#watermark(), this.#o.watermarkMs);
+    this.#quietTimer = setInterval(() => this.#checkQuiet(), 1000);
     this.onReconnected([...this.#symbols.values()].filter((state) => state.last >= 0).map((state) => state.symbol));
   }
 
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#quietTimer) clearInterval(this.#quietTimer);
     this.#timer = null;
+    this.#quietTimer = null;
     await this.#watermarking;
   }
 
@@ -109,11 +134,12 @@ export class ExchangeIngest {
     const t = this.#parser.trade;
     const state = this.#symbols.get(frame.subarray(t.symbolStart, t.symbolEnd).toString('latin1'));
     if (state === undefined) return;
-    this.#offer(state, frame, t.aggId, t.tradeTime);
+    this.#offer(state, frame, t.aggId, t.tradeTime, t.lastTradeId - t.firstTradeId + 1);
   }
 
   /** A connection was lost and is back (or the ingest restarted): its symbols' trades may be missing with nothing later to reveal it. */
   onReconnected(symbols: readonly string[]): void {
+    this.#quiet.onReconnected(symbols, this.#o.elapsed());
     for (const symbol of symbols) {
       const state = this.#symbols.get(symbol);
       if (state === undefined || state.held !== null || state.last < 0) continue;
@@ -126,7 +152,7 @@ export class ExchangeIngest {
     }
   }
 
-  #offer(state: SymbolState, frame: Buffer, aggId: number, tradeTime: number): void {
+  #offer(state: SymbolState, frame: Buffer, aggId: number, tradeTime: number, rawTrades: number): void {
     if (state.held !== null) {
       state.held.push(frame);
       return;
@@ -139,16 +165,43 @@ export class ExchangeIngest {
       this.#repair(state, state.last + 1, aggId - 1, frame);
       return;
     }
-    this.#publish(state, frame, aggId, tradeTime);
+    this.#publish(state, frame, aggId, tradeTime, rawTrades);
   }
 
-  #publish(state: SymbolState, frame: Buffer, aggId: number, tradeTime: number): void {
+  #publish(state: SymbolState, frame: Buffer, aggId: number, tradeTime: number, rawTrades: number): void {
     // The first trade of a symbol the log has no history of: its periods began before it (a join mid-period).
     this.#o.publisher.enqueue(state.symbol, state.scales, aggId, frame, state.last < 0);
     state.last = aggId;
     state.lastTime = tradeTime;
     if (tradeTime > this.#maxTradeTime) this.#maxTradeTime = tradeTime;
     this.stats.published++;
+    const minute = openTimeOf('1m', tradeTime);
+    if (minute > state.minute.openTime) state.minute = { openTime: minute, tradeCount: 0 };
+    if (minute === state.minute.openTime) {
+      state.minute.tradeCount += rawTrades;
+      this.#quiet.onTraded(state.symbol, { ...state.minute }, this.#o.elapsed());
+    }
+  }
+
+  /** Quiet symbols due for a check: the exchange's klines from their last traded minute on say whether trades are missing. */
+  #checkQuiet(): void {
+    const o = this.#o;
+    for (const { symbol, minute } of this.#quiet.due(o.elapsed())) {
+      const state = this.#symbols.get(symbol);
+      if (state === undefined) continue;
+      this.stats.quietChecks++;
+      void o
+        .minuteKlines(symbol, minute.openTime)
+        .then((klines) => {
+          const missing = exchangeHasMore(minute as TradedMinute, klines);
+          this.#quiet.checked(symbol, missing, o.elapsed());
+          if (!missing) return;
+          this.stats.quietFound++;
+          o.logger.warn({ symbol, minute: minute.openTime, known: minute.tradeCount }, 'a quiet symbol has trades the stream never delivered: fetching them');
+          this.onReconnected([symbol]);
+        })
+        .catch(() => this.#quiet.failed(symbol));
+    }
   }
 
   #repair(state: SymbolState, fromId: number, toId: number, frame: Buffer | null): void {
@@ -163,7 +216,7 @@ export class ExchangeIngest {
       .then((trades) => {
         for (const trade of trades) {
           if (trade.aggId !== state.last + 1 || trade.aggId > toId) continue;
-          this.#publish(state, aggTradeFrame(state.symbol, trade), trade.aggId, trade.tradeTime);
+          this.#publish(state, aggTradeFrame(state.symbol, trade), trade.aggId, trade.tradeTime, trade.lastTradeId - trade.firstTradeId + 1);
           this.stats.repairedTrades++;
         }
         if (frame !== null && state.last < toId) {
@@ -176,7 +229,8 @@ export class ExchangeIngest {
         state.held = null;
         for (const f of held) {
           if (!this.#parser.parse(f)) continue;
-          this.#offer(state, f, this.#parser.trade.aggId, this.#parser.trade.tradeTime);
+          const t = this.#parser.trade;
+          this.#offer(state, f, t.aggId, t.tradeTime, t.lastTradeId - t.firstTradeId + 1);
         }
       });
   }

@@ -6,7 +6,7 @@
  * redelivered meanwhile — and the backlog waits in the stream.
  */
 import type { JsMsg } from '@nats-io/jetstream';
-import { decodeKlineBatch } from '../../domain/cluster-messages.ts';
+import { decodeKlineBatch, type RebuildRange } from '../../domain/cluster-messages.ts';
 import type { KlineRow, KlineStore } from '../../infra/db/kline-store.ts';
 import type { KlineBatchConsumer } from '../../infra/nats/kline-batch-consumer.ts';
 import type { Logger } from '../../infra/logger.ts';
@@ -21,6 +21,8 @@ export interface KlineWriterOptions {
   readonly backoffMaxMs: number;
   readonly logger: Logger;
   readonly now: () => number;
+  /** Ranges the aggregators could not make exact (rebuilt from the exchange's klines); called once they are stored. */
+  readonly onRebuilds?: (venue: string, market: string, ranges: readonly RebuildRange[]) => void;
 }
 
 export interface KlineWriterStats {
@@ -74,6 +76,7 @@ export class KlineWriter {
   async #store(messages: JsMsg[]): Promise<void> {
     const o = this.#o;
     const rows: KlineRow[] = [];
+    const rebuilds: { venue: string; market: string; ranges: readonly RebuildRange[] }[] = [];
     for (const m of messages) {
       const batch = decodeKlineBatch(m.data);
       if (batch === null) {
@@ -81,6 +84,7 @@ export class KlineWriter {
         o.logger.error({ subject: m.subject, seq: m.seq }, 'malformed kline batch: acknowledged and dropped (it can never be stored)');
         continue;
       }
+      if (batch.rebuilds !== undefined && batch.rebuilds.length > 0) rebuilds.push({ venue: batch.venue, market: batch.market, ranges: batch.rebuilds });
       for (const kline of batch.klines) {
         rows.push({ venue: batch.venue, market: batch.market, kline, revision: kline.revision ?? 0, source: kline.revisionCause === 'rebuild' ? 'repair' : 'live' });
       }
@@ -110,6 +114,7 @@ export class KlineWriter {
     this.stats.rows += rows.length;
     this.stats.lastWriteAt = o.now();
     for (const m of messages) m.ack();
+    for (const r of rebuilds) o.onRebuilds?.(r.venue, r.market, r.ranges);
   }
 }
 

@@ -239,6 +239,8 @@ export class PartitionOwner {
       if (aggregate === null || generation !== this.#generation) return;
       const o = this.#o;
       const klines = aggregate.takeOutput();
+      const rebuilds = aggregate.takeRebuilds();
+      if (rebuilds.length > 0) o.logger.warn({ partition: o.partition, rebuilds }, 'late trades older than the last final klines in memory: those ranges go to the writers to rebuild from the exchange’s klines');
       const due = forceCheckpoint || o.now() - this.#checkpointAt >= o.checkpointEveryMs;
       // Taken with the output, before the next message: the checkpoint holds exactly what the output covers.
       const snapshot = due ? aggregate.snapshot() : null;
@@ -248,9 +250,10 @@ export class PartitionOwner {
         const rest = aggregate.openKlines().filter((k) => !sent.has(`${k.symbol} ${k.interval} ${k.openTime}`));
         o.bus.publishLive(o.partition, epoch, aggregate.position, o.venue, o.market, klines.concat(rest));
       } else if (klines.length > 0) o.bus.publishLive(o.partition, epoch, aggregate.position, o.venue, o.market, klines);
-      if (klines.length > 0) {
+      if (klines.length > 0 || rebuilds.length > 0) {
         let retries = 0;
-        const stored = await o.bus.publishDurable({ partition: o.partition, epoch, position: aggregate.position, venue: o.venue, market: o.market, klines }, (error) => {
+        const batch = { partition: o.partition, epoch, position: aggregate.position, venue: o.venue, market: o.market, klines, ...(rebuilds.length > 0 ? { rebuilds } : {}) };
+        const stored = await o.bus.publishDurable(batch, (error) => {
           if (retries++ % 20 === 0) o.logger.warn({ partition: o.partition, retries, err: (error as Error)?.message }, 'durable kline publish failed; retrying (outputs wait, nothing is lost)');
         });
         if (!stored || generation !== this.#generation) return;

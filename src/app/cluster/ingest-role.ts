@@ -83,7 +83,13 @@ export async function runIngestRole(options: IngestRoleOptions): Promise<void> {
   new client.Gauge({ name: 'klagg_ingest_outstanding_trades', help: 'Trades queued or in flight to the log', registers, collect() { this.set(publisher.outstanding); } });
   if (options.input === undefined) {
     const exchange = await startExchangeIngest({ config, logger: log, life, cluster, publisher, directory, symbols: options.symbols });
-    phase = `${exchange.symbols} symbols from ${config.exchange.wsBaseUrl}`;
+    phase = `${exchange.symbols.length} symbols from ${config.exchange.wsBaseUrl}`;
+    const s = exchange.stats;
+    new client.Gauge({ name: 'klagg_ingest_repairs', help: 'Gaps in a symbol’s ids (or catch-ups) repaired over REST before publishing', registers, collect() { this.set(s.repairs); } });
+    new client.Gauge({ name: 'klagg_ingest_repaired_trades', help: 'Trades fetched over REST and published in their place', registers, collect() { this.set(s.repairedTrades); } });
+    new client.Gauge({ name: 'klagg_ingest_unrepaired_trades', help: 'Ids the exchange could not give any more (skipped; the aggregators count the hole)', registers, collect() { this.set(s.unrepairedTrades); } });
+    new client.Gauge({ name: 'klagg_ingest_quiet_checks', help: 'Quiet symbols checked against the exchange’s 1m klines', registers, collect() { this.set(s.quietChecks); } });
+    new client.Gauge({ name: 'klagg_ingest_quiet_checks_found', help: 'Quiet checks that found trades the stream never delivered (then fetched)', registers, collect() { this.set(s.quietFound); } });
     process.stdout.write(`klagg ingest ready: node ${cluster.node}, ${http.url}/health\n`);
     await life.whenStopRequested();
     return;
@@ -118,7 +124,7 @@ interface ExchangeIngestStart {
 }
 
 /** The exchange side: its clock, its TRADING symbols with their scales, and their aggTrade streams. */
-async function startExchangeIngest(o: ExchangeIngestStart): Promise<{ symbols: number }> {
+async function startExchangeIngest(o: ExchangeIngestStart): Promise<ExchangeIngest> {
   const { config, life, cluster } = o;
   const clock = new OffsetClock(systemClock);
   const rest = new BinanceRestClient({ baseUrl: config.exchange.restBaseUrl, clock, logger: o.logger.child({ component: 'rest' }), budgetShare: config.exchange.weightBudgetShare, maxRetries: config.exchange.maxRetries, backoffBaseMs: config.exchange.backoffInitialMs });
@@ -138,6 +144,9 @@ async function startExchangeIngest(o: ExchangeIngestStart): Promise<{ symbols: n
     watermarkMs: config.cluster.watermarkMs,
     quietLagMs: config.engine.graceMs,
     streamLagMs: () => streams?.watermarkLagMs() ?? 0,
+    minuteKlines: (symbol, startTime) => rest.klines(symbol, '1m', { startTime, limit: 10 }),
+    quietAfterMs: 10_000,
+    elapsed: () => performance.now(),
     logger: o.logger,
   });
   const wanted = o.symbols === undefined ? undefined : new Set(o.symbols);
@@ -163,5 +172,5 @@ async function startExchangeIngest(o: ExchangeIngestStart): Promise<{ symbols: n
     await streams!.stop();
     await ingest.stop();
   });
-  return { symbols: ingest.symbols.length };
+  return ingest;
 }

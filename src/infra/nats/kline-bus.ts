@@ -41,8 +41,10 @@ export class KlineBus {
    * replay's catch-up) goes out in chunks that stay far below the server's maximum payload.
    */
   async publishDurable(batch: KlineBatchMessage, onRetry?: (error: unknown) => void): Promise<boolean> {
+    if (batch.klines.length <= DURABLE_CHUNK_KLINES) return this.#publishChunk(batch, onRetry);
     for (let start = 0; start < batch.klines.length; start += DURABLE_CHUNK_KLINES) {
-      const chunk = batch.klines.length <= DURABLE_CHUNK_KLINES ? batch : { ...batch, klines: batch.klines.slice(start, start + DURABLE_CHUNK_KLINES) };
+      // Rebuild requests travel with the first chunk.
+      const chunk = { ...batch, klines: batch.klines.slice(start, start + DURABLE_CHUNK_KLINES), ...(start > 0 ? { rebuilds: undefined } : {}) };
       if (!(await this.#publishChunk(chunk, onRetry))) return false;
     }
     return true;
