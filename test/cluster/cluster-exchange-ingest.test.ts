@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { FakeExchange } from '../../src/infra/fake-exchange/fake-exchange.ts';
 import { openDatabase } from '../../src/infra/db/open-database.ts';
+import { canonicalDecimal } from '../support/fixtures.ts';
 import { writeGeneratedRecording } from '../support/generated-recording.ts';
 import { KlaggCluster } from '../support/klagg-cluster.ts';
 import { startNatsServer } from '../support/nats-cluster.ts';
@@ -74,7 +75,6 @@ t.test('exchange → ingest → aggregate → write: the exchange’s klines, th
   t.teardown(() => handle.close());
   const rows = await handle.db.selectFrom('klines').selectAll().where('is_final', '=', true).orderBy('symbol').orderBy('interval').orderBy('open_time').execute();
   t.ok(rows.length >= 30 * 4, `${rows.length} final klines stored`);
-  const canonical = (s: string): string => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
   const wrong: string[] = [];
   const holes: string[] = [];
   const joined: string[] = [];
@@ -93,8 +93,8 @@ t.test('exchange → ingest → aggregate → write: the exchange’s klines, th
   };
   for (const row of rows) {
     const k = await exchangeKline(row.symbol, row.interval, Number(row.open_time));
-    const mine = [row.open, row.high, row.low, row.close, row.volume, row.quote_volume, row.taker_buy_volume, row.taker_buy_quote_volume].map(canonical);
-    const theirs = k === undefined ? [] : [k[1], k[2], k[3], k[4], k[5], k[7], k[9], k[10]].map((v) => canonical(String(v)));
+    const mine = [row.open, row.high, row.low, row.close, row.volume, row.quote_volume, row.taker_buy_volume, row.taker_buy_quote_volume].map(canonicalDecimal);
+    const theirs = k === undefined ? [] : [k[1], k[2], k[3], k[4], k[5], k[7], k[9], k[10]].map((v) => canonicalDecimal(String(v)));
     if (k === undefined || k[0] !== Number(row.open_time) || JSON.stringify(mine) !== JSON.stringify(theirs) || k[8] !== Number(row.trade_count)) {
       wrong.push(`${row.symbol} ${row.interval} ${row.open_time}: stored ${JSON.stringify(mine)} n=${row.trade_count}, exchange ${JSON.stringify(k)}`);
     }
@@ -109,11 +109,11 @@ t.test('exchange → ingest → aggregate → write: the exchange’s klines, th
   t.same(holes.slice(0, 5), [], 'no symbol has a hole in its stored finals');
   t.same(joined, [], 'the period the ingest joined in is never stored (it would be incomplete)');
   t.ok(fx.stats().faults.effects.skippedTrades >= 5, 'ids were skipped by the stream');
-  const ingestBase = ingest.lines.find((l) => /^klagg ingest ready: /.test(l))!.match(/(http:\/\/[^\s/]+)\/health/)![1]!;
+  const ingestBase = KlaggCluster.roleUrl(ingest, 'ingest');
   const metrics = await (await fetch(`${ingestBase}/metrics`)).text();
   const found = Number(metrics.match(/^klagg_ingest_quiet_checks_found (\d+)/m)?.[1] ?? -1);
   t.ok(found >= 1, `the quiet check found the withheld trades (${found} times)`);
   t.ok(fx.stats().faults.effects.withheldTrades >= 3, 'the stream withheld them');
-  const health = (await (await fetch(aggregator.lines.find((l) => /ready/.test(l))!.match(/(http:\/\/\S+\/health)/)![1]!)).json()) as { checks: { name: string; status: string; detail: string }[] };
+  const health = (await (await fetch(`${KlaggCluster.roleUrl(aggregator, 'aggregate')}/health`)).json()) as { checks: { name: string; status: string; detail: string }[] };
   t.equal(health.checks.find((c) => c.name === 'trade-log-gaps')?.status, 'ok', 'no gap reached the log: the skipped ids were fetched, the restart continued from the log');
 });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { DEFAULT_INTERVALS } from '../../src/domain/interval.ts';
+import { canonicalDecimal } from '../support/fixtures.ts';
 import { writeGeneratedRecording } from '../support/generated-recording.ts';
 import { KlaggCluster, oracleRows, rowDifferences } from '../support/klagg-cluster.ts';
 import { startNatsCluster } from '../support/nats-cluster.ts';
@@ -78,7 +79,7 @@ t.test('a cluster through the fault schedule', async (t) => {
   /** The first of `nodes` whose /health says it does not coordinate now. */
   const notCoordinating = async (nodes: string[]): Promise<string> => {
     for (const node of nodes) {
-      const url = aggregators.get(node)!.lines.find((l) => /^klagg aggregate ready: /.test(l))!.match(/(http:\/\/\S+\/health)/)![1]!;
+      const url = `${KlaggCluster.roleUrl(aggregators.get(node)!, 'aggregate')}/health`;
       const health = (await (await fetch(url)).json()) as { checks: { name: string; detail: string }[] };
       if (health.checks.find((c) => c.name === 'coordinator')?.detail !== 'this node coordinates') return node;
     }
@@ -164,7 +165,6 @@ t.test('a cluster through the fault schedule', async (t) => {
       const r = JSON.parse(row) as { symbol: string; interval: string; open_time: number; is_final: boolean; open: string; high: string; low: string; close: string; volume: string; trade_count: number };
       if (r.interval === '1m' && r.is_final) oracleFinals.set(`${r.symbol} ${r.open_time}`, r);
     }
-    const canonical = (s: string): string => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
     for (const [index, client] of clients.entries()) {
       const events = client.events().map((m: { data?: unknown }) => m.data ?? m).filter((e: { e?: string }) => e.e === 'kline') as { s: string; k: { t: number; x: boolean; n: number; L: number; o: string; h: string; l: string; c: string; v: string } }[];
       t.ok(events.length > 200, `client ${index} received ${events.length} kline events`);
@@ -182,7 +182,7 @@ t.test('a cluster through the fault schedule', async (t) => {
         if (k.x) {
           finals++;
           const want = oracleFinals.get(`${s} ${k.t}`);
-          const same = want && canonical(want.open) === canonical(k.o) && canonical(want.high) === canonical(k.h) && canonical(want.low) === canonical(k.l) && canonical(want.close) === canonical(k.c) && canonical(want.volume) === canonical(k.v) && want.trade_count === k.n;
+          const same = want && canonicalDecimal(want.open) === canonicalDecimal(k.o) && canonicalDecimal(want.high) === canonicalDecimal(k.h) && canonicalDecimal(want.low) === canonicalDecimal(k.l) && canonicalDecimal(want.close) === canonicalDecimal(k.c) && canonicalDecimal(want.volume) === canonicalDecimal(k.v) && want.trade_count === k.n;
           if (!same) wrongFinals.push(`${s} ${k.t}: got ${JSON.stringify(k)}, oracle ${JSON.stringify(want)}`);
         }
       }

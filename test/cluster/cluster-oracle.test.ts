@@ -51,7 +51,7 @@ async function throughCluster(t: Test, namespace: string, input: string): Promis
   // Every partition's lifecycle is a machine the aggregators' inspectors show: 16 partitions, each Active somewhere.
   const active = new Set<string>();
   for (const aggregator of aggregators) {
-    const base = aggregator.lines.find((l) => /^klagg aggregate ready: /.test(l))!.match(/(http:\/\/[^\s/]+)\/health/)![1]!;
+    const base = KlaggCluster.roleUrl(aggregator, 'aggregate');
     const graphs = (await (await fetch(`${base}/inspector/graphs.json`)).json()) as { machines: { id: string }[] };
     t.ok(graphs.machines.some((m) => m.id === 'partition'), `${aggregator.name}'s inspector draws the partition lifecycle`);
     const state = (await (await fetch(`${base}/inspector/state.json`)).json()) as { actors: { id: string; machine: string; state: unknown }[] };

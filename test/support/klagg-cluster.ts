@@ -74,12 +74,17 @@ export class KlaggCluster {
     return this.#start('ingest', node, ['--input', input, ...(options.rate === undefined ? [] : ['--rate', String(options.rate)])], options.natsUrls);
   }
 
+  /** A role's HTTP base URL (`http://host:port`), from its ready line. */
+  static roleUrl(process: RoleProcess, role: string): string {
+    const line = process.lines.find((l) => READY(role).test(l));
+    const match = line?.match(/(http:\/\/[^\s/]+)\/health/);
+    if (!match) throw new Error(`no URL in the ${role} ready line: ${line}`);
+    return match[1]!;
+  }
+
   /** The stream server's HTTP URL, from its ready line. */
   static serveUrl(serve: RoleProcess): string {
-    const line = serve.lines.find((l) => READY('serve').test(l));
-    const match = line?.match(/(http:\/\/[^\s/]+)\/health/);
-    if (!match) throw new Error(`no URL in the serve ready line: ${line}`);
-    return match[1]!;
+    return KlaggCluster.roleUrl(serve, 'serve');
   }
 
   async stop(): Promise<void> {

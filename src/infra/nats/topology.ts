@@ -45,30 +45,24 @@ async function retrying<T>(what: string, step: () => Promise<T>): Promise<T> {
 export async function ensureTopology(nc: NatsConnection, names: ClusterNames, options: TopologyOptions): Promise<ClusterBuckets> {
   const jsm = await jetstreamManager(nc, { timeout: ADMIN_TIMEOUT_MS });
   const layout = names.layout;
+  // Both kinds are Limits streams (a successor replays from its checkpoint; writers catch up after an outage).
+  const limits = (name: string, subjects: string[], maxAgeMs: number): Partial<StreamConfig> & { name: string } => ({
+    name,
+    subjects,
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: layout.replicas,
+    max_age: nanos(maxAgeMs),
+    duplicate_window: nanos(layout.duplicateWindowMs),
+    discard: DiscardPolicy.Old,
+  });
   for (let i = 0; i < layout.tradeStreams; i++) {
-    await ensureStreamRetrying(jsm, {
-      name: names.tradeStream(i),
-      subjects: names.tradePartitions(i).map((p) => names.partitionFilter(p)),
-      retention: RetentionPolicy.Limits,
-      storage: StorageType.File,
-      num_replicas: layout.replicas,
-      max_age: nanos(layout.tradeMaxAgeMs),
-      duplicate_window: nanos(layout.duplicateWindowMs),
-      discard: DiscardPolicy.Old,
-      allow_direct: true,
-    });
+    const subjects = names.tradePartitions(i).map((p) => names.partitionFilter(p));
+    // allow_direct: a restarted ingest reads where a symbol's history ends (Direct Get).
+    await ensureStreamRetrying(jsm, { ...limits(names.tradeStream(i), subjects, layout.tradeMaxAgeMs), allow_direct: true });
   }
   for (let i = 0; i < layout.klineStreams; i++) {
-    await ensureStreamRetrying(jsm, {
-      name: names.klineStream(i),
-      subjects: names.klinePartitions(i).map((p) => names.durableKlineSubject(p)),
-      retention: RetentionPolicy.Limits,
-      storage: StorageType.File,
-      num_replicas: layout.replicas,
-      max_age: nanos(layout.klineMaxAgeMs),
-      duplicate_window: nanos(layout.duplicateWindowMs),
-      discard: DiscardPolicy.Old,
-    });
+    await ensureStreamRetrying(jsm, limits(names.klineStream(i), names.klinePartitions(i).map((p) => names.durableKlineSubject(p)), layout.klineMaxAgeMs));
   }
   const kvm = new Kvm(jetstream(nc, { timeout: ADMIN_TIMEOUT_MS }));
   const replicas = layout.replicas;
