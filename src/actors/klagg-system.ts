@@ -46,6 +46,7 @@ export class KlaggSystem {
   readonly #subscribed = new Set<string>();
   #subscriptionWaiters: (() => void)[] = [];
   #stopped: Promise<number> | undefined;
+  #pullAsked = false;
 
   constructor(options: KlaggSystemOptions) {
     this.#options = options;
@@ -61,6 +62,7 @@ export class KlaggSystem {
         fetchTrades: options.fetchTrades,
         onUnrepairedGap: options.onUnrepairedGap,
         onRebuildNeeded: options.onRebuildNeeded,
+        onFinalsReady: () => this.#finalsReady(),
       };
       return options.threads ? new ThreadPartitionWorker(workerOptions) : new LocalPartitionWorker(workerOptions);
     });
@@ -341,6 +343,20 @@ export class KlaggSystem {
     await Promise.all(this.workers.map((worker) => worker.close()));
     // The children stop with the root when it reaches its final state.
     this.#log.info({ written: this.dbWriter.stats.writtenRows }, 'drained');
+  }
+
+  /**
+   * A worker has new finals: the Gateway pulls now rather than at its next interval (finals are pushed at once). The
+   * asks of one turn of the event loop are one PULL_NOW; the Gateway keeps one that comes while it is pulling.
+   */
+  #finalsReady(): void {
+    if (this.#pullAsked) return;
+    this.#pullAsked = true;
+    setImmediate(() => {
+      this.#pullAsked = false;
+      const gateway = this.#root.getSnapshot().children['gateway'];
+      gateway?.send({ type: 'PULL_NOW' });
+    });
   }
 
   #publish(batch: PublishedBatch): void {

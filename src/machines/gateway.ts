@@ -5,6 +5,10 @@
  * is merged and goes out with the next publication. Each publication is one immutable batch, shared by every live
  * subscriber and the DB writer.
  *
+ * Finals go out at once: a worker with new finals asks for `PULL_NOW` (the system coalesces the asks), and one that
+ * comes while a round is still out is kept (`pullAgain`) and starts the next round the moment this one is published —
+ * so a final never waits for the next `pullIntervalMs`. Open updates ride along; their throttle is the stream server's.
+ *
  * Pure: the context holds data only, `assign` computes it, and every effect is a named action with parameters —
  * `pullWorkers`, `publishBatch`, `reportWorker`, `tradesSeen` — that the system provides (`src/actors/gateway-actor.ts`).
  * `transition()` therefore shows what a step would do without doing it (test/machines/gateway.test.ts).
@@ -38,6 +42,8 @@ export interface GatewayContext extends GatewayInput {
   readonly updates: ReadonlyMap<string, Kline>;
   readonly consecutiveTimeouts: readonly number[];
   readonly counters: GatewayCounters;
+  /** A PULL_NOW came while pulling: pull again as soon as this round is published. */
+  readonly pullAgain: boolean;
 }
 
 export function klineKey(kline: Kline): string {
@@ -77,6 +83,7 @@ export const gatewayMachine = setup({
   },
   guards: {
     allAnswered: ({ context }) => context.waitingFor.length === 0,
+    pullAgain: ({ context }) => context.pullAgain,
   },
   actions: {
     // Effects, provided by the system.
@@ -98,6 +105,7 @@ export const gatewayMachine = setup({
     updates: new Map(),
     consecutiveTimeouts: Array.from({ length: input.workerCount }, () => 0),
     counters: { pulls: 0, timeouts: 0, lateAnswers: 0, published: 0 },
+    pullAgain: false,
   }),
   initial: 'waiting',
   on: {
@@ -123,6 +131,7 @@ export const gatewayMachine = setup({
   },
   states: {
     waiting: {
+      always: { guard: 'pullAgain', target: 'pulling' },
       after: { pullInterval: 'pulling' },
       on: { PULL_NOW: 'pulling' },
     },
@@ -131,11 +140,13 @@ export const gatewayMachine = setup({
         const seq = context.seq + 1;
         enqueue.assign({
           seq,
+          pullAgain: false,
           waitingFor: Array.from({ length: context.workerCount }, (_, id) => id),
           counters: { ...context.counters, pulls: context.counters.pulls + 1 },
         });
         enqueue({ type: 'pullWorkers', params: { seq } });
       }),
+      on: { PULL_NOW: { actions: assign({ pullAgain: true }) } },
       always: { guard: 'allAnswered', target: 'waiting', actions: [{ type: 'publishBatch', params: ({ context }) => ({ batch: batchOf(context) }) }, 'clearPending'] },
       after: {
         pullTimeout: {

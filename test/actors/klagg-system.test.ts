@@ -167,3 +167,24 @@ for (const threads of [false, true]) t.test(`an unrecoverable error reported to 
   t.equal(code, 1, 'non-zero exit');
   t.same(sink.klines({ final: true }).sort(byKey), [...reference(frames.slice(0, 3_000), false).finals].sort(byKey), 'what was final is still written');
 });
+
+for (const threads of [false, true]) t.test(`finals at once: a trade that closes a period gets its final published long before the next pull${threads ? ' (worker threads)' : ''}`, async (t) => {
+  const sink = new MemorySink();
+  // A pull interval far beyond the test: only the workers' "finals ready" can bring a final out.
+  const system = newSystem(sink, { threads, gateway: { pullIntervalMs: 600_000, pullTimeoutMs: 5_000, timeoutAlertThreshold: 5 }, tradeSource: { subscribe: () => {}, unsubscribe: () => {} } });
+  system.activate({ symbol: 'XRPETH', scales: SCALES, initialData: [] });
+  await system.whenSubscribed(['XRPETH']);
+  const firstMinute = Math.floor((JSON.parse(frames[0]!.toString()).T as number) / 60_000);
+  const closing = frames.findIndex((frame) => Math.floor((JSON.parse(frame.toString()).T as number) / 60_000) > firstMinute);
+  await feed(system, frames.slice(0, closing));
+  const finals: Kline[] = [];
+  system.onBatch((batch) => finals.push(...batch.finals));
+  const sent = performance.now();
+  system.ingestFrame(frames[closing]!);
+  while (finals.length === 0 && performance.now() - sent < 5_000) await new Promise((resolve) => setTimeout(resolve, 1));
+  const waited = performance.now() - sent;
+  t.equal(finals.length, 1, 'the first minute is published as final');
+  t.equal(finals[0]?.openTime, firstMinute * 60_000);
+  t.ok(waited < 5_000, `published ${Math.round(waited)} ms after the closing trade, with the next pull 10 minutes away`);
+  await system.stop();
+});

@@ -122,3 +122,26 @@ t.test('answers merge in waiting too, and updates coalesce by kline', async (t) 
   t.same([...s.context.updates.values()].map((k) => k.close), ['2', '3']);
   t.equal(s.context.counters.lateAnswers, 2, 'answers to no pull are late by definition');
 });
+
+t.test('finals at once: a PULL_NOW during a round is kept and starts the next round the moment this one is published', async (t) => {
+  let [s] = initialTransition(gatewayMachine, INPUT);
+  let out: [string, unknown][];
+  [s] = step(s, { type: 'PULL_NOW' });
+  [s] = step(s, deltas(0, 1));
+  [s, out] = step(s, { type: 'PULL_NOW' });
+  t.equal(s.value, 'pulling', 'the round in flight goes on');
+  t.same(out, [], 'no second pull while one is out');
+  t.equal(s.context.pullAgain, true);
+  const final = kline('A', 0, '2', true);
+  [s, out] = step(s, deltas(1, 1, [final]));
+  t.equal(s.value, 'pulling', 'published, then straight into the next round');
+  t.same(
+    out.map(([type]) => type),
+    ['tradesSeen', 'publishBatch', 'pullWorkers'],
+  );
+  t.same(out[2], ['pullWorkers', { seq: 2 }]);
+  t.equal(s.context.pullAgain, false);
+  [s] = step(s, deltas(0, 2));
+  [s, out] = step(s, deltas(1, 2));
+  t.equal(s.value, 'waiting', 'without another ask it waits for its interval');
+});

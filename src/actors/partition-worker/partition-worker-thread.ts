@@ -27,6 +27,7 @@ const core = new PartitionWorker({
     : undefined,
   onUnrepairedGap: (gap) => notify({ type: 'unrepairedGap', gap }),
   onRebuildNeeded: (request) => notify({ type: 'rebuildNeeded', request }),
+  onFinalsReady: () => notify({ type: 'finalsReady' }),
 });
 
 port.on('message', (message: ThreadRequest) => {

@@ -63,6 +63,11 @@ export interface PartitionWorkerOptions {
   readonly onUnrepairedGap?: (gap: UnrepairedGap) => void;
   /** A late trade older than the engine's amendment memory: those klines are to be rebuilt from the exchange's. */
   readonly onRebuildNeeded?: (request: RebuildRequest) => void;
+  /**
+   * Finals are waiting to be pulled (called once per pull, at the first): the Gateway pulls at once instead of at its
+   * next interval. Called inside the per-trade path, so it must only note or schedule.
+   */
+  readonly onFinalsReady?: () => void;
 }
 
 const MAX_REMEMBERED_GAPS = 1000;
@@ -96,10 +101,12 @@ export class PartitionWorker {
     this.#fetchTrades = options.fetchTrades;
     this.#onUnrepairedGap = options.onUnrepairedGap;
     const onRebuildNeeded = options.onRebuildNeeded;
+    const onFinalsReady = options.onFinalsReady;
     const engine = new KlineEngine(
       { intervals: options.intervals, graceMs: options.graceMs },
       {
         onFinal: (kline, amendment) => {
+          if (this.#finals.length === 0) onFinalsReady?.();
           if (kline.revision === undefined) {
             this.#finals.push(kline);
             return;

@@ -31,7 +31,7 @@ export class ThreadPartitionWorker implements PartitionWorkerPort {
 
   constructor(options: PartitionWorkerOptions) {
     this.id = options.id;
-    const { fetchTrades, onUnrepairedGap, onRebuildNeeded, ...plain } = options;
+    const { fetchTrades, onUnrepairedGap, onRebuildNeeded, onFinalsReady, ...plain } = options;
     this.#thread = new Worker(new URL('./partition-worker-thread.ts', import.meta.url), { workerData: { ...plain, repair: fetchTrades !== undefined } });
     this.#thread.on('message', (reply: ThreadReply | ThreadNotice) => {
       if (reply.type === 'fetchTrades') {
@@ -42,6 +42,10 @@ export class ThreadPartitionWorker implements PartitionWorkerPort {
       }
       if (reply.type === 'unrepairedGap') {
         onUnrepairedGap?.(reply.gap);
+        return;
+      }
+      if (reply.type === 'finalsReady') {
+        onFinalsReady?.();
         return;
       }
       if (reply.type === 'rebuildNeeded') {

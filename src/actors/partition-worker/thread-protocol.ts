@@ -22,7 +22,9 @@ export type ThreadRequest =
 export type ThreadNotice =
   | { readonly type: 'fetchTrades'; readonly id: number; readonly symbol: string; readonly fromId: number; readonly toId: number }
   | { readonly type: 'unrepairedGap'; readonly gap: UnrepairedGap }
-  | { readonly type: 'rebuildNeeded'; readonly request: RebuildRequest };
+  | { readonly type: 'rebuildNeeded'; readonly request: RebuildRequest }
+  /** Finals wait to be pulled (once per pull). */
+  | { readonly type: 'finalsReady' };
 
 export type ThreadReply =
   | { readonly type?: undefined; readonly id: number; readonly ok: true; readonly value: unknown }
