@@ -7,6 +7,7 @@ import type { GatewayCounters } from '../machines/gateway.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { RebuildRequest, TradeFetcher, UnrepairedGap } from './partition-worker/partition-worker.ts';
+import type { WorkerStreamsIo } from './partition-worker/thread-partition-worker.ts';
 
 export interface KlaggSystemOptions {
   readonly venue: string;
@@ -17,6 +18,11 @@ export interface KlaggSystemOptions {
   readonly partitions: number;
   /** Run each worker's partitions in a worker thread, so aggregation uses every core. */
   readonly threads?: boolean;
+  /**
+   * With `threads`: each worker thread owns the exchange connections of its symbols (per-worker I/O), so trade frames
+   * never cross the main thread. The system's clock goes with it.
+   */
+  readonly workerStreams?: Omit<WorkerStreamsIo, 'clock'>;
   readonly gateway: { readonly pullIntervalMs: number; readonly pullTimeoutMs: number; readonly timeoutAlertThreshold: number };
   readonly dispatcher: { readonly queueCapacity: number; readonly maxRetries: number; readonly retryDelayMs: number; readonly ackTimeoutMs?: number; readonly concurrency?: number };
   readonly dbWriter: { readonly flushIntervalMs: number; readonly maxBatchRows: number; readonly backoffInitialMs: number; readonly backoffMaxMs: number; readonly maxBufferedRows: number };

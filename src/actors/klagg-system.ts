@@ -64,7 +64,9 @@ export class KlaggSystem {
         onRebuildNeeded: options.onRebuildNeeded,
         onFinalsReady: () => this.#finalsReady(),
       };
-      return options.threads ? new ThreadPartitionWorker(workerOptions) : new LocalPartitionWorker(workerOptions);
+      if (!options.threads) return new LocalPartitionWorker(workerOptions);
+      const io = options.workerStreams === undefined ? undefined : { ...options.workerStreams, clock: options.clock };
+      return new ThreadPartitionWorker(workerOptions, io);
     });
     this.dbWriter = new DbWriter({
       ...options.dbWriter,

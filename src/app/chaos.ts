@@ -39,6 +39,8 @@ export interface ChaosOptions {
   readonly faultEveryMs?: number;
   readonly seed?: number;
   readonly workers?: number;
+  /** Workers in worker threads, each owning its symbols' exchange connections (per-worker I/O). */
+  readonly threads?: boolean;
   readonly logger: Logger;
 }
 
@@ -99,6 +101,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       // The grace is a span of real time (the stream's lag): at a replay speed of ×s it is s times as much exchange time.
       graceMs: REAL_GRACE_MS * speedOf(options.source),
       workers: options.workers ?? 2,
+      threads: options.threads ?? false,
       partitions: 256,
       gateway: { pullIntervalMs: 200, pullTimeoutMs: 100, timeoutAlertThreshold: 5 },
       dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 100 },
@@ -191,7 +194,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       tradesRepaired: sum((s) => s.repairedTrades),
       gapsUnrepaired: sum((s) => s.unrepairedGaps),
       klinesRebuilt: service.rebuilder.rebuilt,
-      reconnects: service.streams.stats.reconnects,
+      reconnects: service.exchangeStreams.stats.reconnects,
       klinesWritten: service.system.dbWriter.stats.writtenRows,
       lateDropped: sum((s) => s.late),
       lateAmended: sum((s) => s.amended),
@@ -205,6 +208,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     };
   } finally {
     await service.streams.stop();
+    await Promise.all(service.system.workers.map((worker) => worker.streams?.stop()));
     await exchange.close();
     await database.close();
     if (tempDir) await rm(tempDir, { recursive: true, force: true });

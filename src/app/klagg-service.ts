@@ -10,7 +10,7 @@ import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
 import { StreamManager, type StreamManagerOptions } from '../actors/stream-manager.ts';
 import type { KlaggConfig } from '../infra/config/schema.ts';
-import type { Logger } from '../infra/logger.ts';
+import { relayLogLine, type Logger } from '../infra/logger.ts';
 import { reportHealth } from '../actors/health-board.ts';
 import { KlaggSystem } from '../actors/klagg-system.ts';
 import type { KlaggSystemOptions } from '../actors/klagg-system-options.ts';
@@ -22,6 +22,7 @@ import { isExchangeKlineFrame } from '../actors/trailing-gap-watch.ts';
 import { createExchangeSocket } from '../infra/exchange-stream/exchange-socket.ts';
 import type { SymbolStore } from '../infra/db/symbol-store.ts';
 import { SymbolTableWriter } from '../actors/symbol-table-writer.ts';
+import { ExchangeStreamsView } from './exchange-streams-view.ts';
 
 export interface KlaggServiceOptions {
   readonly venue: string;
@@ -77,9 +78,18 @@ export function systemOptionsFrom(config: KlaggConfig): KlaggServiceOptions['sys
   };
 }
 
+/** The module a worker thread imports to build its own exchange connections (per-worker I/O). */
+const WORKER_STREAMS_MODULE = new URL('./worker-exchange-streams.ts', import.meta.url).href;
+
 export class KlaggService {
   readonly rest: BinanceRestClient;
+  /**
+   * The main thread's exchange connections: tickers, the exchange's 1m klines and — when the workers run in this
+   * thread — the trades. With worker threads each thread owns its symbols' trade streams (per-worker I/O).
+   */
   readonly streams: StreamManager;
+  /** Every exchange connection of the service, the worker threads' included (metrics, the watermark). */
+  readonly exchangeStreams: ExchangeStreamsView;
   readonly system: KlaggSystem;
   readonly rebuilder: KlineRebuilder;
   readonly manager: SymbolManager;
@@ -126,7 +136,15 @@ export class KlaggService {
     });
     this.system = new KlaggSystem({
       ...options.system,
-      streamLagMs: () => this.streams.watermarkLagMs(),
+      streamLagMs: () => this.exchangeStreams.watermarkLagMs(),
+      workerStreams: options.system.threads
+        ? {
+            config: { module: WORKER_STREAMS_MODULE, wsBaseUrl: options.wsBaseUrl, logLevel: log.level, ...options.streams },
+            onReconnected: (streams) => this.trailingGaps.onReconnected(streams),
+            onLog: (line) => relayLogLine(log, line),
+            inspect: options.system.inspect,
+          }
+        : undefined,
       venue: options.venue,
       market: options.market,
       intervals: options.intervals,
@@ -144,15 +162,28 @@ export class KlaggService {
       onRebuildNeeded: (request) => this.rebuilder.addLate(request),
       tradeSource: {
         subscribe: (symbol) => {
-          this.streams.subscribe(this.#streamsOf(symbol));
+          const own = this.#workerStreamsOf(symbol);
+          const [trades, ...others] = this.#streamsOf(symbol);
+          if (own === undefined) this.streams.subscribe([trades!, ...others]);
+          else {
+            own.subscribe([trades!]);
+            this.streams.subscribe(others);
+          }
           this.trailingGaps.onSubscribed(symbol);
         },
         unsubscribe: (symbol) => {
-          this.streams.unsubscribe(this.#streamsOf(symbol));
+          const own = this.#workerStreamsOf(symbol);
+          const [trades, ...others] = this.#streamsOf(symbol);
+          if (own === undefined) this.streams.unsubscribe([trades!, ...others]);
+          else {
+            own.unsubscribe([trades!]);
+            this.streams.unsubscribe(others);
+          }
           this.trailingGaps.forget(symbol);
         },
       },
     });
+    this.exchangeStreams = new ExchangeStreamsView(this.streams, () => this.system.workers.map((worker) => worker.streams?.report));
     const trailing = options.trailingGaps ?? {};
     this.trailingGaps = new TrailingGapGuard({
       confirmMs: trailing.confirmMs,
@@ -241,6 +272,12 @@ export class KlaggService {
     return this.#options.trailingGaps?.enabled ?? true;
   }
 
+  /** The worker thread's own connections that carry this symbol's trades (per-worker I/O), if any. */
+  #workerStreamsOf(symbol: string) {
+    return this.system.workers[this.system.workerOf(symbol)]?.streams;
+  }
+
+  /** The symbol's streams: its trades first, then the exchange's 1m klines when the trailing-gap watch is on. */
   #streamsOf(symbol: string): string[] {
     const lower = symbol.toLowerCase();
     return this.#trailingGapsOn ? [`${lower}@aggTrade`, `${lower}@kline_1m`] : [`${lower}@aggTrade`];
@@ -256,6 +293,7 @@ export class KlaggService {
     if (this.#gapHealthTimer) clearInterval(this.#gapHealthTimer);
     await this.manager.stop();
     await this.streams.stop();
+    await Promise.all(this.system.workers.map((worker) => worker.streams?.stop()));
     await this.rebuilder.rebuildClosed(closedBy);
     const code = await this.system.stop(reason);
     await this.#symbolTable?.stop();

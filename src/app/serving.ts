@@ -80,7 +80,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     },
   });
   registerSystemMetrics({ registry: http.metrics.registry, system: service.system, clock: options.clock, prefix: http.metrics.prefix });
-  http.metrics.attachStreams(service.streams);
+  http.metrics.attachStreams(service.exchangeStreams);
   http.metrics.attachTrailingGaps(service.trailingGaps.watch.stats);
   // The DB writer and the SymbolManager are actors of their own (not spawned by the supervisor): follow them too.
   const detach = options.inspector ? [options.inspector.attach(service.system.dbWriter.actor), options.inspector.attach(service.manager.actor)] : [];

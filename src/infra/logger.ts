@@ -19,3 +19,25 @@ export function createRootLogger(options: LoggerOptions = {}): Logger {
   const destination = humane ? pretty({ destination: 2, sync: true, colorize: true }) : pino.destination({ fd: 2, sync: true });
   return pino({ level: options.level ?? 'info', base: { service: 'klagg' } }, destination);
 }
+
+/**
+ * A worker thread's logger: the same pino JSON lines, handed to `write` instead of stderr (the thread posts them to the
+ * main thread, which writes them through the one root — so level, format and destination stay decided once).
+ */
+export function createForwardingLogger(level: string, write: (line: string) => void): Logger {
+  return pino({ level, base: { service: 'klagg' } }, { write });
+}
+
+/** Writes a line made by `createForwardingLogger` through `logger`, at its level, with its fields. */
+export function relayLogLine(logger: Logger, line: string): void {
+  let record: { level?: number; msg?: string; time?: unknown; pid?: unknown; hostname?: unknown; service?: unknown; [key: string]: unknown };
+  try {
+    record = JSON.parse(line) as typeof record;
+  } catch {
+    logger.warn({ line }, 'unreadable log line from a worker thread');
+    return;
+  }
+  const { level = 30, msg = '', time: _time, pid: _pid, hostname: _hostname, service: _service, ...fields } = record;
+  const name = (pino.levels.labels[level] ?? 'info') as 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  logger[name](fields, msg);
+}

@@ -34,6 +34,8 @@ export interface RealtimeOptions {
   /** Streams of klagg's kline stream a client subscribes to from the start (given the market's symbols). */
   readonly clientStreams?: (symbols: readonly string[]) => readonly string[];
   readonly prefix: string;
+  /** Workers in worker threads, each owning its symbols' exchange connections (per-worker I/O). */
+  readonly threads?: boolean;
 }
 
 export interface StreamEvent {
@@ -83,6 +85,7 @@ export async function startRealtime(t: Test, options: RealtimeOptions): Promise<
         store,
         clock: serviceClock,
         trailingGaps: { confirmMs: 1_500, checkIntervalMs: 250 },
+        system: { threads: options.threads ?? false },
       });
       // As `klagg run`: klines close on the exchange's clock (local time + the measured offset).
       serviceClock.setOffset((await service.rest.measureTimeOffset()).offsetMs);

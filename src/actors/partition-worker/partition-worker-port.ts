@@ -8,9 +8,12 @@ import type { SymbolScales } from '../../domain/kline-engine.ts';
 import type { Kline } from '../../domain/kline.ts';
 import type { DeltaBatch } from '../../domain/messages.ts';
 import { PartitionWorker, type PartitionWorkerOptions } from './partition-worker.ts';
+import type { WorkerStreamsPort } from './thread-protocol.ts';
 
 export interface PartitionWorkerPort {
   readonly id: number;
+  /** Per-worker I/O: the exchange connections this worker's thread owns (undefined: frames come through `ingestFrame`). */
+  readonly streams?: WorkerStreamsPort | undefined;
   /** Installs initial data and switches the symbol on; resolves with its position (last aggregate id, −1 if none). */
   activate(symbol: string, scales: SymbolScales, initialData: readonly Kline[], startAfterId?: number): Promise<number>;
   deactivate(symbol: string): void;
