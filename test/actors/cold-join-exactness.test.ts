@@ -7,10 +7,11 @@ import t from 'tap';
 import type { Kline } from '../../src/domain/kline.ts';
 import { DAY, INTERVALS, MINUTE, settleAndCompare, startRealtime, values } from '../support/realtime.ts';
 
-t.test('(d) a cold join in the middle of an hour: the first 1m, 5m and 1h finals are exact when first emitted (no revision)', async (t) => {
+for (const threads of [false, true]) t.test(`(d) a cold join in the middle of an hour: the first 1m, 5m and 1h finals are exact when first emitted (no revision)${threads ? ' (worker threads with their own connections)' : ''}`, async (t) => {
   const hour = DAY + 17 * 60 * MINUTE;
   const rt = await startRealtime(t, {
     prefix: 'klagg_rt_join',
+    threads,
     // 59:32 into the hour, 4:32 into its last 5m period, 32 s into a minute; trading since 17:20.
     startAt: hour + 59 * MINUTE + 32_000,
     market: { symbols: 2, rate: 6, seed: 9, quietPeriods: false, startTime: hour + 20 * MINUTE },
