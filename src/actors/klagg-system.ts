@@ -347,10 +347,7 @@ export class KlaggSystem {
     this.#log.info({ written: this.dbWriter.stats.writtenRows }, 'drained');
   }
 
-  /**
-   * A worker has new finals: the Gateway pulls now rather than at its next interval (finals are pushed at once). The
-   * asks of one turn of the event loop are one PULL_NOW; the Gateway keeps one that comes while it is pulling.
-   */
+  /** A worker has new finals: the Gateway pulls now, not at its next interval (one PULL_NOW per event-loop turn). */
   #finalsReady(): void {
     if (this.#pullAsked) return;
     this.#pullAsked = true;
