@@ -15,7 +15,7 @@ const SYSTEM_DEFAULTS: KlaggConfig = {
   gateway: { pullIntervalMs: 500, pullTimeoutMs: 200, timeoutAlertThreshold: 5 },
   dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 1000 },
   dbWriter: { flushIntervalMs: 1000, maxBatchRows: 5000, backoffInitialMs: 250, backoffMaxMs: 30_000, maxBufferedRows: 1_000_000 },
-  clock: { tickIntervalMs: 1000, timeSyncIntervalMs: 60_000 },
+  clock: { tickIntervalMs: 100, timeSyncIntervalMs: 60_000 },
   watchdog: { checkIntervalMs: 1000, silenceMs: 30_000 },
   exchange: {
     restBaseUrl: 'https://fapi.binance.com',
