@@ -4,7 +4,7 @@
  * is made into its complete WebSocket frame once (blast-frames.ts). When the connections that have not had a blast
  * yet together subscribe to every recorded symbol's `@aggTrade` stream, a round starts: each of those connections
  * gets the frames of the symbols it subscribes, in recording order, concatenated into large chunks written straight
- * onto its TCP socket, waiting for 'drain' when the socket holds more than `highWaterBytes`. Per trade that is a
+ * onto its TCP socket, waiting for 'drain' whenever a write says the socket is over its high-water mark. Per trade that is a
  * memory copy; no JSON, no `ws.send`. A connection is blasted at most once; later connections that cover every
  * symbol again make the next round (so one generator serves several runs of a benchmark).
  *
@@ -23,8 +23,6 @@ import type { FakeConnection } from './ws-delivery.ts';
 export interface BlastOptions {
   /** Bytes per write at most (a single frame larger than this goes alone); default 256 KiB. */
   readonly chunkBytes?: number;
-  /** Bytes queued on a socket before the writer waits for 'drain'; default 4 chunks. */
-  readonly highWaterBytes?: number;
   /** Round started / ended (the CLI prints them as JSON lines). */
   readonly onEvent?: (event: BlastEvent) => void;
 }
@@ -89,7 +87,6 @@ export class Blaster {
   #bare: BlastFrames | undefined;
   readonly #host: BlastHost;
   readonly #chunkBytes: number;
-  readonly #highWaterBytes: number;
   readonly #onEvent: (event: BlastEvent) => void;
   readonly #streamIndex: Map<string, number>;
   /** Connections that have had (or are having) a blast. */
@@ -105,7 +102,6 @@ export class Blaster {
     this.#host = host;
     this.#chunkBytes = options.chunkBytes ?? DEFAULT_BLAST_CHUNK_BYTES;
     if (!(this.#chunkBytes >= 1)) throw new RangeError(`chunkBytes must be ≥ 1, got ${this.#chunkBytes}`);
-    this.#highWaterBytes = options.highWaterBytes ?? 4 * this.#chunkBytes;
     this.#onEvent = options.onEvent ?? (() => {});
     this.#streamIndex = new Map(frames.streams.map((stream, i) => [stream, i]));
     this.stats = { trades: frames.count, roundsStarted: 0, roundsEnded: 0, framesSent: 0, bytesSent: 0 };
@@ -212,14 +208,14 @@ export class Blaster {
     for (const chunk of blastChunks(plan.frames, plan.wanted, this.#chunkBytes)) {
       if (this.#closed || !receives(connection)) return false;
       unflushed++;
-      socket.write(chunk.bytes, onWritten);
+      const more = socket.write(chunk.bytes, onWritten);
       tally.frames += chunk.frames;
       tally.bytes += chunk.bytes.length;
       this.stats.framesSent += chunk.frames;
       this.stats.bytesSent += chunk.bytes.length;
-      if (socket.writableLength >= this.#highWaterBytes) {
-        await Promise.race([new Promise<void>((resolve) => socket.once('drain', resolve)), gone]);
-      }
+      // Over the socket's high-water mark: on when it has handed everything to the kernel (whose buffer keeps the
+      // connection busy meanwhile).
+      if (!more) await Promise.race([new Promise<void>((resolve) => socket.once('drain', resolve)), gone]);
     }
     if (unflushed > 0) await Promise.race([new Promise<void>((resolve) => (flushed = resolve)), gone]);
     return unflushed === 0;
