@@ -17,14 +17,16 @@ export interface BlastFrames {
   readonly bytes: Buffer;
   /** Frame i is `bytes[starts[i], starts[i + 1])`; `starts.length` is `count + 1`. */
   readonly starts: Float64Array;
-  /** Frame i is a trade of `symbols[symbolOf[i]]`. */
+  /** Frame i is a trade of `symbols[symbolOf[i]]`: its `ordinal[i]`-th (from 0). */
   readonly symbolOf: Uint32Array;
+  readonly ordinal: Uint32Array;
   readonly count: number;
   /** Symbols in order of their first trade, and their aggTrade stream names (same indexes). */
   readonly symbols: readonly string[];
   readonly streams: readonly string[];
-  /** Frames per symbol index. */
+  /** Frames and bytes per symbol index. */
   readonly perSymbol: Uint32Array;
+  readonly bytesPerSymbol: Float64Array;
   /** Payloads wrapped as `{"stream":…,"data":…}` (the `/market/stream` form) or bare (the `/market/ws` form). */
   readonly combined: boolean;
 }
@@ -91,7 +93,12 @@ class FrameBuilder {
     starts[count] = this.#length;
     const symbolOf = this.#symbolOf.slice(0, count);
     const perSymbol = new Uint32Array(symbols.length);
-    for (let i = 0; i < count; i++) perSymbol[symbolOf[i]!]!++;
+    const bytesPerSymbol = new Float64Array(symbols.length);
+    const ordinal = new Uint32Array(count);
+    for (let i = 0; i < count; i++) {
+      ordinal[i] = perSymbol[symbolOf[i]!]!++;
+      bytesPerSymbol[symbolOf[i]!]! += starts[i + 1]! - starts[i]!;
+    }
     // Much spare capacity: copy the used part so the rest is released.
     let bytes = this.#bytes.subarray(0, this.#length);
     if (this.#length < this.#bytes.length * 0.8) {
@@ -99,7 +106,7 @@ class FrameBuilder {
       this.#bytes.copy(bytes, 0, 0, this.#length);
     }
     this.#bytes = Buffer.alloc(0);
-    return { bytes, starts, symbolOf, count, symbols, streams: symbols.map(aggTradeStreamOf), perSymbol, combined };
+    return { bytes, starts, symbolOf, ordinal, count, symbols, streams: symbols.map(aggTradeStreamOf), perSymbol, bytesPerSymbol, combined };
   }
 
   #push(symbolIndex: number, size: number): void {

@@ -64,8 +64,8 @@ export interface FakeExchangeOptions {
    * The blast mode (a recording only; see ws-blast.ts): the whole recording is published at startup (its speed,
    * `autoPublish` and `startOnSubscribe` do not matter) and made into WebSocket frames once; when the connections not
    * blasted yet subscribe every recorded symbol's `@aggTrade` stream, each gets its symbols' frames as fast as TCP
-   * takes them. Kline streams send nothing, and faults on published trades (skipIds, withholdTail, delay, lag, stall,
-   * duplicate of what was sent) do not apply to the blast.
+   * takes them. REST aggTrades and klines show what the stream has sent. Kline streams send nothing, and the faults
+   * on published trades (skipIds, withholdTail, delay, lag, stall) do not apply to the blast.
    */
   readonly blast?: boolean | BlastOptions;
   /** Time; a Scheduler (e.g. ManualScheduler) also runs the fake's timers, a plain Clock gets real timers. */
@@ -154,6 +154,8 @@ export class FakeExchange {
       onFirstSubscription: options.startOnSubscribe && options.autoPublish !== false && blastFrames === undefined ? () => market.start() : undefined,
       blast: blastFrames === undefined ? undefined : { frames: blastFrames, options: typeof options.blast === 'object' ? options.blast : {} },
     });
+    const blaster = ws.blast;
+    if (blaster !== undefined) market.setShown((symbol) => blaster.shownCount(symbol));
     faults.attach(ws);
     faults.attachMarket(market);
     const host = options.host ?? '127.0.0.1';

@@ -1,12 +1,18 @@
 /**
  * The fake exchange's blast delivery (`klagg fake-exchange --replay F --blast`): a load generator that outruns its
- * client. The whole recording is published at startup (REST, klines and exchangeInfo show all of it) and every trade
- * is made into its complete WebSocket frame once (blast-frames.ts). When the connections that have not had a blast
- * yet together subscribe to every recorded symbol's `@aggTrade` stream, a round starts: each of those connections
- * gets the frames of the symbols it subscribes, in recording order, concatenated into large chunks written straight
- * onto its TCP socket, waiting for 'drain' whenever a write says the socket is over its high-water mark. Per trade that is a
- * memory copy; no JSON, no `ws.send`. A connection is blasted at most once; later connections that cover every
- * symbol again make the next round (so one generator serves several runs of a benchmark).
+ * client. The whole recording is published into the market at startup and every trade is made into its complete
+ * WebSocket frame once (blast-frames.ts). When the connections that have not had a blast yet together subscribe to
+ * every recorded symbol's `@aggTrade` stream, a round starts: each of those connections gets the frames of the
+ * symbols it subscribes, in recording order, concatenated into large chunks written straight onto its TCP socket,
+ * waiting for 'drain' whenever a write says the socket is over its high-water mark. Per trade that is a memory copy;
+ * no JSON, no `ws.send`. A connection is blasted at most once; later connections that cover every symbol again make
+ * the next round (so one generator serves several runs of a benchmark).
+ *
+ * What REST shows follows the stream, as in the normal mode (where a trade is published and sent at once): of each
+ * symbol, `/fapi/v1/aggTrades` has the trades written to some connection so far — none before the first round, so a
+ * client's catch-up at activation finds nothing, and a gap's repair finds exactly what was sent — and
+ * `/fapi/v1/klines` stops at the period of the last of them. When a round has ended and all of its connections have
+ * gone, the exchange rewinds: REST shows none of the recording again, ready for the next round's client.
  *
  * Framing stays intact with `ws` writing on the same socket: chunks end on frame boundaries (a frame is never split
  * between two writes; TCP still splits them as it likes), and everything `ws` sends (SUBSCRIBE replies, pings, pongs,
@@ -64,6 +70,8 @@ export interface BlastStats {
   trades: number;
   roundsStarted: number;
   roundsEnded: number;
+  /** Times REST went back to showing nothing (a round over and its connections gone). */
+  rewinds: number;
   framesSent: number;
   bytesSent: number;
 }
@@ -80,6 +88,8 @@ interface Plan {
 }
 
 export const DEFAULT_BLAST_CHUNK_BYTES = 256 * 1024;
+/** Copy buffers per connection (of `chunkBytes` each). */
+const POOL_BUFFERS = 4;
 
 export class Blaster {
   readonly stats: BlastStats;
@@ -89,6 +99,12 @@ export class Blaster {
   readonly #chunkBytes: number;
   readonly #onEvent: (event: BlastEvent) => void;
   readonly #streamIndex: Map<string, number>;
+  readonly #symbolIndex: Map<string, number>;
+  /** Per symbol index: how many of its trades some connection has been sent (what REST shows). */
+  readonly #shown: Uint32Array;
+  /** The last round's connections still open, and whether it is still writing. */
+  readonly #roundConnections = new Set<FakeConnection>();
+  #writing = false;
   /** Connections that have had (or are having) a blast. */
   readonly #blasted = new WeakSet<FakeConnection>();
   /** Symbols subscribed by connections not blasted yet (a hint: checked against the connections before a round). */
@@ -104,7 +120,20 @@ export class Blaster {
     if (!(this.#chunkBytes >= 1)) throw new RangeError(`chunkBytes must be ≥ 1, got ${this.#chunkBytes}`);
     this.#onEvent = options.onEvent ?? (() => {});
     this.#streamIndex = new Map(frames.streams.map((stream, i) => [stream, i]));
-    this.stats = { trades: frames.count, roundsStarted: 0, roundsEnded: 0, framesSent: 0, bytesSent: 0 };
+    this.#symbolIndex = new Map(frames.symbols.map((symbol, i) => [symbol, i]));
+    this.#shown = new Uint32Array(frames.symbols.length);
+    this.stats = { trades: frames.count, roundsStarted: 0, roundsEnded: 0, rewinds: 0, framesSent: 0, bytesSent: 0 };
+  }
+
+  /** How many of the symbol's trades REST shows: those sent to some connection (see the file's comment). */
+  shownCount(symbol: string): number {
+    const index = this.#symbolIndex.get(symbol);
+    return index === undefined ? 0 : this.#shown[index]!;
+  }
+
+  /** A connection is closing or gone. */
+  forget(connection: FakeConnection): void {
+    if (this.#roundConnections.delete(connection)) this.#rewindWhenDone();
   }
 
   /** The recorded symbols (in order of their first trade). */
@@ -159,8 +188,20 @@ export class Blaster {
       return;
     }
     this.#seen = new Set();
-    for (const plan of plans) this.#blasted.add(plan.connection);
+    this.#roundConnections.clear();
+    for (const plan of plans) {
+      this.#blasted.add(plan.connection);
+      this.#roundConnections.add(plan.connection);
+    }
     void this.#round(plans);
+  }
+
+  /** A round over and its connections gone: REST shows nothing again (the next round's client starts afresh). */
+  #rewindWhenDone(): void {
+    if (this.#writing || this.#roundConnections.size > 0 || this.stats.roundsEnded === 0) return;
+    if (this.#shown.every((count) => count === 0)) return;
+    this.#shown.fill(0);
+    this.stats.rewinds++;
   }
 
   async #round(plans: readonly Plan[]): Promise<void> {
@@ -173,6 +214,7 @@ export class Blaster {
     }
     const tally = { frames: 0, bytes: 0 };
     this.stats.roundsStarted++;
+    this.#writing = true;
     const cpu = process.cpuUsage();
     const at = performance.timeOrigin + performance.now();
     this.#onEvent({ event: 'blastStart', round, at, connections: plans.length, trades: this.#frames.count, frames, bytes });
@@ -180,6 +222,8 @@ export class Blaster {
     const end = performance.timeOrigin + performance.now();
     const used = process.cpuUsage(cpu);
     this.stats.roundsEnded++;
+    this.#writing = false;
+    for (const plan of plans) if (!receives(plan.connection)) this.#roundConnections.delete(plan.connection);
     this.#onEvent({
       event: 'blastEnd',
       round,
@@ -193,6 +237,19 @@ export class Blaster {
       cpuUserMs: used.user / 1000,
       cpuSystemMs: used.system / 1000,
     });
+    this.#rewindWhenDone();
+  }
+
+  /** The frames of a chunk written: REST shows their trades. */
+  #show(frames: BlastFrames, runs: readonly number[]): void {
+    const { symbolOf, ordinal } = frames;
+    const shown = this.#shown;
+    for (let r = 0; r < runs.length; r += 2) {
+      for (let i = runs[r]!; i < runs[r + 1]!; i++) {
+        const symbol = symbolOf[i]!;
+        if (shown[symbol]! <= ordinal[i]!) shown[symbol] = ordinal[i]! + 1;
+      }
+    }
   }
 
   /** Writes one connection's frames; true when all of them were handed to the kernel. */
@@ -204,11 +261,43 @@ export class Blaster {
     const onWritten = (): void => {
       if (--unflushed === 0) flushed?.();
     };
+    // At most POOL_BUFFERS copy buffers, each back in the pool once written (a failed write's is dropped).
+    const pool: Buffer[] = [];
+    let allocated = 0;
+    let freed: (() => void) | undefined;
+    const chunkBytes = this.#chunkBytes;
+    const allocate = (): Buffer => {
+      const buffer = pool.pop();
+      if (buffer !== undefined) return buffer;
+      allocated++;
+      return Buffer.allocUnsafeSlow(chunkBytes);
+    };
     const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    for (const chunk of blastChunks(plan.frames, plan.wanted, this.#chunkBytes)) {
+    const chunks = blastChunks(plan.frames, plan.wanted, chunkBytes, allocate);
+    for (;;) {
+      // The next chunk may need a copy buffer: wait for one when all are being written.
+      while (pool.length === 0 && allocated >= POOL_BUFFERS && unflushed > 0 && receives(connection)) {
+        await Promise.race([new Promise<void>((resolve) => (freed = resolve)), gone]);
+      }
+      const next = chunks.next();
+      if (next.done === true) break;
+      const chunk = next.value;
       if (this.#closed || !receives(connection)) return false;
       unflushed++;
-      const more = socket.write(chunk.bytes, onWritten);
+      const buffer = chunk.buffer;
+      const more = socket.write(
+        chunk.bytes,
+        buffer === undefined
+          ? onWritten
+          : (error) => {
+              if (error) allocated--;
+              else pool.push(buffer);
+              freed?.();
+              freed = undefined;
+              onWritten();
+            },
+      );
+      this.#show(plan.frames, chunk.runs);
       tally.frames += chunk.frames;
       tally.bytes += chunk.bytes.length;
       this.stats.framesSent += chunk.frames;
@@ -222,15 +311,14 @@ export class Blaster {
   }
 }
 
-/** Open, not being closed, not a stalled legacy route: takes frames. */
+/** Open and not being closed: takes frames. */
 function receives(connection: FakeConnection): boolean {
   return !connection.closing && connection.ws.readyState === WebSocket.OPEN;
 }
 
 function plannedBytes(plan: Plan): number {
-  const { frames, wanted } = plan;
   let bytes = 0;
-  for (let i = 0; i < frames.count; i++) if (wanted[frames.symbolOf[i]!] === 1) bytes += frames.starts[i + 1]! - frames.starts[i]!;
+  for (let i = 0; i < plan.wanted.length; i++) if (plan.wanted[i] === 1) bytes += plan.frames.bytesPerSymbol[i]!;
   return bytes;
 }
 
@@ -245,28 +333,36 @@ export function rawSocketOf(ws: WebSocket): Socket {
 
 export interface BlastChunk {
   readonly bytes: Buffer;
+  /** The buffer `bytes` was copied into (from `allocate`), free again once written; undefined for a view of the frames. */
+  readonly buffer: Buffer | undefined;
   readonly frames: number;
+  /** The frames in it: index ranges [from, to) of `BlastFrames`, in pairs. */
+  readonly runs: readonly number[];
 }
 
 /**
  * The frames of the `wanted` symbols (by symbol index) in order, as chunks of at most `chunkBytes` (a larger frame
- * alone) that end on frame boundaries. A chunk that is one run of consecutive frames is a view of `frames.bytes`, not
- * a copy.
+ * alone) that end on frame boundaries. A chunk that is one run of consecutive frames is a view of `frames.bytes`;
+ * the others are copied into a buffer of `chunkBytes` from `allocate` (a pool: fresh buffers for every chunk of a
+ * blast of hundreds of megabytes make the garbage collector walk the whole heap again and again).
  */
-export function* blastChunks(frames: BlastFrames, wanted: Uint8Array, chunkBytes: number): Generator<BlastChunk> {
+export function* blastChunks(frames: BlastFrames, wanted: Uint8Array, chunkBytes: number, allocate: () => Buffer = () => Buffer.allocUnsafeSlow(chunkBytes)): Generator<BlastChunk> {
   const { bytes, starts, symbolOf, count } = frames;
+  /** Frame index ranges [from, to) in pairs. */
   let runs: number[] = [];
   let size = 0;
   let framesIn = 0;
   const take = (): BlastChunk => {
     let chunk: Buffer;
-    if (runs.length === 2) chunk = bytes.subarray(runs[0]!, runs[1]!);
+    let buffer: Buffer | undefined;
+    if (runs.length === 2) chunk = bytes.subarray(starts[runs[0]!]!, starts[runs[1]!]!);
     else {
-      chunk = Buffer.allocUnsafeSlow(size);
+      buffer = allocate();
       let at = 0;
-      for (let r = 0; r < runs.length; r += 2) at += bytes.copy(chunk, at, runs[r]!, runs[r + 1]!);
+      for (let r = 0; r < runs.length; r += 2) at += bytes.copy(buffer, at, starts[runs[r]!]!, starts[runs[r + 1]!]!);
+      chunk = buffer.subarray(0, at);
     }
-    const out = { bytes: chunk, frames: framesIn };
+    const out = { bytes: chunk, buffer, frames: framesIn, runs };
     runs = [];
     size = 0;
     framesIn = 0;
@@ -283,7 +379,7 @@ export function* blastChunks(frames: BlastFrames, wanted: Uint8Array, chunkBytes
     // Consecutive wanted frames while they fit; a chunk always takes its first frame.
     while (j < count && wanted[symbolOf[j]!] === 1 && (size + starts[j + 1]! - from <= chunkBytes || (size === 0 && j === i))) j++;
     if (j > i) {
-      runs.push(from, starts[j]!);
+      runs.push(i, j);
       size += starts[j]! - from;
       framesIn += j - i;
       i = j;

@@ -16,7 +16,7 @@
  *
  * With a Blaster (the blast mode, ws-blast.ts) the aggTrade streams are its: the market has published everything
  * before the first connection, so nothing reaches the MarketFeed, and the kline streams send nothing (the book is
- * already complete: its klines would run ahead of the blast).
+ * complete: its klines would run ahead of the blast).
  */
 import type { Server } from 'node:http';
 import { invalidPath, type BinanceError } from '../binance/binance-replies.ts';
@@ -132,7 +132,10 @@ export class WsRoutes implements WsFaultTarget {
           if (this.#blast !== undefined) this.#blast.onSubscribe(connection, stream);
           else if (stream.includes('@kline_')) this.#klines.add(connection, stream);
         },
-        onForget: (connection) => this.#delivery.stop(connection),
+        onForget: (connection) => {
+          this.#delivery.stop(connection);
+          this.#blast?.forget(connection);
+        },
       },
     });
     const subscribers = (stream: string) => this.#ws.subscribers(stream);

@@ -1,7 +1,8 @@
 /**
  * The blast mode (`--blast`): every frame once per connection, in per-symbol (and recording) order, byte for byte the
  * normal mode's, over several connections with different symbol sets; control frames interleaved mid-blast stay
- * whole; frames split by TCP between two reads still parse; REST matches; later connections make a second round.
+ * whole; frames split by TCP between two reads still parse; REST shows what was sent (nothing before, nothing after
+ * the rewind); later connections make a second round.
  */
 import t from 'tap';
 import * as wsModule from 'ws';
@@ -112,7 +113,7 @@ t.test('frames: headers as ws makes them; chunks are whole frames, in order, wit
   const market = await Market.create({ kind: 'recording', path: small.path, speed: 'max' }, { scheduler: systemScheduler() });
   const frames: BlastFrames = publishAllAsFrames(market);
   t.equal(frames.count, small.trades.length);
-  t.equal(market.counters.published, small.trades.length, 'everything published: REST has it all');
+  t.equal(market.counters.published, small.trades.length, 'everything published at once');
   const frameAt = (i: number) => frames.bytes.subarray(frames.starts[i]!, frames.starts[i + 1]!);
   const random = new SeededRandom(7);
   for (const chunkBytes of [1, 300, 4_096, 1 << 20]) {
@@ -161,14 +162,13 @@ t.test('blast: two connections, different symbols, control frames mid-blast, spl
   t.equal(symbols.length, 6);
   t.equal(fx.stats().blast?.trades, recording.trades.length);
 
-  // REST already has every trade, as the frames say.
+  // REST shows what the stream has sent: nothing before the first round.
   const first = recording.trades.filter((trade) => trade.symbol === symbols[0]).slice(0, 500);
-  const rest = await getJson(`${fx.restUrl}/fapi/v1/aggTrades?symbol=${symbols[0]}&fromId=${first[0]!.aggId}&limit=500`);
-  t.same(
-    rest.body.map((row: { a: number; p: string }) => [row.a, row.p]),
-    first.map((trade) => [trade.aggId, trade.price]),
-    'REST aggTrades match the recording',
-  );
+  const aggTrades = async () => (await getJson(`${fx.restUrl}/fapi/v1/aggTrades?symbol=${symbols[0]}&fromId=${first[0]!.aggId}&limit=500`)).body as { a: number; p: string }[];
+  const klines = async () => (await getJson(`${fx.restUrl}/fapi/v1/klines?symbol=${symbols[0]}&interval=1m&limit=1500`)).body as unknown[];
+  t.same(await aggTrades(), [], 'REST: no trades before the first round');
+  t.same(await klines(), [], 'REST: no klines before the first round');
+  t.equal((await getJson(`${fx.restUrl}/fapi/v1/exchangeInfo`)).body.symbols.length, 6, 'exchangeInfo lists every symbol');
 
   // A: three symbols and a kline stream; B: the other three and one of A's (a symbol on two connections).
   const setA = symbols.slice(0, 3);
@@ -218,6 +218,20 @@ t.test('blast: two connections, different symbols, control frames mid-blast, spl
   t.ok(b.splitReads > 0, `B: frames split between two socket reads parse (${b.splitReads} such reads)`);
   await sleep(100);
   t.equal(late.texts.length, 0, 'a connection that came after the round started got nothing');
+  t.same(
+    (await aggTrades()).map((row) => [row.a, row.p]),
+    first.map((trade) => [trade.aggId, trade.price]),
+    'REST: the trades sent, as the recording has them',
+  );
+  const allKlines = await klines();
+  t.ok(allKlines.length > 0, `REST: klines (${allKlines.length})`);
+
+  // A and B go: the exchange rewinds (REST shows nothing again) for the next round's client.
+  a.close();
+  b.close();
+  for (let i = 0; i < 200 && fx.stats().blast?.rewinds === 0; i++) await sleep(5);
+  t.equal(fx.stats().blast?.rewinds, 1);
+  t.same(await aggTrades(), [], 'REST: nothing after the rewind');
 
   // Round 2: new connections covering every symbol; C on a raw route gets bare payloads.
   const c = await open(`/market/ws/${symbols.slice(0, 2).map(stream).join('/')}`);
@@ -232,6 +246,6 @@ t.test('blast: two connections, different symbols, control frames mid-blast, spl
   t.same(c.texts, expected(symbols.slice(0, 2)).map(bare), 'C (raw route): the bare payloads, in order');
   t.same(d.texts, expected(symbols.slice(2)), 'D: its frames, in order');
   t.same(late.texts, expected([symbols[2]!]), 'the late connection was fresh: round 2 included it');
-  t.same(a.texts.length, expected(setA).length + 2, 'A (blasted before) got nothing in round 2');
-  t.match(fx.stats().blast, { roundsStarted: 2, roundsEnded: 2 });
+  t.match(fx.stats().blast, { roundsStarted: 2, roundsEnded: 2, rewinds: 1 });
+  t.same(await klines(), allKlines, 'REST: the same klines again once round 2 has sent everything');
 });
