@@ -254,8 +254,25 @@ export class Blaster {
 
   /** Writes one connection's frames; true when all of them were handed to the kernel. */
   async #blast(plan: Plan, tally: { frames: number; bytes: number }): Promise<boolean> {
+    const socket = rawSocketOf(plan.connection.ws);
+    // One wait at a time (for 'drain', a free buffer or the last write); the socket closing ends it too.
+    let wake: (() => void) | undefined;
+    const onClose = (): void => wake?.();
+    socket.once('close', onClose);
+    const wait = (arm: (resolve: () => void) => void): Promise<void> =>
+      new Promise<void>((resolve) => {
+        wake = resolve;
+        arm(resolve);
+      }).finally(() => (wake = undefined));
+    try {
+      return await this.#write(plan, socket, tally, wait);
+    } finally {
+      socket.off('close', onClose);
+    }
+  }
+
+  async #write(plan: Plan, socket: Socket, tally: { frames: number; bytes: number }, wait: (arm: (resolve: () => void) => void) => Promise<void>): Promise<boolean> {
     const { connection } = plan;
-    const socket = rawSocketOf(connection.ws);
     let unflushed = 0;
     let flushed: (() => void) | undefined;
     const onWritten = (): void => {
@@ -272,12 +289,11 @@ export class Blaster {
       allocated++;
       return Buffer.allocUnsafeSlow(chunkBytes);
     };
-    const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     const chunks = blastChunks(plan.frames, plan.wanted, chunkBytes, allocate);
     for (;;) {
       // The next chunk may need a copy buffer: wait for one when all are being written.
       while (pool.length === 0 && allocated >= POOL_BUFFERS && unflushed > 0 && receives(connection)) {
-        await Promise.race([new Promise<void>((resolve) => (freed = resolve)), gone]);
+        await wait((resolve) => (freed = resolve));
       }
       const next = chunks.next();
       if (next.done === true) break;
@@ -304,9 +320,9 @@ export class Blaster {
       this.stats.bytesSent += chunk.bytes.length;
       // Over the socket's high-water mark: on when it has handed everything to the kernel (whose buffer keeps the
       // connection busy meanwhile).
-      if (!more) await Promise.race([new Promise<void>((resolve) => socket.once('drain', resolve)), gone]);
+      if (!more && receives(connection)) await wait((resolve) => socket.once('drain', resolve));
     }
-    if (unflushed > 0) await Promise.race([new Promise<void>((resolve) => (flushed = resolve)), gone]);
+    if (unflushed > 0 && receives(connection)) await wait((resolve) => (flushed = resolve));
     return unflushed === 0;
   }
 }

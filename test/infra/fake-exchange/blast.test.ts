@@ -249,3 +249,23 @@ t.test('blast: two connections, different symbols, control frames mid-blast, spl
   t.match(fx.stats().blast, { roundsStarted: 2, roundsEnded: 2, rewinds: 1 });
   t.same(await klines(), allKlines, 'REST: the same klines again once round 2 has sent everything');
 });
+
+t.test('blast: a connection that goes mid-blast ends its part of the round; the exchange rewinds', async (t) => {
+  const events: BlastEvent[] = [];
+  const fx = await FakeExchange.start({ source: { kind: 'recording', path: recording.path }, blast: { onEvent: (event) => events.push(event) } });
+  t.teardown(() => fx.close());
+  const streams = fx.market.symbols().map((s) => stream(s.symbol));
+  const client = await RawClient.open(`${fx.wsUrl}/market/stream?streams=${streams.join('/')}`);
+  client.ws.pause();
+  for (let i = 0; i < 400 && events.length === 0; i++) await sleep(5);
+  await sleep(200);
+  t.equal(fx.stats().blast?.roundsEnded, 0, 'held up by the paused client');
+  client.close();
+  for (let i = 0; i < 400 && events.length < 2; i++) await sleep(5);
+  const end = events[1] as Extract<BlastEvent, { event: 'blastEnd' }>;
+  t.match(end, { event: 'blastEnd', round: 1, complete: false });
+  t.ok(end.frames < recording.trades.length, `${end.frames} of ${recording.trades.length} frames written before it went`);
+  t.equal(fx.stats().blast?.rewinds, 1, 'the round over and its connection gone: rewound');
+  const symbol = fx.market.symbols()[0]!.symbol;
+  t.same((await getJson(`${fx.restUrl}/fapi/v1/aggTrades?symbol=${symbol}&limit=10`)).body, []);
+});
