@@ -117,13 +117,15 @@ export function fakeExchangeCommand(host: CommandHost): Command {
 const FAULTS_HELP = `
 Streams on /market/ws/<s> and /market/stream?streams=<s1>/<s2>: <symbol>@aggTrade, <symbol>@kline_<interval>, !miniTicker@arr.
 
---blast (a load generator that outruns its client): the whole recording is published at startup (REST aggTrades,
-klines, exchangeInfo show all of it) and every trade is made into its complete WebSocket frame once, byte for byte
-what the normal mode sends. When the connections that have not had a blast yet together subscribe every recorded
-symbol's @aggTrade stream, a round starts: each of them gets its symbols' frames in recording order, in chunks written
-straight onto its TCP socket (waiting for 'drain'). A connection gets one round; new connections covering every
-symbol again make the next. Kline streams send nothing; faults on published trades do not touch the blast. Each round
-prints two JSON lines on stdout (at: ms since the epoch, from performance.timeOrigin + performance.now()):
+--blast (a load generator that outruns its client; --speed and --start-on-subscribe do not apply): the whole
+recording is published at startup and every trade is made into its complete WebSocket frame once, byte for byte what
+the normal mode sends. When the connections that have not had a blast yet together subscribe every recorded symbol's
+@aggTrade stream, a round starts: each of them gets its symbols' frames in recording order, in chunks written straight
+onto its TCP socket (waiting for 'drain'). A connection gets one round; new connections covering every symbol again
+make the next. REST aggTrades and klines show what the stream has sent so far (nothing before the first round; nothing
+again once a round is over and its connections are gone); exchangeInfo lists every symbol. Kline streams send nothing;
+faults on published trades do not touch the blast. Each round prints two JSON lines on stdout (at: ms since the epoch,
+from performance.timeOrigin + performance.now()):
   {"event":"blastStart","round","at","connections","trades","frames","bytes"}
   {"event":"blastEnd","round","at","seconds","connections","trades","frames","bytes","complete","cpuUserMs","cpuSystemMs"}
 
