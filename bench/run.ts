@@ -8,7 +8,7 @@ import { benchDecimals } from './decimals.ts';
 import { benchChaosLarge } from './chaos-large.ts';
 import { benchDbFlush } from './db-flush.ts';
 import { benchPgliteLag } from './pglite-lag.ts';
-import { benchExchangeIngest } from './exchange-ingest.ts';
+import { benchExchangeIngest, FULL as INGEST_FULL, QUICK as INGEST_QUICK } from './exchange-ingest.ts';
 import { benchHotPath } from './hot-path.ts';
 import { benchSymbolStart } from './symbol-start.ts';
 import { benchStreamLatency } from './stream-latency.ts';
@@ -26,7 +26,7 @@ await benchHotPath(values.quick ? { symbols: 500, trades: 200_000, runs: 3 } : {
 await benchDbFlush(report);
 await benchPgliteLag(report);
 await benchSystemReplay(values.quick ? { symbols: 500, trades: 100_000, runs: 1 } : { symbols: 500, trades: 500_000, runs: 5 }, report);
-await benchExchangeIngest(values.quick ? { symbols: 200, trades: 50_000 } : { symbols: 200, trades: 500_000 }, report);
+await benchExchangeIngest(values.quick ? INGEST_QUICK : INGEST_FULL, report);
 await benchChaosLarge(values.quick ? { symbols: 200, trades: 100_000, marketSeconds: 600, wallSeconds: 5 } : { symbols: 200, trades: 1_000_000, marketSeconds: 1800, wallSeconds: 25 }, report);
 await benchSymbolStart(
   {

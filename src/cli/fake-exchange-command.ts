@@ -23,6 +23,8 @@ export interface FakeExchangeCliOptions {
   readonly legacySilent: boolean;
   readonly aggTradesHistoryMs?: number;
   readonly startOnSubscribe?: boolean;
+  readonly blast?: boolean;
+  readonly blastChunkBytes?: number;
 }
 
 export interface RunContext {
@@ -35,8 +37,12 @@ export interface RunContext {
   readonly onStarted?: (exchange: FakeExchange) => void;
 }
 
-/** Starts the fake exchange, prints its URLs, and resolves once it has closed after `signal` aborted. */
+/**
+ * Starts the fake exchange, prints its URLs (and, in the blast mode, a line when each blast round starts and ends), and
+ * resolves once it has closed after `signal` aborted.
+ */
 export async function runFakeExchange(options: FakeExchangeCliOptions, context: RunContext): Promise<void> {
+  if (options.blast && !options.replay) throw new InvalidArgumentError('--blast needs --replay <file>');
   const source: MarketSource = options.replay
     ? { kind: 'recording', path: options.replay, speed: options.speed }
     : { kind: 'generated', symbols: options.symbols, rate: options.rate, seed: options.seed, listings: options.listings, delistings: options.delistings };
@@ -51,6 +57,7 @@ export async function runFakeExchange(options: FakeExchangeCliOptions, context: 
     legacySilent: options.legacySilent,
     aggTradesHistoryMs: options.aggTradesHistoryMs,
     startOnSubscribe: options.startOnSubscribe,
+    blast: options.blast ? { chunkBytes: options.blastChunkBytes, onEvent: (event) => context.write(`${JSON.stringify(event)}\n`) } : undefined,
     logger: context.logger,
   };
   const exchange = await FakeExchange.start(exchangeOptions);
@@ -61,6 +68,7 @@ export async function runFakeExchange(options: FakeExchangeCliOptions, context: 
       marketStream: `${exchange.wsUrl}/market/stream?streams=`,
       adminFaults: `${exchange.restUrl}/_fake/faults`,
       symbols: exchange.market.symbols().length,
+      ...(exchange.blast === undefined ? {} : { blast: { trades: exchange.blast.stats.trades } }),
     })}\n`,
   );
   context.onStarted?.(exchange);
@@ -88,6 +96,8 @@ export function fakeExchangeCommand(host: CommandHost): Command {
     .option('--ping-interval-ms <ms>', 'server ping period', integerOption('--ping-interval-ms', 1, 86_400_000))
     .option('--agg-trades-history-ms <ms>', 'REST aggTrades keep only this much history', integerOption('--agg-trades-history-ms', 1, Number.MAX_SAFE_INTEGER))
     .option('--start-on-subscribe', 'publish only once a first @aggTrade stream is subscribed (a --speed max replay waits for its consumer)')
+    .option('--blast', 'with --replay: a load generator — everything published at startup, each trade made into its WebSocket frame once, blasted onto the sockets once the connections cover every symbol (see below)')
+    .option('--blast-chunk-bytes <n>', 'with --blast: bytes per socket write', integerOption('--blast-chunk-bytes', 1, 64 << 20), 256 * 1024)
     .option('--no-legacy-silent', 'let the legacy /ws and /stream routes deliver market data')
     .addHelpText('after', FAULTS_HELP)
     .action(async (opts: FakeExchangeCliOptions) => {
@@ -106,6 +116,18 @@ export function fakeExchangeCommand(host: CommandHost): Command {
 
 const FAULTS_HELP = `
 Streams on /market/ws/<s> and /market/stream?streams=<s1>/<s2>: <symbol>@aggTrade, <symbol>@kline_<interval>, !miniTicker@arr.
+
+--blast (a load generator that outruns its client; --speed and --start-on-subscribe do not apply): the whole
+recording is published at startup and every trade is made into its complete WebSocket frame once, byte for byte what
+the normal mode sends. When the connections that have not had a blast yet together subscribe every recorded symbol's
+@aggTrade stream, a round starts: each of them gets its symbols' frames in recording order, in chunks written straight
+onto its TCP socket (waiting for 'drain'). A connection gets one round; new connections covering every symbol again
+make the next. REST aggTrades and klines show what the stream has sent so far (nothing before the first round; nothing
+again once a round is over and its connections are gone); exchangeInfo lists every symbol. Kline streams send nothing;
+faults on published trades do not touch the blast. Each round prints two JSON lines on stdout (at: ms since the epoch,
+from performance.timeOrigin + performance.now()):
+  {"event":"blastStart","round","at","connections","trades","frames","bytes"}
+  {"event":"blastEnd","round","at","seconds","connections","trades","frames","bytes","complete","cpuUserMs","cpuSystemMs"}
 
 Faults: POST a JSON object (or an array of them) to /_fake/faults; all times on the exchange's clock (ms):
   {"type":"dropConnections","symbol"?}          sockets destroyed without a close frame

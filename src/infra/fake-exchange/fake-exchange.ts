@@ -3,6 +3,7 @@
  * bound to loopback, serving a recorded or generated market with Binance's routes, payloads, limits and errors, plus
  * fault injection (in-process via `faults`, or `POST /_fake/faults` from another process).
  */
+import { stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Clock } from '../clock.ts';
@@ -14,6 +15,8 @@ import { serverError } from '../binance/binance-replies.ts';
 import { ADMIN_PREFIX, RestRoutes, type RestStats } from './rest-routes.ts';
 import { toScheduler, type Scheduler } from './scheduler.ts';
 import { WsRoutes, type WsStats } from './ws-routes.ts';
+import { publishAllAsFrames, type BlastFrames } from './blast-frames.ts';
+import type { Blaster, BlastOptions, BlastStats } from './ws-blast.ts';
 import { KlaggError } from '../../domain/errors.ts';
 
 export type { MarketSource, RecordingSource, GeneratedSource, ListingSpec, DelistingSpec, SymbolInfo, SymbolStatus } from './market.ts';
@@ -21,6 +24,7 @@ export type { FaultSpec, FaultType } from './faults.ts';
 export { Market } from './market.ts';
 export { Faults } from './faults.ts';
 export { ManualScheduler, type Scheduler } from './scheduler.ts';
+export type { BlastEvent, BlastStart, BlastEnd, BlastOptions, BlastStats } from './ws-blast.ts';
 
 export interface FakeExchangeOptions {
   readonly source: MarketSource;
@@ -56,6 +60,14 @@ export interface FakeExchangeOptions {
    * on a `/market` route (so a replay at speed 'max' waits for its consumer).
    */
   readonly startOnSubscribe?: boolean;
+  /**
+   * The blast mode (a recording only; see ws-blast.ts): the whole recording is published at startup (its speed,
+   * `autoPublish` and `startOnSubscribe` do not matter) and made into WebSocket frames once; when the connections not
+   * blasted yet subscribe every recorded symbol's `@aggTrade` stream, each gets its symbols' frames as fast as TCP
+   * takes them. REST aggTrades and klines show what the stream has sent. Kline streams send nothing, and the faults
+   * on published trades (skipIds, withholdTail, delay, lag, stall) do not apply to the blast.
+   */
+  readonly blast?: boolean | BlastOptions;
   /** Time; a Scheduler (e.g. ManualScheduler) also runs the fake's timers, a plain Clock gets real timers. */
   readonly clock?: Clock;
   readonly logger?: Logger;
@@ -66,6 +78,8 @@ export interface FakeExchangeStats {
   readonly rest: RestStats & { readonly bans: number };
   readonly ws: WsStats;
   readonly faults: { readonly injected: Record<FaultType, number>; readonly effects: FaultEffects };
+  /** The blast mode's rounds and what they wrote (absent in the normal modes). */
+  readonly blast?: BlastStats;
 }
 
 const MAX_ADMIN_BODY = 1 << 20;
@@ -104,7 +118,15 @@ export class FakeExchange {
   static async start(options: FakeExchangeOptions): Promise<FakeExchange> {
     const scheduler = toScheduler(options.clock);
     const logger = options.logger?.child({ component: 'fake-exchange' });
-    const market = await Market.create(options.source, { scheduler, logger });
+    let blastFrames: BlastFrames | undefined;
+    let market: Market;
+    if (options.blast) {
+      if (options.source.kind !== 'recording') throw new RangeError('the blast mode serves a recording (source kind "recording")');
+      market = await Market.create({ ...options.source, speed: 'max' }, { scheduler, logger });
+      // The frames take about as many bytes as the recording's lines (sized up front: no regrowing a big buffer).
+      blastFrames = publishAllAsFrames(market, Math.ceil((await stat(options.source.path)).size * 1.1));
+      logger?.info({ trades: blastFrames.count, bytes: blastFrames.bytes.length, symbols: blastFrames.symbols.length }, 'fake exchange: blast frames built');
+    } else market = await Market.create(options.source, { scheduler, logger });
     const faults = new Faults();
     const limiter = new RateLimiter({ limit: options.weightLimit ?? 2400, banMs: options.banMs ?? 120_000, clock: scheduler });
     const app = Fastify({
@@ -129,8 +151,11 @@ export class FakeExchange {
       maxConnectionAgeMs: options.maxConnectionAgeMs ?? 86_400_000,
       maxStreamsPerConnection: options.maxStreamsPerConnection ?? 1024,
       maxMessagesPerSecond: options.maxMessagesPerSecond ?? 10,
-      onFirstSubscription: options.startOnSubscribe && options.autoPublish !== false ? () => market.start() : undefined,
+      onFirstSubscription: options.startOnSubscribe && options.autoPublish !== false && blastFrames === undefined ? () => market.start() : undefined,
+      blast: blastFrames === undefined ? undefined : { frames: blastFrames, options: typeof options.blast === 'object' ? options.blast : {} },
     });
+    const blaster = ws.blast;
+    if (blaster !== undefined) market.setShown((symbol) => blaster.shownCount(symbol));
     faults.attach(ws);
     faults.attachMarket(market);
     const host = options.host ?? '127.0.0.1';
@@ -147,12 +172,19 @@ export class FakeExchange {
     return exchange;
   }
 
+  /** The blast mode's sender (undefined in the normal modes). */
+  get blast(): Blaster | undefined {
+    return this.#ws.blast;
+  }
+
   stats(): FakeExchangeStats {
+    const blast = this.#ws.blast;
     return {
       market: { ...this.market.counters, symbols: this.market.symbols().length, done: this.market.isDone },
       rest: { ...this.#rest.stats, byStatus: { ...this.#rest.stats.byStatus }, byPath: { ...this.#rest.stats.byPath }, bans: this.limiter.bans },
       ws: { ...this.#ws.stats, byRoute: { ...this.#ws.stats.byRoute } },
       faults: { injected: { ...this.faults.injected }, effects: { ...this.faults.effects } },
+      ...(blast === undefined ? {} : { blast: { ...blast.stats } }),
     };
   }
 

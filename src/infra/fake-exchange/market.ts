@@ -83,6 +83,7 @@ export class Market {
   #lastDue = Number.NEGATIVE_INFINITY;
   #wallStart: number | undefined;
   #isDone = false;
+  #shown: ((symbol: string) => number) | undefined;
   #resolveDone: () => void = () => {};
   readonly #unlimited: boolean;
 
@@ -204,11 +205,33 @@ export class Market {
     return this.#symbols.book(symbol)?.trades ?? [];
   }
 
-  /** Binance-style klines from the published trades (see KlineBook.query). */
+  /**
+   * Binance-style klines from the published trades (see KlineBook.query). With `setShown`, none after the period of
+   * the last trade shown (that period's kline holds all of its published trades).
+   */
   klines(symbol: string, interval: IntervalName, query: KlineQuery): Kline[] {
     const book = this.#symbols.book(symbol);
     if (book === undefined) return [];
+    if (this.#shown !== undefined) {
+      const shown = this.shownCount(symbol);
+      if (shown === 0) return [];
+      query = { ...query, endTime: Math.min(query.endTime ?? Number.POSITIVE_INFINITY, book.trades[shown - 1]!.tradeTime) };
+    }
     return this.#klines.query(symbol, interval, query, Math.min(this.now(), book.until));
+  }
+
+  /**
+   * The blast mode (see ws-blast.ts): of each symbol's published trades, REST shows only the first `shown(symbol)`
+   * (those its stream has sent); undefined: all.
+   */
+  setShown(shown: ((symbol: string) => number) | undefined): void {
+    this.#shown = shown;
+  }
+
+  /** How many of the symbol's published trades the exchange shows over REST (all, unless `setShown` limits it). */
+  shownCount(symbol: string): number {
+    const published = this.trades(symbol).length;
+    return this.#shown === undefined ? published : Math.min(published, this.#shown(symbol));
   }
 
   /** Rolling 24 h statistics at the exchange's time; undefined while the symbol has not traded. */

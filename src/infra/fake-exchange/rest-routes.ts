@@ -194,7 +194,10 @@ export class RestRoutes {
       if (startTime > endTime) throw startAfterEnd();
       if (endTime - startTime >= HOUR) throw moreThanHours(1);
     }
-    const trades = market.trades(symbol);
+    // What the exchange shows: every published trade, or in the blast mode those its stream has sent so far.
+    const published = market.trades(symbol);
+    const shown = market.shownCount(symbol);
+    const trades = shown === published.length ? published : published.slice(0, shown);
     const history = this.#ctx.aggTradesHistoryMs;
     const oldest = history === undefined ? 0 : firstAtOrAfter(trades, market.now() - history);
     let selected: readonly AggTrade[];

@@ -13,6 +13,16 @@ import { TradeHolds } from './ws-trade-holds.ts';
 
 export const MINI_TICKER_STREAM = '!miniTicker@arr';
 
+/** A symbol's aggTrade stream name: `<symbol lowercase>@aggTrade`. */
+export function aggTradeStreamOf(symbol: string): string {
+  return `${symbol.toLowerCase()}@aggTrade`;
+}
+
+/** The aggTrade event of a trade as the exchange sends it (raw payload, before any combined-stream wrapping). */
+export function aggTradePayload(trade: AggTrade, eventTime: number): string {
+  return JSON.stringify({ ...toAggTradeEvent(trade, eventTime), nq: trade.qty });
+}
+
 export interface MarketFeedDeps {
   readonly market: Market;
   readonly faults: Faults;
@@ -52,7 +62,7 @@ export class MarketFeed {
   streamOf(symbol: string): string {
     let name = this.#streamNames.get(symbol);
     if (name === undefined) {
-      name = `${symbol.toLowerCase()}@aggTrade`;
+      name = aggTradeStreamOf(symbol);
       this.#streamNames.set(symbol, name);
     }
     return name;
@@ -69,7 +79,7 @@ export class MarketFeed {
     const now = this.#d.scheduler.now();
     for (const connection of subscribers) {
       if (!delivery.receives(connection, now)) continue;
-      raw ??= JSON.stringify({ ...toAggTradeEvent(trade, eventTime), nq: trade.qty });
+      raw ??= aggTradePayload(trade, eventTime);
       if (connection.combined) {
         combined ??= combinedFrame(stream, raw);
         delivery.send(connection, combined, now);

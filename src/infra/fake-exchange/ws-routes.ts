@@ -13,6 +13,10 @@
  *
  * Every market-data frame goes through a per-connection outbox (WsDelivery) so that `lag` can deliver frames late in
  * order. The other WebSocket faults land here too (WsFaultTarget).
+ *
+ * With a Blaster (the blast mode, ws-blast.ts) the aggTrade streams are its: the market has published everything
+ * before the first connection, so nothing reaches the MarketFeed, and the kline streams send nothing (the book is
+ * complete: its klines would run ahead of the blast).
  */
 import type { Server } from 'node:http';
 import { invalidPath, type BinanceError } from '../binance/binance-replies.ts';
@@ -22,6 +26,8 @@ import type { Logger } from '../logger.ts';
 import type { Faults, WsFaultTarget } from './faults.ts';
 import type { Market } from './market.ts';
 import type { Scheduler } from './scheduler.ts';
+import type { BlastFrames } from './blast-frames.ts';
+import { Blaster, type BlastOptions } from './ws-blast.ts';
 import { newConnectionData, WsDelivery, type FakeConnectionData, type RouteFamily } from './ws-delivery.ts';
 import { KlineFeed } from './ws-kline-feed.ts';
 import { MarketFeed } from './ws-market-feed.ts';
@@ -46,6 +52,8 @@ export interface WsRoutesOptions {
   readonly miniTickerIntervalMs?: number;
   /** Called once, when the first `@aggTrade` stream is subscribed on a route that delivers market data. */
   readonly onFirstSubscription?: () => void;
+  /** The blast mode: these frames are the aggTrade streams (see ws-blast.ts). */
+  readonly blast?: { readonly frames: BlastFrames; readonly options?: BlastOptions };
 }
 
 export interface WsStats {
@@ -92,6 +100,7 @@ export class WsRoutes implements WsFaultTarget {
   readonly #delivery: WsDelivery;
   readonly #feed: MarketFeed;
   readonly #klines: KlineFeed;
+  readonly #blast: Blaster | undefined;
   #firstSubscription: (() => void) | undefined;
 
   constructor(server: Server, options: WsRoutesOptions) {
@@ -120,9 +129,13 @@ export class WsRoutes implements WsFaultTarget {
             this.#firstSubscription = undefined;
             queueMicrotask(first);
           }
-          if (stream.includes('@kline_')) this.#klines.add(connection, stream);
+          if (this.#blast !== undefined) this.#blast.onSubscribe(connection, stream);
+          else if (stream.includes('@kline_')) this.#klines.add(connection, stream);
         },
-        onForget: (connection) => this.#delivery.stop(connection),
+        onForget: (connection) => {
+          this.#delivery.stop(connection);
+          this.#blast?.forget(connection);
+        },
       },
     });
     const subscribers = (stream: string) => this.#ws.subscribers(stream);
@@ -130,6 +143,12 @@ export class WsRoutes implements WsFaultTarget {
     this.#feed = new MarketFeed({ market, faults, scheduler, delivery: this.#delivery, subscribers, miniTickerIntervalMs: options.miniTickerIntervalMs });
     this.#klines = new KlineFeed({ market, scheduler, delivery: this.#delivery, subscribers });
     market.setBackpressure(() => this.hasBackpressure());
+    if (options.blast !== undefined) this.#blast = new Blaster(options.blast.frames, { connections: () => this.#ws.connections() }, options.blast.options);
+  }
+
+  /** The blast mode's state (undefined in the normal modes). */
+  get blast(): Blaster | undefined {
+    return this.#blast;
   }
 
   get stats(): WsStats {
@@ -169,6 +188,7 @@ export class WsRoutes implements WsFaultTarget {
   /** Stops the feeds, then says 1001 "going away" to every client and waits for them to go. */
   async close(): Promise<void> {
     if (!this.#ws.closed) {
+      this.#blast?.close();
       this.#feed.close();
       this.#klines.close();
       this.#options.market.setBackpressure(() => false);

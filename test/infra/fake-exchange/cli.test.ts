@@ -2,11 +2,12 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { runFakeExchange } from '../../../src/cli/fake-exchange-command.ts';
 import { createRootLogger } from '../../../src/infra/logger.ts';
 import { XRPETH_TRADES } from '../../support/fixtures.ts';
-import { WsClient } from '../../support/ws-client.ts';
+import { WsClient, type Json } from '../../support/ws-client.ts';
 import { getJson, isAggTrade } from './helpers.ts';
 
 const RUNNER = fileURLToPath(new URL('./support/run-cli.ts', import.meta.url));
@@ -17,11 +18,16 @@ async function startCli(args: string[]) {
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const urls = await new Promise<{ restUrl: string; wsUrl: string; adminFaults: string }>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       stdout += chunk.toString();
       const newline = stdout.indexOf('\n');
-      if (newline >= 0) resolve(JSON.parse(stdout.slice(0, newline)));
-    });
+      if (newline < 0) return;
+      child.stdout.off('data', onData);
+      // Later lines (the blast's) are the caller's to read.
+      if (newline + 1 < stdout.length) child.stdout.unshift(Buffer.from(stdout.slice(newline + 1)));
+      resolve(JSON.parse(stdout.slice(0, newline)));
+    };
+    child.stdout.on('data', onData);
     child.once('exit', (code) => reject(new Error(`exited with ${code}: ${stderr}`)));
   });
   return { child, urls, stderr: () => stderr };
@@ -102,4 +108,30 @@ t.test('runFakeExchange in-process: stops when the signal aborts', async (t) => 
   stop.abort();
   await done;
   await t.rejects(fetch(`${restUrl}/fapi/v1/time`));
+});
+
+t.test('--blast: the URL line says how many trades, then a JSON line when the round starts and one when it ends', async (t) => {
+  const { child, urls } = await startCli(['--replay', XRPETH_TRADES, '--blast', '--blast-chunk-bytes', '10000']);
+  t.match(urls, { blast: { trades: 12_477 } });
+  const lines: Json[] = [];
+  const reader = createInterface({ input: child.stdout! });
+  reader.on('line', (line) => lines.push(JSON.parse(line)));
+  const client = await WsClient.open(`${urls.wsUrl}/market/stream?streams=xrpeth@aggTrade`);
+  await client.waitCount(isAggTrade, 12_477, 10_000);
+  for (let i = 0; i < 200 && lines.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.match(lines[0], { event: 'blastStart', round: 1, connections: 1, trades: 12_477, frames: 12_477 });
+  t.match(lines[1], { event: 'blastEnd', round: 1, connections: 1, frames: 12_477, bytes: lines[0].bytes, complete: true });
+  t.ok(lines[0].at > Date.now() - 60_000 && lines[1].at >= lines[0].at, 'times in ms since the epoch');
+  t.ok(lines[1].cpuUserMs >= 0 && lines[1].cpuSystemMs >= 0);
+  client.close();
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'exit');
+  t.equal(code, 0);
+});
+
+t.test('--blast without --replay is refused', async (t) => {
+  await t.rejects(
+    runFakeExchange({ speed: 1, symbols: 2, rate: 10, seed: 1, port: 0, legacySilent: true, blast: true }, { logger: createRootLogger({ level: 'silent' }), signal: new AbortController().signal, write: () => {} }),
+    /--blast needs --replay/,
+  );
 });
