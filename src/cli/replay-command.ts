@@ -129,7 +129,8 @@ export function replayCommand(host: CommandHost): Command {
     .option('--database-url <url>', 'with --system: PostgreSQL to write to (default: DATABASE_URL, else the embedded PGlite)')
     .option('--data-dir <dir>', 'with --system and no database URL: where the embedded PGlite keeps its files (default: config)')
     .option('--workers <n>', 'with --system: worker count (default: config)', integerOption('--workers', 1, 64))
-    .option('--threads', 'with --system: run the workers in worker threads (default: config)')
+    .option('--threads', 'with --system: run the workers in worker threads (default: config, on)')
+    .option('--no-threads', 'with --system: run the workers in the main thread')
     .action(async (opts: { input: string; intervals: IntervalName[]; output?: string; graceMs: number; priceScale?: number; qtyScale?: number; system?: boolean; databaseUrl?: string; dataDir?: string; workers?: number; threads?: boolean }) => {
       const given = (name: string): boolean => command.getOptionValueSource(name) === 'cli';
       // Without --system only the log settings apply; the file replay's own options keep their defaults.

@@ -107,8 +107,11 @@ const workers = section({
   partitions: int(16, 4096, 'must be a power of two from 16 to 4096')
     .refine((n) => (n & (n - 1)) === 0, { error: 'must be a power of two from 16 to 4096' })
     .default(256),
-  /** Run workers in worker threads. */
-  threads: z.boolean({ error: 'must be true or false' }).default(false),
+  /**
+   * Run workers in worker threads, each owning the exchange connections of its symbols (per-worker I/O): reading,
+   * parsing and aggregation on every core. Measured on 2 cores: 451k trades/s with, 181k without (`npm run bench`).
+   */
+  threads: z.boolean({ error: 'must be true or false' }).default(true),
 }).prefault({});
 
 const engine = section({

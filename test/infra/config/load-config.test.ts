@@ -10,7 +10,7 @@ const SYSTEM_DEFAULTS: KlaggConfig = {
   market: 'usdm',
   intervals: ['1m', '5m', '30m', '1h', '4h', '1d', '1w'],
   database: { dataDir: './data' },
-  workers: { count: 2, partitions: 256, threads: false },
+  workers: { count: 2, partitions: 256, threads: true },
   engine: { graceMs: 1000 },
   gateway: { pullIntervalMs: 500, pullTimeoutMs: 200, timeoutAlertThreshold: 5 },
   dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 1000 },
