@@ -182,7 +182,7 @@ for (const kind of BACKENDS) {
         );
       t.equal(await store.upsert(rows('bulk', 1)), 12_000, 'chunked (default 5,000 per statement)');
       // 12,000 rows × 21 columns would be 252,000 bind parameters as VALUES; as arrays it is 21.
-      const oneStatement = new KlineStore(handle.db, { chunkSize: 20_000 });
+      const oneStatement = new KlineStore(handle.db, { chunkSize: 20_000, parallelism: 1 });
       t.equal(await oneStatement.upsert(rows('bulk1', 1)), 12_000, 'one statement: inserts');
       t.equal(await oneStatement.upsert(rows('bulk1', 2)), 12_000, 'one statement: all conflicts, all newer');
       t.equal(await oneStatement.upsert(rows('bulk1', 2)), 0, 'the same batch again writes nothing');
