@@ -94,7 +94,7 @@ export class KlineStore {
    * data, not an outage, so retrying it cannot help.
    */
   async upsert(rows: readonly KlineRow[]): Promise<number> {
-    const unique = inKeyOrder(newestPerKey(rows));
+    const unique = newestPerKey(rows);
     const n = unique.length;
     if (n === 0) return 0;
     // Contiguous ranges of the key order: chunks share no key, and every statement (of this call or a concurrent
@@ -325,35 +325,37 @@ export class KlineStore {
 }
 
 /**
- * One row per key, the newest version winning: PostgreSQL rejects a statement that would update the same row twice
- * ("ON CONFLICT DO UPDATE command cannot affect row a second time"), and the guard must see only the newest.
+ * One row per key, the newest version winning, in key order. One per key: PostgreSQL rejects a statement that would
+ * update the same row twice ("ON CONFLICT DO UPDATE command cannot affect row a second time"), and the guard must
+ * see only the newest. Key order (any fixed total order does): the order every statement locks its rows in. Sorting
+ * first puts a key's versions side by side (in their batch order: the sort is stable, so of equal versions the first
+ * stays, as before), which saves building a key string and a Map entry per row: about 1 ms for 5,000 rows grouped
+ * by symbol, as a flush is.
  */
-function newestPerKey(rows: readonly KlineRow[]): readonly KlineRow[] {
-  const byKey = new Map<string, KlineRow>();
-  for (const row of rows) {
-    const k = row.kline;
-    const key = `${row.venue}\u0000${row.market}\u0000${k.symbol}\u0000${k.interval}\u0000${k.openTime}`;
-    const held = byKey.get(key);
-    if (held === undefined || isNewerVersion(row, held)) byKey.set(key, row);
+function newestPerKey(rows: readonly KlineRow[]): KlineRow[] {
+  const sorted = [...rows].sort(compareKeys);
+  const unique: KlineRow[] = [];
+  for (const row of sorted) {
+    const last = unique.length - 1;
+    if (last >= 0 && compareKeys(unique[last]!, row) === 0) {
+      if (isNewerVersion(row, unique[last]!)) unique[last] = row;
+    } else {
+      unique.push(row);
+    }
   }
-  return byKey.size === rows.length ? rows : [...byKey.values()];
+  return unique;
 }
 
-/**
- * The rows sorted by key (any fixed total order does; this one compares the field that differs most first): the
- * order every statement locks its rows in. About 1 ms for 5,000 rows already grouped by symbol, as a flush is.
- */
-function inKeyOrder(rows: readonly KlineRow[]): KlineRow[] {
-  return [...rows].sort((a, b) => {
-    const x = a.kline;
-    const y = b.kline;
-    if (x.symbol !== y.symbol) return x.symbol < y.symbol ? -1 : 1;
-    if (x.interval !== y.interval) return x.interval < y.interval ? -1 : 1;
-    if (x.openTime !== y.openTime) return x.openTime - y.openTime;
-    if (a.venue !== b.venue) return a.venue < b.venue ? -1 : 1;
-    if (a.market !== b.market) return a.market < b.market ? -1 : 1;
-    return 0;
-  });
+/** By symbol first (the field that differs most in a flush), then interval, open time, venue, market. */
+function compareKeys(a: KlineRow, b: KlineRow): number {
+  const x = a.kline;
+  const y = b.kline;
+  if (x.symbol !== y.symbol) return x.symbol < y.symbol ? -1 : 1;
+  if (x.interval !== y.interval) return x.interval < y.interval ? -1 : 1;
+  if (x.openTime !== y.openTime) return x.openTime - y.openTime;
+  if (a.venue !== b.venue) return a.venue < b.venue ? -1 : 1;
+  if (a.market !== b.market) return a.market < b.market ? -1 : 1;
+  return 0;
 }
 
 function toKline(row: KlineRecord): Kline {
