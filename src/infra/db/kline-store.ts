@@ -46,9 +46,10 @@ export interface KlineStoreOptions {
 
 const DEFAULT_CHUNK_SIZE = 5_000;
 /**
- * Two statements at once on PostgreSQL: a 5,000-row all-update flush is CPU-bound in its backend (~95% of the
- * statement's time), so halves on two backends finish in about half the time when cores are free. More than two
- * measured no better on a 2-core machine and takes more of the pool.
+ * Two statements at once on PostgreSQL: a 5,000-row all-update flush is CPU-bound in its backend, so two halves on
+ * two backends finish sooner when a core is free (2-core machine, same rows: one 5,000-row statement 74–102 ms,
+ * two 2,500-row statements at once 44–62 ms; the whole upsert 83–113 ms with one statement, 54–74 ms with two).
+ * Three or four measured no better there (75–81 ms) and take more of the pool.
  */
 const POSTGRES_PARALLELISM = 2;
 /** Below this many rows per statement a split costs more (one more round trip and commit) than a second core saves. */
@@ -178,14 +179,17 @@ export class KlineStore {
     // bind-parameter limit of multi-row VALUES never applies. Each travels as one array literal (see
     // array-literal.ts for why); decimals stay text until PostgreSQL parses them, so nothing can round them.
     //
-    // The shape is what a 5,000-row all-update flush measured fastest in (PostgreSQL 15, backend CPU per flush,
-    // scratch measurements on a loaded 2-core machine: 156 ms for the former shape, 95 ms for this one):
+    // The shape is what a 5,000-row all-update flush measured fastest in (PostgreSQL 15 on a shared 2-core machine,
+    // backend CPU per flush: 156 ms for the former `select * from unnest($1::text::text[], …)`, 95 ms for this one;
+    // bench/db-flush.ts prints both, and COPY into a temp table + one merge, beside the store):
     // - `$1::numeric[]`, not `$1::text::numeric[]`: typed as an array, the parameter is parsed once, when it is
     //   bound. Cast from text, the planner parsed every array to estimate unnest()'s row count and the executor
     //   parsed it again (array_in was 28% of the backend's time, half of it in the planner).
     // - `select unnest($1), unnest($2), …` (a ProjectSet, the arrays zipped row by row exactly like a multi-argument
     //   unnest) instead of `select * from unnest($1, $2, …)`: a function scan first copies all its rows into a
     //   tuplestore (another 14%).
+    // What is left is the index probe of ON CONFLICT (~35%), the HOT update itself and constraint checks: the work
+    // of a guarded upsert. A named (prepared) statement saved nothing measurable once planning stopped parsing.
     // PGlite passes a string for an array parameter through untouched, so both backends take the same statement.
     const text = (values: readonly string[]) => sql`unnest(${textArrayLiteral(values)}::text[])`;
     const int8 = (values: readonly number[], column: string) => sql`unnest(${intArrayLiteral(values, column)}::int8[])`;
