@@ -135,6 +135,12 @@ export interface FlushAlternatives {
 export function openFlushAlternatives(db: Kysely<Database>, url: string): FlushAlternatives {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   const noSyncPool = new pg.Pool({ connectionString: url, max: 2, options: '-c synchronous_commit=off' });
+  // As openDatabase does: a connection the server ends while idle (as dropping the bench database does) must not
+  // crash the process with an unhandled 'error' event.
+  for (const p of [pool, noSyncPool]) {
+    p.on('error', () => {});
+    p.on('connect', (client) => client.on('error', () => {}));
+  }
   const noSyncDb = new Kysely<Database>({ dialect: new PostgresDialect({ pool: noSyncPool }) });
   const statement = (text: string) => async (rows: readonly KlineRow[]) =>
     Number((await db.executeQuery(CompiledQuery.raw(text, arrayLiterals(rows)))).numAffectedRows ?? 0n);
