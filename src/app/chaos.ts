@@ -92,7 +92,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     intervals: options.intervals,
     restBaseUrl: exchange.restUrl,
     wsBaseUrl: exchange.wsUrl,
-    store: new KlineStore(database.db),
+    store: KlineStore.forDatabase(database),
     clock,
     restClock: systemClock,
     logger: log,

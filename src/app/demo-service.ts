@@ -46,7 +46,7 @@ export async function runDemo({ config, logger, life, symbols, rate }: RunDemoOp
   life.defer('exchange', () => exchange.close());
   const database = await life.step(openDatabaseOrFail({ url: config.database.url, dataDir: config.database.dataDir, logger }));
   life.defer('database', () => database.close());
-  const store = new KlineStore(database.db);
+  const store = KlineStore.forDatabase(database);
   const inspector = new InspectorHub({ machines: KLAGG_MACHINES });
   let service: KlaggService | undefined;
   service = new KlaggService({

@@ -33,7 +33,7 @@ export async function runService({ config, logger, life, symbols }: RunServiceOp
   const restUrl = config.exchange.restBaseUrl;
   const database = await life.step(openDatabaseOrFail({ url: config.database.url, dataDir: config.database.dataDir, logger }));
   life.defer('database', () => database.close());
-  const store = new KlineStore(database.db);
+  const store = KlineStore.forDatabase(database);
   // Klines close on the exchange's clock: local time plus the measured offset.
   const clock = new OffsetClock(systemClock);
   const inspector = new InspectorHub({ machines: KLAGG_MACHINES });

@@ -64,7 +64,7 @@ export async function replaySystem(options: SystemReplayOptions): Promise<System
 
   const database = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir, logger: options.logger });
   try {
-    const store = new KlineStore(database.db);
+    const store = KlineStore.forDatabase(database);
     const sink: KlineSink = { write: async (records) => void (await store.upsert(records)) };
     const system = new KlaggSystem({
       venue,

@@ -106,7 +106,7 @@ export function auditCommand(host: CommandHost): Command {
       const log = logger.child({ command: 'audit' });
       const database = await openDatabaseOrFail({ url: config.database.url, dataDir: config.database.dataDir, logger: log });
       try {
-        const store = new KlineStore(database.db);
+        const store = KlineStore.forDatabase(database);
         const rest = new BinanceRestClient({
           baseUrl: config.exchange.restBaseUrl,
           budgetShare: config.exchange.weightBudgetShare,

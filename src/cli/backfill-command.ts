@@ -84,7 +84,7 @@ export function backfillCommand(host: CommandHost): Command {
       try {
         const backfiller = new KlineBackfiller({
           rest,
-          store: new KlineStore(database.db),
+          store: KlineStore.forDatabase(database),
           venue: config.venue,
           market: config.market,
           intervals: config.intervals,

@@ -77,7 +77,7 @@ export async function runServeRole({ config, logger, life }: ServeRoleOptions): 
           venue: config.venue,
           market: config.market,
           intervals: config.intervals,
-          store: new KlineStore(database.db),
+          store: KlineStore.forDatabase(database),
           system,
           view,
           clock,

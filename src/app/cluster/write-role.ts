@@ -36,7 +36,7 @@ export async function runWriteRole({ config, logger, life, host, port }: WriteRo
   life.defer('nats', () => cluster.close());
   const consumer = new KlineBatchConsumer(cluster.nc, cluster.js, cluster.names);
   await life.step(consumer.ensure());
-  const store = new KlineStore(database.db);
+  const store = KlineStore.forDatabase(database);
   const log = logger.child({ role: 'write', node: cluster.node });
   // Klines the trades cannot make exact any more are rebuilt from the exchange's klines (the same path as `klagg run`),
   // stored as the next revision and pushed live so stream clients get the correction too.

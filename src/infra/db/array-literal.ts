@@ -1,7 +1,8 @@
 /**
  * PostgreSQL array literals (`{…}`) built directly from columns of values. The upsert passes each column as one
- * literal cast on the server (`$1::text::int8[]`): pg's generic array serializer quotes and regex-escapes every
- * element and cost ~35 ms per 5,000-row flush here, a quarter of the whole flush; these builders are a join.
+ * literal for a parameter typed as an array (`$1::int8[]`, parsed once by the server when it is bound): pg's generic
+ * array serializer quotes and regex-escapes every element and cost ~35 ms per 5,000-row flush here, a quarter of the
+ * whole flush; these builders are a join.
  * Each one rejects what it cannot represent exactly, so a bad value fails loudly here rather than as a vague
  * server-side parse error.
  */

@@ -77,7 +77,7 @@ for (const kind of BACKENDS) {
     const handle: DatabaseHandle = await backend.open();
     t.teardown(() => handle.close());
     t.equal(handle.kind, kind);
-    const store = new KlineStore(handle.db);
+    const store = KlineStore.forDatabase(handle);
 
     t.test('migrations are idempotent: a second open finds the schema and keeps the data', async (t) => {
       // A separate database: PGlite must not have two instances on one directory.
@@ -182,7 +182,7 @@ for (const kind of BACKENDS) {
         );
       t.equal(await store.upsert(rows('bulk', 1)), 12_000, 'chunked (default 5,000 per statement)');
       // 12,000 rows × 21 columns would be 252,000 bind parameters as VALUES; as arrays it is 21.
-      const oneStatement = new KlineStore(handle.db, { chunkSize: 20_000 });
+      const oneStatement = new KlineStore(handle.db, { chunkSize: 20_000, parallelism: 1 });
       t.equal(await oneStatement.upsert(rows('bulk1', 1)), 12_000, 'one statement: inserts');
       t.equal(await oneStatement.upsert(rows('bulk1', 2)), 12_000, 'one statement: all conflicts, all newer');
       t.equal(await oneStatement.upsert(rows('bulk1', 2)), 0, 'the same batch again writes nothing');
@@ -191,6 +191,60 @@ for (const kind of BACKENDS) {
       t.equal(await store.count('bulk1', MARKET, 'S7'), 120);
       const [last] = await store.latest('bulk1', MARKET, 'S99', ['1m']);
       t.same({ openTime: last?.openTime, lastAggId: last?.lastAggId, quoteVolume: last?.quoteVolume }, { openTime: T0 + 119 * MINUTE, lastAggId: 2, quoteVolume: '11999.0000000000000001' });
+    });
+
+    t.test('statements in parallel store exactly what one statement stores, and count the same', async (t) => {
+      // Every guard case on 300 keys each, shuffled, with a stale duplicate of some keys in the same batch, plus
+      // 600 new keys: written once by one statement, once as 4 statements of ≤ 1,200 rows, 3 at a time.
+      const SYMBOLS = 30;
+      const keyAt = (i: number) => ({ symbol: `P${i % SYMBOLS}`, openTime: T0 + Math.floor(i / SYMBOLS) * MINUTE });
+      const stored = (venue: string): KlineRow[] =>
+        Array.from({ length: 3_000 }, (_, i) => {
+          const c = GUARD_CASES[i % GUARD_CASES.length]!;
+          return row(venue, kline({ ...keyAt(i), lastAggId: c.first.lastAggId, isFinal: c.first.isFinal, close: '1.0' }), c.first.revision);
+        });
+      const batch = (venue: string): KlineRow[] => {
+        const rows: KlineRow[] = [];
+        for (let i = 0; i < 3_600; i++) {
+          const c = GUARD_CASES[i % GUARD_CASES.length]!;
+          const version = i < 3_000 ? c.second : { lastAggId: 7, isFinal: i % 2 === 0, revision: 0 };
+          rows.push(row(venue, kline({ ...keyAt(i), lastAggId: version.lastAggId, isFinal: version.isFinal, close: `2.${i}` }), version.revision, version.revision > 0 ? 'repair' : 'live'));
+          if (i % 7 === 0) rows.push(row(venue, kline({ ...keyAt(i), lastAggId: -1, close: '9.9' }))); // stale: loses within the batch
+        }
+        // A fixed shuffle, so the statements are not handed their keys in order.
+        return rows.map((r, i) => ({ r, order: (i * 7_919) % rows.length })).sort((a, b) => a.order - b.order).map(({ r }) => r);
+      };
+      const one = new KlineStore(handle.db, { parallelism: 1, chunkSize: 100_000 });
+      const many = new KlineStore(handle.db, { parallelism: 3, chunkSize: 1_200 });
+      t.equal(await one.upsert(stored('par-one')), 3_000);
+      t.equal(await many.upsert(stored('par-many')), 3_000);
+      const replaced = GUARD_CASES.filter((c) => c.replaces).length * (3_000 / GUARD_CASES.length);
+      t.equal(await one.upsert(batch('par-one')), replaced + 600, 'one statement: replaced + inserted');
+      t.equal(await many.upsert(batch('par-many')), replaced + 600, 'parallel statements: the same count');
+      t.equal(await many.upsert(batch('par-many')), 0, 'the same batch again writes nothing');
+      const all = async (venue: string) => {
+        const { rows } = await sql<Record<string, unknown>>`
+          select symbol, interval, open_time, close, last_agg_id, is_final, revision, source, volume, quote_volume
+          from klines where venue = ${venue} order by symbol, open_time`.execute(handle.db);
+        return rows;
+      };
+      const [a, b] = [await all('par-one'), await all('par-many')];
+      t.equal(b.length, 3_600);
+      t.same(b, a, 'row for row the same table contents');
+      t.notOk(b.some((r) => r['close'] === '9.9'), 'no stale duplicate was stored');
+    });
+
+    t.test('a bad value fails the whole call only after its other statements have settled; a retry stores the rest', async (t) => {
+      const venue = 'par-bad';
+      const many = new KlineStore(handle.db, { parallelism: 2, chunkSize: 1_000 });
+      const rows = Array.from({ length: 3_000 }, (_, i) => row(venue, kline({ symbol: `B${i % 10}`, openTime: T0 + Math.floor(i / 10) * MINUTE })));
+      const bad = [...rows];
+      bad[1_500] = row(venue, kline({ ...rows[1_500]!.kline, volume: '1e5' }));
+      await t.rejects(many.upsert(bad), { name: 'TypeError', message: /volume: "1e5" is not a plain decimal/ });
+      const before = await store.count(venue, MARKET);
+      t.ok(before < 3_000, `${before} rows stored by the statements that ran`);
+      t.equal(await many.upsert(rows), 3_000 - before, 'the retry writes exactly the rest');
+      t.equal(await store.count(venue, MARKET), 3_000);
     });
 
     t.test('latest() gives the newest kline of each interval asked, in that order', async (t) => {
