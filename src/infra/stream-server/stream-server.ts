@@ -18,6 +18,11 @@
  * 1008 "slow consumer: buffer exceeded" and dropped; nothing more is queued for it, so memory stays bounded),
  * `maxPayloadBytes` per incoming message (→ close 1009). `close()` says 1001 "going away" to every client.
  *
+ * Fan-out: an event is serialized once (its `E` is the event's, the same for every subscriber) and each form, raw and
+ * combined, encoded once into bytes when a subscriber first needs it; every message of one published batch to one
+ * client leaves in one socket write (BinanceWsServer.batch). The slow-consumer check reads the backlog from before the
+ * batch while it runs and the connection's whole backlog once the batch is flushed.
+ *
  * The connection handling (routes, refusals, the request protocol, limits, closing) is BinanceWsServer's, shared with
  * the fake exchange; what is klagg's own here is the kline delivery from published batches.
  */
@@ -29,7 +34,7 @@ import { formatKlineChecked } from '../../domain/kline-format.ts';
 import { invalidStream, type BinanceError } from '../binance/binance-replies.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
-import { BinanceWsServer, combinedFrame, type WsConnection } from '../binance-ws/binance-ws-server.ts';
+import { BinanceWsServer, combinedFrame, PreparedMessage, type WsConnection } from '../binance-ws/binance-ws-server.ts';
 import { klineStreamName, parseKlineStream, toKlineEvent } from '../binance-ws/kline-event.ts';
 import { parseStreamRoute, type StreamRoute } from '../binance-ws/stream-route.ts';
 import { realWsTimers } from '../binance-ws/ws-timers.ts';
@@ -75,6 +80,10 @@ export interface KlineStreamStats {
   unknownSymbolSubscriptions: number;
   /** Kline frames sent (a frame to n connections counts n). */
   messagesSent: number;
+  /** Kline events serialized: once per event, whatever the number of its subscribers. */
+  eventsSerialized: number;
+  /** Payloads built from them: at most two per event (raw, combined), each only when a subscriber takes that form. */
+  payloadsBuilt: number;
   finalsSent: number;
   /** Corrected finals (revision ≥ 1) sent, counted per subscriber. */
   revisionsSent: number;
@@ -94,7 +103,10 @@ export interface KlineStreamStats {
 }
 
 /** The counters this server keeps itself (the connection counters are BinanceWsServer's). */
-type DeliveryStats = Pick<KlineStreamStats, 'unknownSymbolSubscriptions' | 'messagesSent' | 'finalsSent' | 'revisionsSent' | 'slowConsumersDropped' | 'overScaleFields'>;
+type DeliveryStats = Pick<
+  KlineStreamStats,
+  'unknownSymbolSubscriptions' | 'messagesSent' | 'eventsSerialized' | 'payloadsBuilt' | 'finalsSent' | 'revisionsSent' | 'slowConsumersDropped' | 'overScaleFields'
+>;
 
 /** A client connection; klagg keeps nothing of its own per connection. */
 type Connection = WsConnection<undefined>;
@@ -122,7 +134,16 @@ const MAX_REMEMBERED_FINALS = 16;
 export const SLOW_CONSUMER_REASON = 'slow consumer: buffer exceeded';
 
 export class KlineStreamServer {
-  readonly #stats: DeliveryStats = { unknownSymbolSubscriptions: 0, messagesSent: 0, finalsSent: 0, revisionsSent: 0, slowConsumersDropped: 0, overScaleFields: 0 };
+  readonly #stats: DeliveryStats = {
+    unknownSymbolSubscriptions: 0,
+    messagesSent: 0,
+    eventsSerialized: 0,
+    payloadsBuilt: 0,
+    finalsSent: 0,
+    revisionsSent: 0,
+    slowConsumersDropped: 0,
+    overScaleFields: 0,
+  };
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #throttleMs: number;
@@ -192,6 +213,11 @@ export class KlineStreamServer {
 
   #onBatch(batch: PublishedBatch): void {
     if (this.#closed || this.#streams.size === 0) return;
+    // Every message of the batch to one client leaves in one socket write.
+    this.#ws.batch(() => this.#deliverBatch(batch), this.#afterFlush);
+  }
+
+  #deliverBatch(batch: PublishedBatch): void {
     if (batch.finals.length > 0) {
       const finals = [...batch.finals].sort((a, b) => a.openTime - b.openTime);
       for (const kline of finals) {
@@ -233,7 +259,7 @@ export class KlineStreamServer {
     }
     state.timer = setTimeout(() => {
       state.timer = undefined;
-      this.#flush(state);
+      this.#ws.batch(() => this.#flush(state), this.#afterFlush);
     }, wait);
   }
 
@@ -258,25 +284,42 @@ export class KlineStreamServer {
     return this.#ws.subscribers(state.name)?.size ?? 0;
   }
 
+  /**
+   * Sends one event to every subscriber of the stream. The event (and its time `E`) is serialized once, and each form
+   * (raw, combined) encoded once into bytes when a subscriber first needs it: per connection, only the write is left.
+   * A connection whose backlog is over `maxBufferedBytes` is dropped (within a batch, checked again when it is flushed).
+   */
   #deliver(state: StreamState, kline: Kline): void {
     const subscribers = this.#ws.subscribers(state.name);
     if (subscribers === undefined || subscribers.size === 0) return;
-    const raw = JSON.stringify(toKlineEvent(this.#format(kline), this.#clock.now()));
-    let combined: string | undefined;
+    const text = JSON.stringify(toKlineEvent(this.#format(kline), this.#clock.now()));
+    this.#stats.eventsSerialized++;
+    let raw: PreparedMessage | undefined;
+    let combined: PreparedMessage | undefined;
     for (const connection of subscribers) {
       if (!this.#ws.isOpen(connection)) continue;
-      if (connection.ws.bufferedAmount > this.#maxBuffered) {
+      if (this.#ws.queuedBytes(connection) > this.#maxBuffered) {
         this.#dropSlow(connection);
         continue;
       }
-      if (connection.combined) {
-        combined ??= combinedFrame(state.name, raw);
-        connection.ws.send(combined);
-      } else connection.ws.send(raw);
+      let message: PreparedMessage;
+      if (connection.combined) message = combined ??= this.#prepare(combinedFrame(state.name, text));
+      else message = raw ??= this.#prepare(text);
+      this.#ws.sendPrepared(connection, message);
       this.#stats.messagesSent++;
-      if (connection.ws.bufferedAmount > this.#maxBuffered) this.#dropSlow(connection);
+      if (this.#ws.queuedBytes(connection) > this.#maxBuffered) this.#dropSlow(connection);
     }
   }
+
+  #prepare(text: string): PreparedMessage {
+    this.#stats.payloadsBuilt++;
+    return new PreparedMessage(text);
+  }
+
+  /** After a batch: a connection whose socket did not take what the batch held back, past the limit, is slow. */
+  readonly #afterFlush = (connection: Connection): void => {
+    if (this.#ws.isOpen(connection) && connection.ws.bufferedAmount > this.#maxBuffered) this.#dropSlow(connection);
+  };
 
   /** Its queue is not going to drain: closing releases its subscriptions (and their memory) at once. */
   #dropSlow(connection: Connection): void {
