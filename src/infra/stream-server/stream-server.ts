@@ -18,6 +18,13 @@
  * 1008 "slow consumer: buffer exceeded" and dropped; nothing more is queued for it, so memory stays bounded),
  * `maxPayloadBytes` per incoming message (→ close 1009). `close()` says 1001 "going away" to every client.
  *
+ * Fan-out: an event is serialized once (its `E` is the event's, the same for every subscriber) and each form, raw and
+ * combined, framed once into bytes when a subscriber first needs it. Sends go in batches, each leaving in one socket
+ * write per client (BinanceWsServer.batch): a published batch's finals, then its open updates; throttled updates wait
+ * in cohorts — the streams last sent in the same batch, whose windows end together — and each cohort goes out as one
+ * batch. The slow-consumer check reads the backlog from before the batch while it runs and the connection's whole
+ * backlog once the batch is written.
+ *
  * The connection handling (routes, refusals, the request protocol, limits, closing) is BinanceWsServer's, shared with
  * the fake exchange; what is klagg's own here is the kline delivery from published batches.
  */
@@ -29,7 +36,7 @@ import { formatKlineChecked } from '../../domain/kline-format.ts';
 import { invalidStream, type BinanceError } from '../binance/binance-replies.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
-import { BinanceWsServer, combinedFrame, type WsConnection } from '../binance-ws/binance-ws-server.ts';
+import { BinanceWsServer, combinedFrame, PreparedMessage, type WsConnection } from '../binance-ws/binance-ws-server.ts';
 import { klineStreamName, parseKlineStream, toKlineEvent } from '../binance-ws/kline-event.ts';
 import { parseStreamRoute, type StreamRoute } from '../binance-ws/stream-route.ts';
 import { realWsTimers } from '../binance-ws/ws-timers.ts';
@@ -75,6 +82,12 @@ export interface KlineStreamStats {
   unknownSymbolSubscriptions: number;
   /** Kline frames sent (a frame to n connections counts n). */
   messagesSent: number;
+  /** Kline events serialized: once per event, whatever the number of its subscribers. */
+  eventsSerialized: number;
+  /** Payloads built from them: at most two per event (raw, combined), each only when a subscriber takes that form. */
+  payloadsBuilt: number;
+  /** Batches that sent (a published batch's finals, its open updates, a cohort of throttled ones): one socket write per client each. */
+  sendBatches: number;
   finalsSent: number;
   /** Corrected finals (revision ≥ 1) sent, counted per subscriber. */
   revisionsSent: number;
@@ -94,7 +107,10 @@ export interface KlineStreamStats {
 }
 
 /** The counters this server keeps itself (the connection counters are BinanceWsServer's). */
-type DeliveryStats = Pick<KlineStreamStats, 'unknownSymbolSubscriptions' | 'messagesSent' | 'finalsSent' | 'revisionsSent' | 'slowConsumersDropped' | 'overScaleFields'>;
+type DeliveryStats = Pick<
+  KlineStreamStats,
+  'unknownSymbolSubscriptions' | 'messagesSent' | 'eventsSerialized' | 'payloadsBuilt' | 'sendBatches' | 'finalsSent' | 'revisionsSent' | 'slowConsumersDropped' | 'overScaleFields'
+>;
 
 /** A client connection; klagg keeps nothing of its own per connection. */
 type Connection = WsConnection<undefined>;
@@ -111,8 +127,19 @@ interface StreamState {
   readonly finalRevisions: Map<number, number>;
   /** The latest open state not yet sent. */
   pending: Kline | undefined;
-  /** Monotonic time (performance.now) of the last update sent. */
+  /** Monotonic time (performance.now) of the last update sent: the end of the batch that wrote it. */
   lastUpdateAt: number;
+  /** Waiting for its window to end, with the other streams whose window ends at the same moment. */
+  cohort: Cohort | undefined;
+}
+
+/**
+ * The streams whose throttle window ends at the same moment — those last sent in the same batch — wait on one timer
+ * and go out in one batch: their clients get them in one socket write each, as they got the batch before.
+ */
+interface Cohort {
+  readonly at: number;
+  readonly states: Set<StreamState>;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -122,7 +149,17 @@ const MAX_REMEMBERED_FINALS = 16;
 export const SLOW_CONSUMER_REASON = 'slow consumer: buffer exceeded';
 
 export class KlineStreamServer {
-  readonly #stats: DeliveryStats = { unknownSymbolSubscriptions: 0, messagesSent: 0, finalsSent: 0, revisionsSent: 0, slowConsumersDropped: 0, overScaleFields: 0 };
+  readonly #stats: DeliveryStats = {
+    unknownSymbolSubscriptions: 0,
+    messagesSent: 0,
+    eventsSerialized: 0,
+    payloadsBuilt: 0,
+    sendBatches: 0,
+    finalsSent: 0,
+    revisionsSent: 0,
+    slowConsumersDropped: 0,
+    overScaleFields: 0,
+  };
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #throttleMs: number;
@@ -131,6 +168,10 @@ export class KlineStreamServer {
   readonly #scalesOf: ((symbol: string) => SymbolScales | undefined) | undefined;
   readonly #ws: BinanceWsServer<undefined, StreamRoute>;
   readonly #streams = new Map<string, StreamState>();
+  /** Cohorts by the moment their window ends. */
+  readonly #cohorts = new Map<number, Cohort>();
+  /** Streams that sent an update in the running batch (their `lastUpdateAt` becomes its end). */
+  readonly #updated: StreamState[] = [];
   readonly #unsubscribeSource: () => void;
   #closed = false;
 
@@ -184,7 +225,8 @@ export class KlineStreamServer {
       this.#unsubscribeSource();
     }
     await this.#ws.close();
-    for (const state of this.#streams.values()) if (state.timer !== undefined) clearTimeout(state.timer);
+    for (const cohort of this.#cohorts.values()) clearTimeout(cohort.timer);
+    this.#cohorts.clear();
     this.#streams.clear();
   }
 
@@ -192,28 +234,46 @@ export class KlineStreamServer {
 
   #onBatch(batch: PublishedBatch): void {
     if (this.#closed || this.#streams.size === 0) return;
-    if (batch.finals.length > 0) {
-      const finals = [...batch.finals].sort((a, b) => a.openTime - b.openTime);
-      for (const kline of finals) {
-        const state = this.#streams.get(klineStreamName(kline.symbol, kline.interval));
-        if (state === undefined) continue;
-        const revision = kline.revision ?? 0;
-        const sent = state.finalRevisions.get(kline.openTime) ?? (kline.openTime <= state.lastFinalOpenTime ? 0 : -1);
-        if (revision <= sent) continue;
-        state.finalRevisions.set(kline.openTime, revision);
-        if (state.finalRevisions.size > MAX_REMEMBERED_FINALS) state.finalRevisions.delete(state.finalRevisions.keys().next().value!);
-        if (revision > 0) this.#stats.revisionsSent += this.#subscriberCount(state);
-        if (kline.openTime > state.lastFinalOpenTime) state.lastFinalOpenTime = kline.openTime;
-        if (state.pending !== undefined && state.pending.openTime <= kline.openTime) state.pending = undefined;
-        if (state.pending === undefined && state.timer !== undefined) {
-          clearTimeout(state.timer);
-          state.timer = undefined;
-        }
-        this.#deliver(state, kline);
-        this.#stats.finalsSent += this.#subscriberCount(state);
-      }
+    // The finals leave first (in one socket write per client), then the open updates (in another).
+    if (batch.finals.length > 0) this.#send(() => this.#deliverFinals(batch.finals));
+    if (batch.updates.length > 0) this.#send(() => this.#deliverUpdates(batch.updates));
+  }
+
+  /**
+   * Runs `deliver` as one batch of writes (BinanceWsServer.batch): every message it sends to one client leaves in one
+   * socket write when it returns. The streams it updated count their window from then.
+   */
+  #send(deliver: () => void): void {
+    const sent = this.#stats.messagesSent;
+    this.#ws.batch(deliver, this.#afterFlush);
+    if (this.#stats.messagesSent > sent) this.#stats.sendBatches++;
+    if (this.#updated.length === 0) return;
+    const end = performance.now();
+    for (const state of this.#updated) state.lastUpdateAt = end;
+    this.#updated.length = 0;
+  }
+
+  #deliverFinals(batchFinals: readonly Kline[]): void {
+    const finals = [...batchFinals].sort((a, b) => a.openTime - b.openTime);
+    for (const kline of finals) {
+      const state = this.#streams.get(klineStreamName(kline.symbol, kline.interval));
+      if (state === undefined) continue;
+      const revision = kline.revision ?? 0;
+      const sent = state.finalRevisions.get(kline.openTime) ?? (kline.openTime <= state.lastFinalOpenTime ? 0 : -1);
+      if (revision <= sent) continue;
+      state.finalRevisions.set(kline.openTime, revision);
+      if (state.finalRevisions.size > MAX_REMEMBERED_FINALS) state.finalRevisions.delete(state.finalRevisions.keys().next().value!);
+      if (revision > 0) this.#stats.revisionsSent += this.#subscriberCount(state);
+      if (kline.openTime > state.lastFinalOpenTime) state.lastFinalOpenTime = kline.openTime;
+      if (state.pending !== undefined && state.pending.openTime <= kline.openTime) state.pending = undefined;
+      if (state.pending === undefined) this.#unschedule(state);
+      this.#deliver(state, kline);
+      this.#stats.finalsSent += this.#subscriberCount(state);
     }
-    for (const kline of batch.updates) {
+  }
+
+  #deliverUpdates(updates: readonly Kline[]): void {
+    for (const kline of updates) {
       const state = this.#streams.get(klineStreamName(kline.symbol, kline.interval));
       if (state === undefined || kline.openTime <= state.lastFinalOpenTime) continue;
       if (kline.isFinal) continue; // finals travel in batch.finals
@@ -223,25 +283,52 @@ export class KlineStreamServer {
     }
   }
 
-  /** Sends the pending update now if the window is over, or arms the timer for when it is. */
+  /** Sends the pending update now if the window is over, or has it wait with its cohort for the window's end. */
   #schedule(state: StreamState): void {
-    if (state.timer !== undefined) return;
-    const wait = state.lastUpdateAt + this.#throttleMs - performance.now();
+    if (state.cohort !== undefined) return;
+    const at = state.lastUpdateAt + this.#throttleMs;
+    const wait = at - performance.now();
     if (wait <= 0) {
       this.#flush(state);
       return;
     }
-    state.timer = setTimeout(() => {
-      state.timer = undefined;
-      this.#flush(state);
-    }, wait);
+    let cohort = this.#cohorts.get(at);
+    if (cohort === undefined) {
+      const created: Cohort = { at, states: new Set(), timer: undefined };
+      created.timer = setTimeout(() => this.#flushCohort(created), wait);
+      this.#cohorts.set(at, created);
+      cohort = created;
+    }
+    cohort.states.add(state);
+    state.cohort = cohort;
+  }
+
+  /** Its pending update is gone (a final overtook it, its last subscriber left): it no longer waits. */
+  #unschedule(state: StreamState): void {
+    const cohort = state.cohort;
+    if (cohort === undefined) return;
+    state.cohort = undefined;
+    cohort.states.delete(state);
+    if (cohort.states.size > 0) return;
+    clearTimeout(cohort.timer);
+    this.#cohorts.delete(cohort.at);
+  }
+
+  #flushCohort(cohort: Cohort): void {
+    this.#cohorts.delete(cohort.at);
+    for (const state of cohort.states) state.cohort = undefined;
+    this.#send(() => {
+      for (const state of cohort.states) this.#flush(state);
+    });
   }
 
   #flush(state: StreamState): void {
     const kline = state.pending;
     state.pending = undefined;
     if (kline === undefined || this.#closed || kline.openTime <= state.lastFinalOpenTime) return;
+    // Until the batch ends (see #send): a second update of the stream in the same batch waits for the window.
     state.lastUpdateAt = performance.now();
+    this.#updated.push(state);
     this.#deliver(state, kline);
   }
 
@@ -258,25 +345,42 @@ export class KlineStreamServer {
     return this.#ws.subscribers(state.name)?.size ?? 0;
   }
 
+  /**
+   * Sends one event to every subscriber of the stream. The event (and its time `E`) is serialized once, and each form
+   * (raw, combined) encoded once into bytes when a subscriber first needs it: per connection, only the write is left.
+   * A connection whose backlog is over `maxBufferedBytes` is dropped (within a batch, checked again when it is flushed).
+   */
   #deliver(state: StreamState, kline: Kline): void {
     const subscribers = this.#ws.subscribers(state.name);
     if (subscribers === undefined || subscribers.size === 0) return;
-    const raw = JSON.stringify(toKlineEvent(this.#format(kline), this.#clock.now()));
-    let combined: string | undefined;
+    const text = JSON.stringify(toKlineEvent(this.#format(kline), this.#clock.now()));
+    this.#stats.eventsSerialized++;
+    let raw: PreparedMessage | undefined;
+    let combined: PreparedMessage | undefined;
     for (const connection of subscribers) {
       if (!this.#ws.isOpen(connection)) continue;
-      if (connection.ws.bufferedAmount > this.#maxBuffered) {
+      if (this.#ws.queuedBytes(connection) > this.#maxBuffered) {
         this.#dropSlow(connection);
         continue;
       }
-      if (connection.combined) {
-        combined ??= combinedFrame(state.name, raw);
-        connection.ws.send(combined);
-      } else connection.ws.send(raw);
+      let message: PreparedMessage;
+      if (connection.combined) message = combined ??= this.#prepare(combinedFrame(state.name, text));
+      else message = raw ??= this.#prepare(text);
+      this.#ws.sendPrepared(connection, message);
       this.#stats.messagesSent++;
-      if (connection.ws.bufferedAmount > this.#maxBuffered) this.#dropSlow(connection);
+      if (this.#ws.queuedBytes(connection) > this.#maxBuffered) this.#dropSlow(connection);
     }
   }
+
+  #prepare(text: string): PreparedMessage {
+    this.#stats.payloadsBuilt++;
+    return new PreparedMessage(text);
+  }
+
+  /** After a batch: a connection whose socket did not take what the batch held back, past the limit, is slow. */
+  readonly #afterFlush = (connection: Connection): void => {
+    if (this.#ws.isOpen(connection) && connection.ws.bufferedAmount > this.#maxBuffered) this.#dropSlow(connection);
+  };
 
   /** Its queue is not going to drain: closing releases its subscriptions (and their memory) at once. */
   #dropSlow(connection: Connection): void {
@@ -290,7 +394,7 @@ export class KlineStreamServer {
 
   #onSubscribe(stream: string): void {
     if (this.#streams.has(stream)) return;
-    this.#streams.set(stream, { name: stream, lastFinalOpenTime: -Infinity, finalRevisions: new Map(), pending: undefined, lastUpdateAt: -Infinity, timer: undefined });
+    this.#streams.set(stream, { name: stream, lastFinalOpenTime: -Infinity, finalRevisions: new Map(), pending: undefined, lastUpdateAt: -Infinity, cohort: undefined });
     const parsed = parseKlineStream(stream);
     if (parsed !== undefined && this.#isKnownSymbol !== undefined && !this.#isKnownSymbol(parsed.symbol)) this.#stats.unknownSymbolSubscriptions++;
   }
@@ -299,7 +403,7 @@ export class KlineStreamServer {
   #onUnsubscribe(stream: string): void {
     if (this.#ws.subscribers(stream) !== undefined) return;
     const state = this.#streams.get(stream);
-    if (state?.timer !== undefined) clearTimeout(state.timer);
+    if (state !== undefined) this.#unschedule(state);
     this.#streams.delete(stream);
   }
 }

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { WebSocket, WebSocketServer } from 'ws';
 import { invalidPath, invalidStream, tooManyStreams } from '../../../src/infra/binance/binance-replies.ts';
-import { BinanceWsServer, type BinanceWsServerOptions } from '../../../src/infra/binance-ws/binance-ws-server.ts';
+import { BinanceWsServer, PreparedMessage, type BinanceWsServerOptions } from '../../../src/infra/binance-ws/binance-ws-server.ts';
 import { parseStreamRoute, type StreamRoute } from '../../../src/infra/binance-ws/stream-route.ts';
 import { realWsTimers } from '../../../src/infra/binance-ws/ws-timers.ts';
 import { ManualScheduler } from '../../../src/infra/fake-exchange/scheduler.ts';
@@ -150,4 +150,38 @@ t.test('close(): 1001 to every client; a client that never answers is cut after 
   t.equal(ws.connectionCount, 0);
   await ws.close();
   t.pass('close() twice is fine');
+});
+
+t.test('prepared messages: whole text frames at every length form, between the server’s own replies; a batch corks the socket', async (t) => {
+  const { ws, base } = await start(t, { maxMessagesPerSecond: 100 });
+  const received: { text: string; binary: boolean }[] = [];
+  const client = new WebSocket(`${base}/market/ws/s1`, { perMessageDeflate: false, maxPayload: 1 << 20 });
+  client.on('message', (data: Buffer, binary: boolean) => received.push({ text: data.toString('utf8'), binary }));
+  await new Promise((resolve) => client.once('open', resolve));
+  t.teardown(() => client.terminate());
+  const [connection] = [...ws.connections()];
+  // Lengths at each edge of the frame header's length forms (7-bit, 16-bit, 64-bit), and multi-byte characters.
+  const texts = [0, 1, 125, 126, 127, 65_535, 65_536, 70_000].map((n) => 'x'.repeat(n)).concat(['ünïcödé €']);
+  for (const text of texts.slice(0, 4)) ws.sendPrepared(connection!, new PreparedMessage(text));
+  client.send(JSON.stringify({ method: 'LIST_SUBSCRIPTIONS', id: 7 }));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const socket = (connection!.ws as unknown as { _socket: { writableCorked: number } })._socket;
+  const corked: number[] = [];
+  ws.batch(() => {
+    corked.push(socket.writableCorked);
+    for (const text of texts.slice(4)) ws.sendPrepared(connection!, new PreparedMessage(text));
+    corked.push(socket.writableCorked);
+    t.ok(ws.queuedBytes(connection!) < 1000, 'what the batch holds back is not counted as the client’s backlog');
+  });
+  corked.push(socket.writableCorked);
+  t.same(corked, [0, 1, 0], 'corked from the first message of the batch to its end');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.same(
+    received.map((m) => m.text),
+    [...texts.slice(0, 4), '{"result":["s1"],"id":7}', ...texts.slice(4)],
+    'every frame whole and in order, the reply between them',
+  );
+  t.ok(received.every((m) => !m.binary), 'text frames');
+  t.equal(new PreparedMessage('ü').payload.toString('utf8'), 'ü');
+  t.equal(ws.queuedBytes(connection!), 0);
 });
