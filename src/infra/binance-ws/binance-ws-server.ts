@@ -207,8 +207,9 @@ export class BinanceWsServer<D, R extends StreamRoute> {
 
   /**
    * Runs `send` with every connection's messages held back (its socket corked at the first one) and written together
-   * when it returns: one socket write per connection for the whole batch instead of one per message — on this
-   * machine a write costs ~20 µs of system call, so a fan-out of n messages to m clients is n·m writes otherwise.
+   * when it returns: one socket write (system call) per connection for the whole batch instead of one per message.
+   * A fan-out of n messages to m clients was n·m writes: 25 000 for 50 streams to 500 clients, ~0.5 s of one core
+   * on the 2-core development machine, against ~0.05 s corked (measured with a plain `ws` server).
    * `flushed` is then called for each connection that was written to (its `ws.bufferedAmount` is current again).
    * Nested calls join the outer batch.
    */
