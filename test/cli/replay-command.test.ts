@@ -98,6 +98,6 @@ t.test('a bad configuration stops the start with one precise line per bad field'
   t.equal(result.code, 2, 'exit code 2');
   t.match(result.stderr, /invalid klagg configuration \(3 problems\)/);
   t.match(result.stderr, /workers\.count: must be an integer from 1 to 64, got "abc" \(from env KLAGG_WORKERS__COUNT\)/);
-  t.match(result.stderr, /gateway\.pullTimeoutMs: must be less than gateway\.pullIntervalMs \(500\), got 900/);
+  t.match(result.stderr, /gateway\.pullTimeoutMs: must be less than gateway\.pullIntervalMs \(250\), got 900/);
   t.notMatch(result.stderr, /short-secret/, 'the admin token is never echoed');
 });

@@ -12,7 +12,7 @@ const SYSTEM_DEFAULTS: KlaggConfig = {
   database: { dataDir: './data' },
   workers: { count: 2, partitions: 256, threads: true },
   engine: { graceMs: 1000 },
-  gateway: { pullIntervalMs: 500, pullTimeoutMs: 200, timeoutAlertThreshold: 5 },
+  gateway: { pullIntervalMs: 250, pullTimeoutMs: 200, timeoutAlertThreshold: 5 },
   dispatcher: { queueCapacity: 2048, maxRetries: 5, retryDelayMs: 1000 },
   dbWriter: { flushIntervalMs: 1000, maxBatchRows: 5000, backoffInitialMs: 250, backoffMaxMs: 30_000, maxBufferedRows: 1_000_000 },
   clock: { tickIntervalMs: 100, timeSyncIntervalMs: 60_000 },
@@ -376,12 +376,12 @@ t.test('pull timeout must be below the pull interval', async (t) => {
   const { issue, error } = onlyIssue(t, { env: { KLAGG_GATEWAY__PULL_TIMEOUT_MS: '600' } });
   t.same(issue, {
     path: 'gateway.pullTimeoutMs',
-    message: 'must be less than gateway.pullIntervalMs (500), got 600',
+    message: 'must be less than gateway.pullIntervalMs (250), got 600',
     source: 'env',
     from: 'KLAGG_GATEWAY__PULL_TIMEOUT_MS',
   });
-  t.match(error.message, 'gateway.pullTimeoutMs: must be less than gateway.pullIntervalMs (500), got 600 (from env KLAGG_GATEWAY__PULL_TIMEOUT_MS)');
-  t.equal(onlyIssue(t, { flags: { gateway: { pullTimeoutMs: 500 } } }).issue.message, 'must be less than gateway.pullIntervalMs (500), got 500', 'equal is not less');
+  t.match(error.message, 'gateway.pullTimeoutMs: must be less than gateway.pullIntervalMs (250), got 600 (from env KLAGG_GATEWAY__PULL_TIMEOUT_MS)');
+  t.equal(onlyIssue(t, { flags: { gateway: { pullTimeoutMs: 250 } } }).issue.message, 'must be less than gateway.pullIntervalMs (250), got 250', 'equal is not less');
 
   const file = jsonFile(t, { gateway: { pullIntervalMs: 300 } });
   t.same(onlyIssue(t, { file, env: { KLAGG_GATEWAY__PULL_TIMEOUT_MS: '300' } }).issue.source, 'env', 'blamed on the timeout when both were set');
