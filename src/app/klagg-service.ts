@@ -162,23 +162,11 @@ export class KlaggService {
       onRebuildNeeded: (request) => this.rebuilder.addLate(request),
       tradeSource: {
         subscribe: (symbol) => {
-          const own = this.#workerStreamsOf(symbol);
-          const [trades, ...others] = this.#streamsOf(symbol);
-          if (own === undefined) this.streams.subscribe([trades!, ...others]);
-          else {
-            own.subscribe([trades!]);
-            this.streams.subscribe(others);
-          }
+          this.#carry(symbol, 'subscribe');
           this.trailingGaps.onSubscribed(symbol);
         },
         unsubscribe: (symbol) => {
-          const own = this.#workerStreamsOf(symbol);
-          const [trades, ...others] = this.#streamsOf(symbol);
-          if (own === undefined) this.streams.unsubscribe([trades!, ...others]);
-          else {
-            own.unsubscribe([trades!]);
-            this.streams.unsubscribe(others);
-          }
+          this.#carry(symbol, 'unsubscribe');
           this.trailingGaps.forget(symbol);
         },
       },
@@ -272,9 +260,19 @@ export class KlaggService {
     return this.#options.trailingGaps?.enabled ?? true;
   }
 
-  /** The worker thread's own connections that carry this symbol's trades (per-worker I/O), if any. */
-  #workerStreamsOf(symbol: string) {
-    return this.system.workers[this.system.workerOf(symbol)]?.streams;
+  /**
+   * Subscribes or unsubscribes a symbol's streams: its trades on its worker thread's own connections when that thread
+   * has them (per-worker I/O), the rest — or everything, without worker threads — on the main thread's.
+   */
+  #carry(symbol: string, method: 'subscribe' | 'unsubscribe'): void {
+    const own = this.system.workers[this.system.workerOf(symbol)]?.streams;
+    const [trades, ...others] = this.#streamsOf(symbol);
+    if (own === undefined) {
+      this.streams[method]([trades!, ...others]);
+      return;
+    }
+    own[method]([trades!]);
+    this.streams[method](others);
   }
 
   /** The symbol's streams: its trades first, then the exchange's 1m klines when the trailing-gap watch is on. */

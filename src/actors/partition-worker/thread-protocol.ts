@@ -4,7 +4,7 @@ import type { SymbolScales } from '../../domain/kline-engine.ts';
 import type { LagHistogramSnapshot } from '../../domain/lag-tracker.ts';
 import type { RebuildRequest, UnrepairedGap } from './partition-worker.ts';
 import type { Kline } from '../../domain/kline.ts';
-import type { StreamLagStats, StreamManagerStats } from '../stream-manager.ts';
+import type { StreamLagStats, StreamManagerOptions, StreamManagerStats } from '../stream-manager.ts';
 
 export type ThreadRequest =
   /** A batch of frames: their bytes back to back, and where each one ends. */
@@ -51,20 +51,11 @@ export type ThreadReply =
  * A worker thread's own exchange connections: where to connect and how (the StreamManager's settings). Plain data —
  * the thread builds them with the module `module` names (the composition root's), since functions cannot cross.
  */
-export interface WorkerStreamsConfig {
+export interface WorkerStreamsConfig extends Partial<Pick<StreamManagerOptions, 'maxStreamsPerConnection' | 'maxMessagesPerSecond' | 'paramsPerMessage' | 'silenceMs' | 'rotateAfterMs' | 'initialBackoffMs' | 'maxBackoffMs' | 'connectTimeoutMs' | 'lagWindowMs'>> {
   /** URL of the module that builds the thread's streams (exports `startWorkerStreams`). */
   readonly module: string;
   readonly wsBaseUrl: string;
   readonly logLevel: string;
-  readonly maxStreamsPerConnection?: number;
-  readonly maxMessagesPerSecond?: number;
-  readonly paramsPerMessage?: number;
-  readonly silenceMs?: number;
-  readonly rotateAfterMs?: number;
-  readonly initialBackoffMs?: number;
-  readonly maxBackoffMs?: number;
-  readonly connectTimeoutMs?: number;
-  readonly lagWindowMs?: number;
 }
 
 /** What a thread's connections report (merged with the main thread's own in the service's view of its streams). */
