@@ -224,14 +224,16 @@ export class KlaggSystem {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Pulls now and resolves with the first publication every worker answered in (everything pending is in it). */
+  /** Pulls now; resolves with the first publication every worker answered in of a round begun after this call (a
+   * round already out may have asked before the workers got the last frames or FINISH). */
   async flush(): Promise<void> {
+    const after = this.#root.getSnapshot().children.gateway?.getSnapshot().context.seq ?? 0;
     for (;;) {
       const batch = await new Promise<PublishedBatch>((resolve) => {
         this.#publishWaiters.push(resolve);
         this.#gateway().send({ type: 'PULL_NOW' });
       });
-      if (batch.missingWorkers.length === 0) return;
+      if (batch.seq > after && batch.missingWorkers.length === 0) return;
     }
   }
 

@@ -24,6 +24,10 @@ import { Keepalive, type KeepaliveOptions } from './keepalive.ts';
 import { handleStreamRequest } from './request-protocol.ts';
 import type { StreamRoute } from './stream-route.ts';
 import type { WsTimers } from './ws-timers.ts';
+import { Connection } from './ws-connection.ts';
+import { PreparedMessage } from './prepared-message.ts';
+
+export { combinedFrame, PreparedMessage } from './prepared-message.ts';
 
 /** One client connection as a server sees it; `data` is the server's own per-connection state. */
 export interface WsConnection<D> {
@@ -95,55 +99,6 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;
 export const GOING_AWAY = 1001;
 export const SHUTDOWN_REASON = 'Server is shutting down';
 
-class Connection<D> implements WsConnection<D> {
-  readonly ws: WebSocket;
-  /** The socket under `ws` (the one its upgrade came on): corked while a batch holds its messages back. */
-  readonly socket: Duplex;
-  combined: boolean;
-  readonly streams = new Set<string>();
-  closing = false;
-  readonly data: D;
-  readonly messageTimes: number[] = [];
-  keepalive: Keepalive | undefined;
-  killTimer: NodeJS.Timeout | undefined;
-  /** Corked by the running batch; `queuedAtCork` is what was queued (unsent) when it was corked. */
-  corked = false;
-  queuedAtCork = 0;
-  constructor(ws: WebSocket, socket: Duplex, combined: boolean, data: D) {
-    this.ws = ws;
-    this.socket = socket;
-    this.combined = combined;
-    this.data = data;
-  }
-}
-
-/**
- * A text message built once as a whole WebSocket frame (RFC 6455 §5.2: FIN, text opcode, unmasked as a server sends
- * it, the length, the UTF-8 payload) and written as is to any number of connections: per connection, only the socket
- * write is left (see `BinanceWsServer.sendPrepared`).
- */
-export class PreparedMessage {
-  /** Header and payload. */
-  readonly frame: Buffer;
-  readonly payload: Buffer;
-  constructor(text: string) {
-    const length = Buffer.byteLength(text, 'utf8');
-    const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
-    const frame = Buffer.allocUnsafe(header + length);
-    frame[0] = 0x81;
-    if (length < 126) frame[1] = length;
-    else if (length < 65_536) {
-      frame[1] = 126;
-      frame.writeUInt16BE(length, 2);
-    } else {
-      frame[1] = 127;
-      frame.writeBigUInt64BE(BigInt(length), 2);
-    }
-    frame.write(text, header, 'utf8');
-    this.frame = frame;
-    this.payload = frame.subarray(header);
-  }
-}
 
 export class BinanceWsServer<D, R extends StreamRoute> {
   readonly stats: BinanceWsStats = {
@@ -431,11 +386,6 @@ export class BinanceWsServer<D, R extends StreamRoute> {
     if (outcome.kind === 'error') this.stats.requestErrors++;
     if (this.isOpen(connection)) connection.ws.send(JSON.stringify(outcome.reply));
   }
-}
-
-/** A payload in the combined form (`/stream` routes, or SET_PROPERTY combined true). */
-export function combinedFrame(stream: string, raw: string): string {
-  return `{"stream":"${stream}","data":${raw}}`;
 }
 
 function rawText(data: RawData): string {

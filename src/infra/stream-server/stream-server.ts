@@ -40,6 +40,9 @@ import { BinanceWsServer, combinedFrame, PreparedMessage, type WsConnection } fr
 import { klineStreamName, parseKlineStream, toKlineEvent } from '../binance-ws/kline-event.ts';
 import { parseStreamRoute, type StreamRoute } from '../binance-ws/stream-route.ts';
 import { realWsTimers } from '../binance-ws/ws-timers.ts';
+import type { DeliveryStats, KlineStreamStats } from './stream-stats.ts';
+
+export type { KlineStreamStats } from './stream-stats.ts';
 
 export interface BatchSource {
   onBatch(listener: (batch: PublishedBatch) => void): () => void;
@@ -71,46 +74,6 @@ export interface KlineStreamServerOptions {
    */
   readonly scalesOf?: (symbol: string) => SymbolScales | undefined;
 }
-
-export interface KlineStreamStats {
-  /** Open connections. */
-  connections: number;
-  connectionsTotal: number;
-  /** Stream subscriptions over all open connections. */
-  subscriptions: number;
-  /** Subscriptions (ever) to a symbol `isKnownSymbol` does not know. */
-  unknownSymbolSubscriptions: number;
-  /** Kline frames sent (a frame to n connections counts n). */
-  messagesSent: number;
-  /** Kline events serialized: once per event, whatever the number of its subscribers. */
-  eventsSerialized: number;
-  /** Payloads built from them: at most two per event (raw, combined), each only when a subscriber takes that form. */
-  payloadsBuilt: number;
-  /** Batches that sent (a published batch's finals, its open updates, a cohort of throttled ones): one socket write per client each. */
-  sendBatches: number;
-  finalsSent: number;
-  /** Corrected finals (revision ≥ 1) sent, counted per subscriber. */
-  revisionsSent: number;
-  slowConsumersDropped: number;
-  closedTooManyRequests: number;
-  requests: number;
-  requestErrors: number;
-  /** Upgrades refused: bad path or stream in the URL, too many streams, server closed. */
-  rejectedUpgrades: number;
-  /** Kline fields sent with more decimals than the symbol's scale (kept exact, not rounded; see `scalesOf`). */
-  overScaleFields: number;
-  /** Closed (1009) for an incoming message over `maxPayloadBytes`. */
-  closedMessageTooBig: number;
-  /** Closes started by clients, and how many of them said 1001 "going away". */
-  clientCloses: number;
-  clientGoingAway: number;
-}
-
-/** The counters this server keeps itself (the connection counters are BinanceWsServer's). */
-type DeliveryStats = Pick<
-  KlineStreamStats,
-  'unknownSymbolSubscriptions' | 'messagesSent' | 'eventsSerialized' | 'payloadsBuilt' | 'sendBatches' | 'finalsSent' | 'revisionsSent' | 'slowConsumersDropped' | 'overScaleFields'
->;
 
 /** A client connection; klagg keeps nothing of its own per connection. */
 type Connection = WsConnection<undefined>;
