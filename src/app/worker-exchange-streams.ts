@@ -8,27 +8,9 @@
  */
 import type { InspectionEvent } from 'xstate';
 import { StreamManager } from '../actors/stream-manager.ts';
-import type { ForwardedInspection, WorkerStreamsConfig, WorkerStreamsReport } from '../actors/partition-worker/thread-protocol.ts';
-import type { Clock } from '../infra/clock.ts';
+import type { ForwardedInspection, WorkerStreams, WorkerStreamsConfig, WorkerStreamsHooks } from '../actors/partition-worker/thread-protocol.ts';
 import { createExchangeSocket } from '../infra/exchange-stream/exchange-socket.ts';
 import { createForwardingLogger } from '../infra/logger.ts';
-
-export interface WorkerStreamsHooks {
-  readonly workerId: number;
-  /** Receive stamps (lag): the system clock as the thread follows it. */
-  readonly clock: Clock;
-  onFrame(frame: Buffer): void;
-  onReconnected(streams: readonly string[]): void;
-  onInspect(events: readonly ForwardedInspection[]): void;
-  onLog(line: string): void;
-}
-
-export interface WorkerStreams {
-  subscribe(streams: readonly string[]): void;
-  unsubscribe(streams: readonly string[]): void;
-  report(): WorkerStreamsReport;
-  stop(): Promise<void>;
-}
 
 /** Inspection events are posted to the main thread in batches at most this often. */
 const INSPECT_BATCH_MS = 50;

@@ -9,7 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PartitionWorker, type PartitionWorkerOptions } from './partition-worker.ts';
 import { workerStats } from './partition-worker-port.ts';
 import type { AggTrade } from '../../domain/agg-trade.ts';
-import type { ForwardedInspection, ThreadNotice, ThreadRequest, ThreadReply, WorkerStreamsConfig } from './thread-protocol.ts';
+import type { ThreadNotice, ThreadRequest, ThreadReply, WorkerStreams, WorkerStreamsConfig, WorkerStreamsHooks } from './thread-protocol.ts';
 import { KlaggError } from '../../domain/errors.ts';
 import type { Clock } from '../../infra/clock.ts';
 
@@ -66,20 +66,9 @@ class FollowedClock implements Clock {
 }
 
 const clock = new FollowedClock();
-interface ThreadStreams {
-  subscribe(streams: readonly string[]): void;
-  unsubscribe(streams: readonly string[]): void;
-  report(): unknown;
-  stop(): Promise<void>;
-}
-let streams: ThreadStreams | undefined;
+let streams: WorkerStreams | undefined;
 if (streamsConfig !== undefined) {
-  const io = (await import(streamsConfig.module)) as {
-    startWorkerStreams(
-      config: WorkerStreamsConfig,
-      hooks: { workerId: number; clock: Clock; onFrame(frame: Buffer): void; onReconnected(streams: readonly string[]): void; onInspect(events: readonly ForwardedInspection[]): void; onLog(line: string): void },
-    ): ThreadStreams;
-  };
+  const io = (await import(streamsConfig.module)) as { startWorkerStreams(config: WorkerStreamsConfig, hooks: WorkerStreamsHooks): WorkerStreams };
   streams = io.startWorkerStreams(streamsConfig, {
     workerId: options.id,
     clock,
@@ -88,7 +77,7 @@ if (streamsConfig !== undefined) {
     onInspect: (events) => notify({ type: 'inspect', events }),
     onLog: (line) => notify({ type: 'log', line }),
   });
-  setInterval(() => notify({ type: 'streams', report: streams!.report() } as ThreadNotice), REPORT_EVERY_MS).unref();
+  setInterval(() => notify({ type: 'streams', report: streams!.report() }), REPORT_EVERY_MS).unref();
 }
 
 port.on('message', (message: ThreadRequest) => {

@@ -5,6 +5,7 @@ import type { LagHistogramSnapshot } from '../../domain/lag-tracker.ts';
 import type { RebuildRequest, UnrepairedGap } from './partition-worker.ts';
 import type { Kline } from '../../domain/kline.ts';
 import type { StreamLagStats, StreamManagerOptions, StreamManagerStats } from '../stream-manager.ts';
+import type { Clock } from '../../infra/clock.ts';
 
 export type ThreadRequest =
   /** A batch of frames: their bytes back to back, and where each one ends. */
@@ -78,5 +79,23 @@ export interface WorkerStreamsPort {
   /** The thread's latest report (a few times a second); undefined before the first. */
   readonly report: WorkerStreamsReport | undefined;
   /** Closes the connections (before the system drains: no frame arrives after). */
+  stop(): Promise<void>;
+}
+
+/** What the thread gives the module that builds its streams (`startWorkerStreams`), and what it gets back. */
+export interface WorkerStreamsHooks {
+  readonly workerId: number;
+  /** Receive stamps (lag): the system clock as the thread follows it. */
+  readonly clock: Clock;
+  onFrame(frame: Buffer): void;
+  onReconnected(streams: readonly string[]): void;
+  onInspect(events: readonly ForwardedInspection[]): void;
+  onLog(line: string): void;
+}
+
+export interface WorkerStreams {
+  subscribe(streams: readonly string[]): void;
+  unsubscribe(streams: readonly string[]): void;
+  report(): WorkerStreamsReport;
   stop(): Promise<void>;
 }

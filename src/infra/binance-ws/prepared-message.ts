@@ -11,17 +11,8 @@ export class PreparedMessage {
   readonly payload: Buffer;
   constructor(text: string) {
     const length = Buffer.byteLength(text, 'utf8');
-    const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
-    const frame = Buffer.allocUnsafe(header + length);
-    frame[0] = 0x81;
-    if (length < 126) frame[1] = length;
-    else if (length < 65_536) {
-      frame[1] = 126;
-      frame.writeUInt16BE(length, 2);
-    } else {
-      frame[1] = 127;
-      frame.writeBigUInt64BE(BigInt(length), 2);
-    }
+    const frame = Buffer.allocUnsafe(frameHeaderLength(length) + length);
+    const header = writeTextFrameHeader(frame, 0, length);
     frame.write(text, header, 'utf8');
     this.frame = frame;
     this.payload = frame.subarray(header);
@@ -31,4 +22,32 @@ export class PreparedMessage {
 /** A payload in the combined form (`/stream` routes, or SET_PROPERTY combined true). */
 export function combinedFrame(stream: string, raw: string): string {
   return `{"stream":"${stream}","data":${raw}}`;
+}
+
+/*
+ * A server→client frame is unmasked: 0x81 (FIN, text), then the payload length (7 bits; 126 + 16 bits; or 127 + 64
+ * bits, big-endian), then the payload. Shared with the fake exchange's blast mode, which builds frames the same way.
+ */
+
+/** Length of the header of an unmasked frame with `length` payload bytes. */
+export function frameHeaderLength(length: number): number {
+  return length < 126 ? 2 : length < 65_536 ? 4 : 10;
+}
+
+/** Writes the header of an unmasked text frame of `length` payload bytes at `at`; returns its length. */
+export function writeTextFrameHeader(target: Buffer, at: number, length: number): number {
+  target[at] = 0x81;
+  if (length < 126) {
+    target[at + 1] = length;
+    return 2;
+  }
+  if (length < 65_536) {
+    target[at + 1] = 126;
+    target.writeUInt16BE(length, at + 2);
+    return 4;
+  }
+  target[at + 1] = 127;
+  target.writeUInt32BE(Math.floor(length / 2 ** 32), at + 2);
+  target.writeUInt32BE(length >>> 0, at + 6);
+  return 10;
 }

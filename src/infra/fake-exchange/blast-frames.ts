@@ -4,11 +4,11 @@
  * combinedFrame), so the bytes a client receives are identical — and laid end to end in one buffer, in recording
  * order, with each frame's symbol beside it. Sending a connection its symbols' trades is then a matter of copying
  * byte ranges.
- *
- * A server→client frame is unmasked: 0x81 (FIN, text), then the payload length (7 bits; 126 + 16 bits; or 127 + 64
- * bits, big-endian), then the payload.
+ * The frame headers are the Binance WebSocket base's own (prepared-message.ts).
  */
-import { combinedFrame } from '../binance-ws/binance-ws-server.ts';
+import { combinedFrame, frameHeaderLength, writeTextFrameHeader } from '../binance-ws/prepared-message.ts';
+
+export { frameHeaderLength, writeTextFrameHeader };
 import type { Market } from './market.ts';
 import { aggTradePayload, aggTradeStreamOf } from './ws-market-feed.ts';
 
@@ -29,29 +29,6 @@ export interface BlastFrames {
   readonly bytesPerSymbol: Float64Array;
   /** Payloads wrapped as `{"stream":…,"data":…}` (the `/market/stream` form) or bare (the `/market/ws` form). */
   readonly combined: boolean;
-}
-
-/** Length of the header of an unmasked frame with `length` payload bytes. */
-export function frameHeaderLength(length: number): number {
-  return length < 126 ? 2 : length < 65_536 ? 4 : 10;
-}
-
-/** Writes the header of an unmasked text frame of `length` payload bytes at `at`; returns its length. */
-export function writeTextFrameHeader(target: Buffer, at: number, length: number): number {
-  target[at] = 0x81;
-  if (length < 126) {
-    target[at + 1] = length;
-    return 2;
-  }
-  if (length < 65_536) {
-    target[at + 1] = 126;
-    target.writeUInt16BE(length, at + 2);
-    return 4;
-  }
-  target[at + 1] = 127;
-  target.writeUInt32BE(Math.floor(length / 2 ** 32), at + 2);
-  target.writeUInt32BE(length >>> 0, at + 6);
-  return 10;
 }
 
 /** Appends frames to a growing buffer. */
