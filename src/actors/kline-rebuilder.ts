@@ -50,6 +50,8 @@ export class KlineRebuilder {
   #pending: PendingRebuild[] = [];
   /** Revision per kline key: each rebuild of the same kline stores a higher one. */
   readonly #revisions = new Map<string, number>();
+  /** The call of `rebuildClosed` under way (settled when none is). */
+  #running: Promise<unknown> = Promise.resolve();
   rebuilt = 0;
 
   constructor(options: KlineRebuilderOptions) {
@@ -118,8 +120,20 @@ export class KlineRebuilder {
     this.#pending.push({ gap: { symbol, fromId: -1, toId: -1, fromTime: from, toTime: to }, interval, from: openTimeOf(interval, from), to: openTimeOf(interval, to), since: this.#now() });
   }
 
-  /** Rebuilds every pending range whose periods closed before `now` (the exchange's time). */
-  async rebuildClosed(now: number): Promise<number> {
+  /**
+   * Rebuilds every pending range whose periods closed before `now` (the exchange's time). Calls run one after another:
+   * a call made while another is still fetching (the service's timer, then `stop`) starts only once that one has
+   * written, so when it resolves every rebuild due by `now` has reached `write` — otherwise `stop` found nothing due
+   * (the timer's call had taken it), drained the system and closed the database under the timer's fetches, and those
+   * rebuilt klines were lost (seen in the large chaos run on an overloaded machine as stale flat finals).
+   */
+  rebuildClosed(now: number): Promise<number> {
+    const run = this.#running.then(() => this.#rebuildDue(now));
+    this.#running = run.catch(() => undefined);
+    return run;
+  }
+
+  async #rebuildDue(now: number): Promise<number> {
     const due = this.#pending.filter((p) => nextOpenTime(p.interval, p.to) <= now);
     this.#pending = this.#pending.filter((p) => !due.includes(p));
     let written = 0;
