@@ -28,6 +28,7 @@ await benchPgliteLag(report);
 await benchSystemReplay(values.quick ? { symbols: 500, trades: 100_000, runs: 1 } : { symbols: 500, trades: 500_000, runs: 5 }, report);
 await benchExchangeIngest(values.quick ? INGEST_QUICK : INGEST_FULL, report);
 await benchChaosLarge(values.quick ? { symbols: 200, trades: 100_000, marketSeconds: 600, wallSeconds: 5 } : { symbols: 200, trades: 1_000_000, marketSeconds: 1800, wallSeconds: 25 }, report);
+await benchChaosLarge(values.quick ? { symbols: 200, trades: 100_000, marketSeconds: 600, wallSeconds: 2, overloaded: true } : { symbols: 200, trades: 1_000_000, marketSeconds: 1800, wallSeconds: 10, overloaded: true }, report);
 await benchSymbolStart(
   {
     symbols: 700,
