@@ -36,9 +36,9 @@
  *   2h 4h 6h 8h 12h 1d         +1 / +1  1h klines of the current day (omitted when every such period opens in this hour)
  *   3d 1w 1M                   +1 / +1  1d klines of the period (omitted when every such period opens today)
  *
- *   default `1m 5m 30m 1h 4h 1d 1w`: 23 / 4 mid-week (1w needs the 1d level); 22 / 3 on a Monday
- *   all 15 intervals:               23 / 4 (the most klines ever cost: three levels of weight 1; only the trades can
+ *   all 15 intervals (default):     23 / 4 (the most klines ever cost: three levels of weight 1; only the trades can
  *                                   add more, 20 per further 1000 trades since `m`)
+ *   `1m 5m 30m 1h 4h 1d 1w`:        23 / 4 mid-week (1w needs the 1d level); 22 / 3 on a Monday
  *   e.g. 1h alone at 10:37:25: 21 / 2; 1d alone: 22 / 3 (1h klines 00:00…09:00 + 1m 10:00…10:36 + trades)
  *
  * Near a boundary fewer levels are needed: at 00:00:00 on a Monday with `settleMs` 0 only 1M needs klines (the 1d of

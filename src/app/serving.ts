@@ -89,6 +89,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     source: service.system,
     clock: options.clock,
     logger: options.logger.child({ component: 'streams-out' }),
+    intervals: service.system.intervals,
     isKnownSymbol: (symbol) => service.symbols.includes(symbol),
     scalesOf: (symbol) => scalesFromSizes(manager.exchangeSymbol(symbol)),
   });

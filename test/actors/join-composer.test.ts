@@ -32,6 +32,8 @@ const MONDAY = Date.UTC(2026, 2, 2); // Monday 2026-03-02 00:00
 const RACE = Date.UTC(2026, 2, 2, 23, 59, 50);
 const RACE_TO = Date.UTC(2026, 2, 3, 0, 0, 20);
 const NOW = Date.UTC(2026, 2, 3, 10, 37, 25, 500); // Tuesday
+/** The defaults before all 15 became the default: a mix of levels without 1M. */
+const SEVEN: readonly IntervalName[] = ['1m', '5m', '30m', '1h', '4h', '1d', '1w'];
 
 const SOURCE = { kind: 'generated', symbols: 3, rate: 0.5, seed: 7, startTime: START } as const;
 const scheduler = new ManualScheduler(START);
@@ -144,9 +146,10 @@ t.test('the ladder plan: which closed klines each interval set needs (the docume
   t.same(cost(['1d'], NOW), [22, 3, '1h×10 1m×37'], '1d: 1h klines 00:00…09:00 + 1m');
   t.same(cost(['1w'], NOW), [23, 4, '1d×1 1h×10 1m×37'], '1w: + 1d klines since Monday');
   t.same(cost(['1M'], NOW), [23, 4, '1d×2 1h×10 1m×37'], '1M: + 1d klines since the 1st');
-  t.same(cost(DEFAULT_INTERVALS, NOW), [23, 4, '1d×1 1h×10 1m×37'], 'the default intervals');
+  t.same(cost(DEFAULT_INTERVALS, NOW), [23, 4, '1d×2 1h×10 1m×37'], 'the default intervals (all 15)');
+  t.same(cost(SEVEN, NOW), [23, 4, '1d×1 1h×10 1m×37'], '1m 5m 30m 1h 4h 1d 1w');
   t.same(cost(INTERVALS, NOW), [23, 4, '1d×2 1h×10 1m×37'], 'all 15');
-  t.same(cost(DEFAULT_INTERVALS, MONDAY + 10 * 3_600_000 + 37 * MINUTE + 25_500), [22, 3, '1h×10 1m×37'], 'the defaults on a Monday: no 1d klines');
+  t.same(cost(SEVEN, MONDAY + 10 * 3_600_000 + 37 * MINUTE + 25_500), [22, 3, '1h×10 1m×37'], 'without 1M, on a Monday: no 1d klines');
   t.same(cost(INTERVALS, Date.UTC(2026, 2, 31, 23, 59, 30)), [23, 4, '1d×30 1h×23 1m×59'], 'the largest plan: the last minute of a 31-day month');
   t.same(cost(INTERVALS, MONDAY, 0), [21, 2, '1d×1'], 'Monday 00:00:00 without settling: only 1M needs klines');
   t.same(cost(INTERVALS, MONDAY), [22, 3, '1h×23 1m×59'], 'Monday 00:00:00 settling: the previous minute from trades');
@@ -206,9 +209,9 @@ t.test('mid-hour, mid-day, mid-week: every interval equals the exchange; the cos
   const all = await composeCounted(t, fx, symbol, INTERVALS, NOW);
   t.same([all.weight, all.requests], [23, 4], 'all 15: 20 (aggTrades) + 1d + 1h + 1m klines');
   await assertEqualsExchange(t, fx, symbol, all, INTERVALS, all.tradesFrom);
-  const defaults = await composeCounted(t, fx, symbol, DEFAULT_INTERVALS, NOW);
-  t.same([defaults.weight, defaults.requests], [23, 4], 'the defaults: 23 weight in 4 requests');
-  t.same(defaults.klines, DEFAULT_INTERVALS.map((interval) => all.klines.find((k) => k.interval === interval)), 'the same klines as with all 15');
+  const seven = await composeCounted(t, fx, symbol, SEVEN, NOW);
+  t.same([seven.weight, seven.requests], [23, 4], '1m 5m 30m 1h 4h 1d 1w: 23 weight in 4 requests');
+  t.same(seven.klines, SEVEN.map((interval) => all.klines.find((k) => k.interval === interval)), 'the same klines as with all 15');
   for (const [intervals, weight, requests] of [
     [['1m'], 20, 1],
     [['1h'], 21, 2],

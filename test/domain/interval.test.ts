@@ -104,7 +104,7 @@ t.test('INTERVALS lists the Binance intervals; fixedLengthMs matches', async (t)
     else t.equal(fixedLengthMs(interval), EXPECTED_LENGTH[interval], `${interval} length`);
   }
   for (const interval of DEFAULT_INTERVALS) t.ok(isIntervalName(interval), `default ${interval} is a valid interval`);
-  t.same([...DEFAULT_INTERVALS], ['1m', '5m', '30m', '1h', '4h', '1d', '1w']);
+  t.same([...DEFAULT_INTERVALS], ['1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', '12h', '1d', '3d', '1w', '1M'], 'all 15 of Binance’s');
 });
 
 t.test('every interval: open ≤ t ≤ close, close = next open − 1, open is a fixed point, periods are contiguous', async (t) => {

@@ -97,6 +97,7 @@ export async function startRealtime(t: Test, options: RealtimeOptions): Promise<
           source: { onBatch: (listener) => (forward.add(listener), () => forward.delete(listener)) },
           clock: serviceClock,
           logger: silentLogger,
+          intervals: options.intervals,
         });
         await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
         const streams = options.clientStreams?.(exchange.market.symbols().map((s) => s.symbol)) ?? [];

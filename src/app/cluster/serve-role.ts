@@ -95,6 +95,7 @@ export async function runServeRole({ config, logger, life }: ServeRoleOptions): 
     source: feed,
     clock,
     logger: logger.child({ component: 'streams-out' }),
+    intervals: config.intervals,
     isKnownSymbol: (symbol) => directory.get(symbol) !== undefined,
     scalesOf: (symbol) => scalesFromSizes(directory.get(symbol)),
   });

@@ -45,6 +45,8 @@ export interface BinanceWsHandlers<D, R extends StreamRoute> {
   route(url: URL): R | BinanceError | undefined;
   /** Whether SUBSCRIBE / UNSUBSCRIBE may name this stream. */
   isValidStream(name: string): boolean;
+  /** The SUBSCRIBE error text for a stream isValidStream refused (default: Binance's `Invalid request: invalid stream`). */
+  invalidStreamMessage?(name: string): string;
   /** The server's state for a new connection (before the URL's streams are subscribed). */
   createData(route: R): D;
   /** After the stream was added to the connection (and the index). */
@@ -98,7 +100,6 @@ export interface BinanceWsStats {
 export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;
 export const GOING_AWAY = 1001;
 export const SHUTDOWN_REASON = 'Server is shutting down';
-
 
 export class BinanceWsServer<D, R extends StreamRoute> {
   readonly stats: BinanceWsStats = {
@@ -380,7 +381,9 @@ export class BinanceWsServer<D, R extends StreamRoute> {
 
   #request(connection: Connection<D>, text: string): void {
     this.stats.requests++;
-    const outcome = handleStreamRequest(text, connection, { isValidStream: (name) => this.#h.isValidStream(name), maxStreams: this.#o.maxStreamsPerConnection });
+    const h = this.#h;
+    const rules = { isValidStream: (name: string) => h.isValidStream(name), invalidStreamMessage: h.invalidStreamMessage?.bind(h), maxStreams: this.#o.maxStreamsPerConnection };
+    const outcome = handleStreamRequest(text, connection, rules);
     if (outcome.kind === 'subscribe') for (const stream of outcome.streams) this.#subscribe(connection, stream);
     if (outcome.kind === 'unsubscribe') for (const stream of outcome.streams) this.#unsubscribe(connection, stream);
     if (outcome.kind === 'error') this.stats.requestErrors++;

@@ -13,6 +13,8 @@ export interface StreamSession {
 export interface ProtocolRules {
   /** Whether the server serves this stream name at all (`Invalid request: invalid stream` otherwise). */
   isValidStream(name: string): boolean;
+  /** The error text for a stream isValidStream refused; Binance's `Invalid request: invalid stream` when absent. */
+  invalidStreamMessage?(name: string): string;
   readonly maxStreams: number;
 }
 
@@ -55,7 +57,11 @@ export function handleStreamRequest(text: string, session: StreamSession, rules:
     case 'SUBSCRIBE':
     case 'UNSUBSCRIBE': {
       if (!Array.isArray(params)) return fail(2, 'Invalid request: missing field `params`', id);
-      if (!params.every((p): p is string => typeof p === 'string' && rules.isValidStream(p))) return fail(2, 'Invalid request: invalid stream', id);
+      const invalid = params.findIndex((p: unknown) => typeof p !== 'string' || !rules.isValidStream(p));
+      if (invalid >= 0) {
+        const name: unknown = params[invalid];
+        return fail(2, (typeof name === 'string' ? rules.invalidStreamMessage?.(name) : undefined) ?? 'Invalid request: invalid stream', id);
+      }
       if (method === 'UNSUBSCRIBE') return { kind: 'unsubscribe', streams: params, reply: { result: null, id } };
       const fresh = [...new Set(params.filter((p) => !session.streams.has(p)))];
       if (session.streams.size + fresh.length > rules.maxStreams) return fail(2, `Invalid request: too many streams: at most ${rules.maxStreams} per connection`, id);

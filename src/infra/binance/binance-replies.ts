@@ -50,6 +50,9 @@ export function serverError(status: number): BinanceError {
 export const invalidPath = (path: string): BinanceError => new BinanceError(404, -5000, `Path ${path} is invalid`);
 export const tooManyStreams = (): BinanceError => new BinanceError(400, -1130, 'Too many streams.');
 export const invalidStream = (): BinanceError => new BinanceError(400, -1100, 'Invalid stream: expected <symbol>@kline_<interval>.');
+/** A kline stream of a Binance interval klagg does not aggregate: Binance's code for a bad interval, and what is served. */
+export const unservedInterval = (stream: string, served: string): BinanceError =>
+  new BinanceError(400, -1120, `Invalid interval: ${stream} is not aggregated here (served: ${served}).`);
 export const shuttingDown = (): BinanceError => new BinanceError(503, -1001, 'Server is shutting down.');
 export const invalidApiKey = (): BinanceError => new BinanceError(401, -2015, 'Invalid API-key, IP, or permissions for action.');
 /** A Binance path asked with a method it does not take (Binance says -5000; the status is 405, with `Allow`). */

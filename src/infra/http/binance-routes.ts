@@ -41,7 +41,8 @@ export function parseKlinesQuery(context: HttpContext, query: URLSearchParams): 
   const startTime = integerParam(query, 'startTime');
   const endTime = integerParam(query, 'endTime');
   const limitParam = integerParam(query, 'limit');
-  const symbol = symbolRaw.trim().toUpperCase();
+  // Exactly as listed, as on Binance: `btcusdt` is -1121 there, not BTCUSDT (stream names are the lower-case ones).
+  const symbol = symbolRaw;
   if (!/^[A-Z0-9_]{1,32}$/.test(symbol) || !isServed(context, symbol)) throw invalidSymbol();
   if (!isIntervalName(intervalRaw) || !context.intervals.includes(intervalRaw)) throw invalidInterval();
   const limit = limitParam ?? KLINES_DEFAULT_LIMIT;

@@ -2,13 +2,15 @@
  * Live push: a WebSocket server speaking Binance's market-stream protocol for `<symbol>@kline_<interval>`, so existing
  * Binance stream clients can point at klagg unchanged.
  *
- * Routes (on the 'upgrade' of a given node:http Server): `/market/ws`, `/market/ws/<stream>[/<stream>…]` (raw
- * payloads), `/market/stream?streams=a/b` (combined wrapper `{"stream":…,"data":…}`), and the same under `/ws…` and
- * `/stream…`. Other paths are left to other upgrade listeners (answered 404 when there are none).
+ * Routes (on the 'upgrade' of a given node:http Server): `/ws`, `/ws/<stream>[/<stream>…]` (raw payloads),
+ * `/stream?streams=a/b` (combined wrapper `{"stream":…,"data":…}`), with or without a `/market`, `/public` or
+ * `/private` prefix; a `/ws/…` segment without `@` is a connection id (ccxt's `/market/ws/0`). Other paths are left
+ * to other upgrade listeners (answered 404 when there are none).
  *
  * Protocol: SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY / GET_PROPERTY `combined`, with Binance's reply
- * and error shapes. A name that is not `<lower-case symbol>@kline_<interval>` is "Invalid request: invalid stream"; an
- * unknown symbol is ACKed and stays silent, as on Binance.
+ * and error shapes. A name that is not `<lower-case symbol>@kline_<interval>` of an interval klagg aggregates is
+ * "Invalid request: invalid stream" (in a URL: 400); an unknown symbol is ACKed and stays silent, as on Binance
+ * (KlineStreamRules has the whole rule and why).
  *
  * Delivery, per stream: an open kline's latest state at most every `throttleMs` (updates inside the window coalesce,
  * the last state wins; the first change after a quiet window goes out at once); a final (`x: true`) at once, once per
@@ -33,14 +35,15 @@ import type { PublishedBatch } from '../../domain/messages.ts';
 import type { Kline } from '../../domain/kline.ts';
 import type { SymbolScales } from '../../domain/kline-engine.ts';
 import { formatKlineChecked } from '../../domain/kline-format.ts';
-import { invalidStream, type BinanceError } from '../binance/binance-replies.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { BinanceWsServer, combinedFrame, PreparedMessage, type WsConnection } from '../binance-ws/binance-ws-server.ts';
 import { klineStreamName, parseKlineStream, toKlineEvent } from '../binance-ws/kline-event.ts';
-import { parseStreamRoute, type StreamRoute } from '../binance-ws/stream-route.ts';
+import type { StreamRoute } from '../binance-ws/stream-route.ts';
 import { realWsTimers } from '../binance-ws/ws-timers.ts';
 import type { DeliveryStats, KlineStreamStats } from './stream-stats.ts';
+import { KlineStreamRules } from './kline-stream-rules.ts';
+import type { IntervalName } from '../../domain/interval.ts';
 
 export type { KlineStreamStats } from './stream-stats.ts';
 
@@ -54,6 +57,8 @@ export interface KlineStreamServerOptions {
   /** Event time `E` of the payloads. */
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The intervals klagg aggregates: a stream of another is refused, never silent. */
+  readonly intervals: readonly IntervalName[];
   /** Default 1024 (Binance USDⓈ-M). */
   readonly maxStreamsPerConnection?: number;
   /** Incoming messages (requests, pings, pongs) per second per connection; more closes it with 1008. Default 10. */
@@ -145,6 +150,7 @@ export class KlineStreamServer {
     this.#maxBuffered = options.maxBufferedBytes ?? 1 << 20;
     this.#isKnownSymbol = options.isKnownSymbol;
     this.#scalesOf = options.scalesOf;
+    const rules = new KlineStreamRules(options.intervals);
     this.#ws = new BinanceWsServer({
       server: options.server,
       timers: realWsTimers,
@@ -154,8 +160,9 @@ export class KlineStreamServer {
       maxPayloadBytes: options.maxPayloadBytes,
       closeGraceMs: options.closeGraceMs,
       handlers: {
-        route: klineRoute,
-        isValidStream: (name) => parseKlineStream(name) !== undefined,
+        route: (url) => rules.route(url),
+        isValidStream: (name) => rules.isServed(name),
+        invalidStreamMessage: (name) => rules.refusalMessage(name),
         createData: () => undefined,
         onSubscribe: (_connection, stream) => this.#onSubscribe(stream),
         onUnsubscribe: (_connection, stream) => this.#onUnsubscribe(stream),
@@ -369,17 +376,4 @@ export class KlineStreamServer {
     if (state !== undefined) this.#unschedule(state);
     this.#streams.delete(stream);
   }
-}
-
-/**
- * The route of an upgrade request: `/market/ws[/<stream>…]`, `/market/stream?streams=…`, or the same under `/public`,
- * `/private` or no prefix. Undefined for any other path; refused when a stream in the URL is not a kline stream.
- */
-export function klineRoute(url: URL): StreamRoute | BinanceError | undefined {
-  // Binance splits its streams over /market, /public and /private (2026); clients such as the official connector
-  // open all three. klagg serves only kline streams, so every prefix reaches the same routes.
-  const route = parseStreamRoute(url, ['market', 'public', 'private']);
-  if (route === 'not-ours') return undefined;
-  if (route === 'malformed' || !route.streams.every((s) => parseKlineStream(s) !== undefined)) return invalidStream();
-  return route;
 }

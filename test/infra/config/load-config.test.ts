@@ -8,7 +8,8 @@ import { defaultConfig, type KlaggConfig } from '../../../src/infra/config/schem
 const SYSTEM_DEFAULTS: KlaggConfig = {
   venue: 'binance',
   market: 'usdm',
-  intervals: ['1m', '5m', '30m', '1h', '4h', '1d', '1w'],
+  // All 15 of Binance's intervals (SYSTEM.md chose 7; every one is served now, so that any Binance client's interval is).
+  intervals: ['1m', '3m', '5m', '15m', '30m', '1h', '2h', '4h', '6h', '8h', '12h', '1d', '3d', '1w', '1M'],
   database: { dataDir: './data' },
   workers: { count: 2, partitions: 256, threads: true },
   engine: { graceMs: 1000 },

@@ -87,7 +87,7 @@ t.test('one format per symbol: legacy, backfilled, repaired and live rows on RES
   served = await serve(system, handle, ['1m'], { symbols: () => [BTC] });
   t.teardown(() => served!.close());
   const store = served.store;
-  const streams = new KlineStreamServer({ server: served.http.server, source: system, clock: systemClock, logger: silentLogger, scalesOf: (symbol) => servedScales(served!.context, symbol) });
+  const streams = new KlineStreamServer({ server: served.http.server, source: system, clock: systemClock, logger: silentLogger, intervals: system.intervals, scalesOf: (symbol) => servedScales(served!.context, symbol) });
   t.teardown(() => streams.close());
 
   // M0: a row stored before klines were formatted, the exchange's minimal strings as they came.

@@ -96,8 +96,8 @@ t.test('klines: stored + live open kline, exact, paginated like Binance; every e
   // Without startTime: the latest `limit`, ending with the live kline; with endTime only: the latest at or before it.
   const latest = await getJson(`${base}?symbol=XRPETH&interval=1m&limit=3`);
   t.same(latest.body, rows.slice(-3));
-  const defaultLimit = await getJson(`${base}?symbol=xrpeth&interval=1m`);
-  t.equal((defaultLimit.body as Row[]).length, 500, 'default limit 500 (symbol case-insensitive)');
+  const defaultLimit = await getJson(`${base}?symbol=XRPETH&interval=1m`);
+  t.equal((defaultLimit.body as Row[]).length, 500, 'default limit 500');
   t.same(defaultLimit.body, rows.slice(-500));
   const beforeEnd = await getJson(`${base}?symbol=XRPETH&interval=1m&endTime=${published[100]!.openTime + 30_000}&limit=5`);
   t.same(beforeEnd.body, rows.slice(96, 101), 'endTime only: the 5 latest at or before it');
@@ -114,6 +114,8 @@ t.test('klines: stored + live open kline, exact, paginated like Binance; every e
     ['symbol=&interval=1m', -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."],
     ['symbol=XRPETH', -1102, "Mandatory parameter 'interval' was not sent, was empty/null, or malformed."],
     ['symbol=BTCUSDT&interval=1m', -1121, 'Invalid symbol.'],
+    ['symbol=xrpeth&interval=1m', -1121, 'Invalid symbol.'],
+    ['symbol=XrpEth&interval=1m', -1121, 'Invalid symbol.'],
     ['symbol=XRP%00ETH&interval=1m', -1121, 'Invalid symbol.'],
     ['symbol=XRPETH&interval=7m', -1120, 'Invalid interval.'],
     ['symbol=XRPETH&interval=1M', -1120, 'Invalid interval.'],

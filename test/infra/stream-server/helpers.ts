@@ -5,6 +5,7 @@ import type { PublishedBatch } from '../../../src/domain/messages.ts';
 import type { Kline } from '../../../src/domain/kline.ts';
 import { createRootLogger } from '../../../src/infra/logger.ts';
 import { systemClock } from '../../../src/infra/clock.ts';
+import { INTERVALS } from '../../../src/domain/interval.ts';
 import { KlineStreamServer, type KlineStreamServerOptions } from '../../../src/infra/stream-server/stream-server.ts';
 
 /** The batch port as the Gateway offers it, driven by hand. */
@@ -66,7 +67,7 @@ export async function startHarness(options: Partial<Omit<KlineStreamServerOption
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const source = new BatchSource();
-  const streams = new KlineStreamServer({ clock: systemClock, logger: createRootLogger({ level: 'silent' }), ...options, server: http, source: options.source ?? source });
+  const streams = new KlineStreamServer({ clock: systemClock, logger: createRootLogger({ level: 'silent' }), intervals: INTERVALS, ...options, server: http, source: options.source ?? source });
   const { port } = http.address() as AddressInfo;
   return {
     http,
