@@ -29,7 +29,7 @@ const chart = LC.createChart(container, {
   layout: {
     background: { type: 'solid', color: '#131722' },
     textColor: '#b2b5be',
-    fontSize: 12,
+    fontSize: window.innerWidth >= 1600 ? 13 : 12,
     fontFamily: 'ui-sans-serif, system-ui, sans-serif',
     attributionLogo: false,
     panes: { separatorColor: '#2a2e39', separatorHoverColor: 'rgba(120,123,134,0.25)', enableResize: true },
@@ -42,8 +42,10 @@ const chart = LC.createChart(container, {
 const candles = chart.addSeries(LC.CandlestickSeries, {
   upColor: COLORS.up, downColor: COLORS.down, borderVisible: false, wickUpColor: COLORS.up, wickDownColor: COLORS.down,
 }, 0);
-const volume = chart.addSeries(LC.HistogramSeries, { priceFormat: { type: 'volume' }, priceLineVisible: false, title: '' }, 1);
-volume.priceScale().applyOptions({ scaleMargins: { top: 0.15, bottom: 0 } });
+// Room at the top of the price pane for the legend, which sits over it.
+candles.priceScale().applyOptions({ scaleMargins: { top: 0.2, bottom: 0.06 } });
+const volume = chart.addSeries(LC.HistogramSeries, { priceFormat: { type: 'volume' }, priceLineVisible: false, title: 'Vol' }, 1);
+volume.priceScale().applyOptions({ scaleMargins: { top: 0.22, bottom: 0 } });
 chart.panes()[0].setStretchFactor(4);
 chart.panes()[1].setStretchFactor(1);
 const markers = LC.createSeriesMarkers(candles, []);
@@ -238,6 +240,7 @@ async function show(symbol, interval) {
   older = { inFlight: false, exhausted: false, requests: 0, retryAt: 0 };
   hoveredTime = undefined;
   stats.error = '';
+  stats.updates = 0;
   document.title = `${symbol} ${interval} · klagg`;
   picker.setCurrent(symbol);
   drawIntervals();

@@ -71,10 +71,11 @@ export function createSymbolPicker({ input, list, onPick }) {
     } else input.removeAttribute('aria-activedescendant');
   }
 
+  /** Lists the symbols matching `text`; the first is active, or the shown symbol when the list is not filtered. */
   function open(text) {
     shown = matches(text);
-    const at = shown.findIndex((s) => s.symbol === current);
-    active = text === current && at >= 0 ? at : shown.length > 0 ? 0 : -1;
+    const at = text === '' ? shown.findIndex((s) => s.symbol === current) : -1;
+    active = at >= 0 ? at : shown.length > 0 ? 0 : -1;
     list.hidden = false;
     input.setAttribute('aria-expanded', 'true');
     render();
@@ -95,16 +96,17 @@ export function createSymbolPicker({ input, list, onPick }) {
   }
 
   function move(by) {
-    if (list.hidden) open(input.value);
+    if (list.hidden) open('');
     const count = Math.min(shown.length, MAX_SHOWN);
     if (count === 0) return;
     active = (active + by + count) % count;
     render();
   }
 
+  // Focused, the whole list shows (the shown symbol's name selected, so typing replaces it and filters).
   input.addEventListener('focus', () => {
     input.select();
-    open(input.value);
+    open('');
   });
   input.addEventListener('input', () => open(input.value));
   input.addEventListener('blur', () => {

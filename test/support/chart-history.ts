@@ -1,6 +1,6 @@
 /**
  * History for the chart's browser test, written into the store of a running klagg as its backfill or a repair would:
- * older final klines before the earliest stored one (a seeded random walk at the stored kline's decimals, so they are
+ * older final klines before the earliest one it serves (a seeded random walk at the stored kline's decimals, so they are
  * at the symbol's scales), and a stored final written again with the next revision.
  */
 import { fixedLengthMs, type IntervalName } from '../../src/domain/interval.ts';
@@ -20,18 +20,23 @@ function fixed(units: number, decimals: number): string {
   return decimals === 0 ? digits : `${digits.slice(0, -decimals)}.${digits.slice(-decimals)}`;
 }
 
+/** What the seeded history ends before: the earliest kline served (stored, or the live open one when none is stored yet). */
+export interface EarliestKline {
+  readonly openTime: number;
+  readonly open: string;
+  readonly volume: string;
+}
+
 /**
- * Writes `count` final klines just before the earliest stored kline of a symbol and fixed-length interval; returns
- * their number and the earliest open time.
+ * Writes `count` final klines of a symbol and fixed-length interval just before `earliest`, at its decimals; returns
+ * the earliest open time written.
  */
-export async function seedOlderKlines(databaseUrl: string, symbol: string, interval: IntervalName, count: number): Promise<{ written: number; firstOpenTime: number }> {
+export async function seedOlderKlines(databaseUrl: string, symbol: string, interval: IntervalName, count: number, earliest: EarliestKline): Promise<{ firstOpenTime: number }> {
   const stepMs = fixedLengthMs(interval);
   if (stepMs === undefined) throw new Error(`${interval} has no fixed length`);
   const handle = await openDatabase({ url: databaseUrl });
   try {
     const store = new KlineStore(handle.db);
-    const [earliest] = await store.range(VENUE, MARKET, symbol, interval, { startTime: 0, limit: 1 });
-    if (earliest === undefined) throw new Error(`no stored ${symbol} ${interval} kline to seed history before`);
     const priceDecimals = decimalsOf(earliest.open);
     const qtyDecimals = decimalsOf(earliest.volume);
     const random = unitSource(7);
@@ -59,7 +64,7 @@ export async function seedOlderKlines(databaseUrl: string, symbol: string, inter
       close = open;
     }
     await store.upsert(klines.reverse().map((kline) => ({ venue: VENUE, market: MARKET, kline, revision: 0, source: 'backfill' as const })));
-    return { written: count, firstOpenTime: klines[0]!.openTime };
+    return { firstOpenTime: klines[0]!.openTime };
   } finally {
     await handle.close();
   }
