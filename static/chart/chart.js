@@ -14,6 +14,9 @@ const PAGE = 500;
 const OLDER_MARGIN = 50;
 /** After a failed older page, wait this long before asking again. */
 const OLDER_RETRY_MS = 5_000;
+/** A revised kline's number is asked for this many more times (0.5 s apart, doubling to 4 s) until the store has it. */
+const REVISION_RETRIES = 10;
+const REVISION_RETRY_MS = 500;
 const COLORS = { up: '#26a69a', down: '#ef5350', upVolume: 'rgba(38,166,154,0.5)', downVolume: 'rgba(239,83,80,0.5)', revised: '#f0b90b' };
 
 const $ = (id) => document.getElementById(id);
@@ -68,7 +71,7 @@ let loading = true;
 let pending = [];
 let older = { inFlight: false, exhausted: false, requests: 0, retryAt: 0 };
 let hoveredTime;
-const stats = { updates: 0, error: '', status: 'loading' };
+const stats = { updates: 0, error: '', status: 'loading', revisionsPending: 0 };
 const served = { symbols: new Map(), intervals: [] };
 
 async function fetchKlines(params) {
@@ -135,14 +138,29 @@ function put(kline) {
   if (hoveredTime === undefined || hoveredTime === time) showLegend();
 }
 
-/** A final sent again is a correction; the stream does not say its revision, klagg's route does. */
-function refetchRevised(openTime) {
+/**
+ * A final sent again is a correction, but the stream does not say its revision: klagg's route does, once the store
+ * has it (its writer flushes about every second), so it is asked again, backing off, while it still has less.
+ */
+function refetchRevised(openTime, atLeast, attempt = 0) {
   const generation = view.generation;
+  if (attempt === 0) stats.revisionsPending += 1;
+  const settle = () => {
+    if (generation === view.generation) stats.revisionsPending -= 1;
+  };
   fetchKlines({ symbol: view.symbol, interval: view.interval, startTime: openTime, endTime: openTime, limit: 1 })
     .then(([kline]) => {
-      if (generation === view.generation && kline && kline.openTime === openTime) put(kline);
+      if (generation !== view.generation) return;
+      if (kline && kline.openTime === openTime && kline.final && kline.revision >= atLeast) {
+        put(kline);
+        settle();
+      } else if (attempt < REVISION_RETRIES) setTimeout(() => refetchRevised(openTime, atLeast, attempt + 1), Math.min(REVISION_RETRY_MS * 2 ** attempt, 4_000));
+      else settle();
     })
-    .catch((error) => showError(`could not read the revised kline: ${error.message}`));
+    .catch((error) => {
+      settle();
+      showError(`could not read the revised kline: ${error.message}`);
+    });
 }
 
 function applyLive(k) {
@@ -152,8 +170,14 @@ function applyLive(k) {
   // An open update that lost the race with its own final: the final stands.
   if (known && known.final && !kline.final) return;
   stats.updates += 1;
+  const corrected = known && known.final && kline.final;
+  // Marked at once as at least one revision more; the exact number follows from klagg's route.
+  if (corrected) {
+    kline.revision = known.revision + 1;
+    delete kline.revisionCause;
+  }
   put(kline);
-  if (known && known.final && kline.final) refetchRevised(kline.openTime);
+  if (corrected) refetchRevised(kline.openTime, kline.revision);
 }
 
 function loadOlder() {
@@ -241,6 +265,7 @@ async function show(symbol, interval) {
   hoveredTime = undefined;
   stats.error = '';
   stats.updates = 0;
+  stats.revisionsPending = 0;
   document.title = `${symbol} ${interval} · klagg`;
   picker.setCurrent(symbol);
   drawIntervals();
@@ -311,6 +336,7 @@ window.__klaggChart = {
     olderRequests: older.requests,
     olderInFlight: older.inFlight,
     historyExhausted: older.exhausted,
+    revisionsPending: stats.revisionsPending,
     revised: klines.filter((k) => k.revision > 0).map((k) => k.openTime),
     markers: markers.markers().map((m) => ({ time: m.time, text: m.text })),
     panes: chart.panes().length,
@@ -319,6 +345,7 @@ window.__klaggChart = {
     volumeRange: volume.priceScale().getVisibleRange(),
     priceRange: candles.priceScale().getVisibleRange(),
   }),
+  klineAt: (openTime) => byTime.get(toTime(openTime)) ?? null,
   pointOf: (openTime) => {
     const kline = byTime.get(toTime(openTime));
     const x = chart.timeScale().timeToCoordinate(toTime(openTime));

@@ -1,11 +1,12 @@
 /**
  * The chart page in a real browser: `klagg demo` as a child process (real server, real PostgreSQL), the page in
  * headless Chromium (Debian's, via playwright-core). The demo's store gets older history written into it (as a
- * backfill would) and one kline revised (as a repair would). Checked as a user meets the page: the legend on hover
+ * backfill would) and one kline revised (as a repair would); later an admin repair revises a live minute while the page
+ * is open (the stream sends it final again). Checked as a user meets the page: the legend on hover
  * shows exactly the REST values of the candle under the mouse, volume is a histogram on its own pane and scale,
  * dragging left loads older pages until there are none, the picker filters by typing and switches symbol from the
  * keyboard, the interval buttons are the served intervals and switch, the URL follows (and Back goes back), a revised
- * kline is marked, live updates arrive. Any console error, failed request or request to another host fails the
+ * kline is marked (stored, and live), live updates arrive. Any console error, failed request or request to another host fails the
  * test. Screenshots land in test-artifacts/ (chart.png, chart-hover.png, chart-1920.png).
  */
 import t, { type Test } from 'tap';
@@ -23,6 +24,7 @@ const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const MINUTE = 60_000;
 const SEEDED = 1_200;
+const ADMIN_TOKEN = 'chart-test-admin-token-0123456789';
 
 interface Snapshot {
   readonly symbol: string;
@@ -38,6 +40,7 @@ interface Snapshot {
   readonly olderRequests: number;
   readonly olderInFlight: boolean;
   readonly historyExhausted: boolean;
+  readonly revisionsPending: number;
   readonly revised: number[];
   readonly markers: { time: number; text: string }[];
   readonly panes: number;
@@ -49,10 +52,12 @@ interface Snapshot {
 
 interface Hook {
   snapshot(): Snapshot;
+  klineAt(openTime: number): ChartKline | null;
   pointOf(openTime: number): { x: number; y: number } | null;
 }
 
 const snapshot = (page: Page): Promise<Snapshot> => page.evaluate(() => (globalThis as unknown as { __klaggChart: Hook }).__klaggChart.snapshot());
+const klineAt = (page: Page, openTime: number): Promise<ChartKline | null> => page.evaluate((time) => (globalThis as unknown as { __klaggChart: Hook }).__klaggChart.klineAt(time), openTime);
 
 async function until(page: Page, what: string, check: (s: Snapshot) => boolean, ms = 15_000): Promise<Snapshot> {
   const deadline = Date.now() + ms;
@@ -111,7 +116,7 @@ async function checkLegendOnHover(t: Test, page: Page, base: string, symbol: str
 }
 
 t.test('the chart page: legend, volume pane, older history, picker, intervals, revisions, live', async (t) => {
-  const demo = await startDemo(t, { prefix: 'klagg_chart', symbols: 3, rate: 60 });
+  const demo = await startDemo(t, { prefix: 'klagg_chart', symbols: 3, rate: 60, env: { KLAGG_ADMIN_TOKEN: ADMIN_TOKEN } });
   const { base, symbol } = demo;
   // History is written once the symbol is live (its backfill done), before its earliest stored kline.
   const deadline = Date.now() + 30_000;
@@ -248,8 +253,28 @@ t.test('the chart page: legend, volume pane, older history, picker, intervals, r
 
   await page.setViewportSize({ width: 1920, height: 1080 });
   await page.goto(`${base}/chart?symbol=${symbol}&interval=1m`, { waitUntil: 'load' });
-  await until(page, 'the wide page', (s) => !s.loading && s.candles > 0 && s.status === 'live');
+  const wide = await until(page, 'the wide page', (s) => !s.loading && s.candles > 0 && s.status === 'live');
   await page.screenshot({ path: join(ARTIFACTS, 'chart-1920.png') });
+
+  // A live correction: once the newest minute at load is final on the page, an admin repair rebuilds it from the
+  // exchange's kline as revision 1; the stream sends it final again and the page marks it, with its revision.
+  const liveTime = wide.lastOpenTime!;
+  for (const deadline = Date.now() + 90_000; !(await klineAt(page, liveTime))?.final; await page.waitForTimeout(200)) {
+    if (Date.now() > deadline) throw new Error(`the minute of ${liveTime} never became final on the page`);
+  }
+  t.equal((await klineAt(page, liveTime))!.revision, 0, 'the demo minute, final, not revised yet');
+  const repair = await fetch(`${base}/admin/symbols/${symbol}/repair?interval=1m&from=${liveTime}&to=${liveTime}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  t.same([repair.status, ((await repair.json()) as { klines: number }).klines], [200, 1], 'the repair rebuilt the minute');
+  const corrected = await until(page, 'the correction on the page', (s) => s.revised.includes(liveTime));
+  t.ok(corrected.markers.some((m) => m.time === liveTime / 1000 && m.text === 'r1'), 'marked r1 on the chart');
+  // The stream says only "final again"; the revision comes from klagg's route once the store has it.
+  const confirmed = await until(page, 'the revision confirmed by klagg’s route', (s) => s.revisionsPending === 0, 40_000);
+  t.equal(confirmed.revisionsPending, 0, 'the page read the revision from klagg');
+  const stored = (await getJson<{ klines: ChartKline[] }>(`${base}/api/klines?symbol=${symbol}&interval=1m&startTime=${liveTime}&endTime=${liveTime}`)).klines[0];
+  t.same(await klineAt(page, liveTime), stored, 'the page holds exactly what klagg serves for it');
+  t.same(stored && [stored.final, stored.revision], [true, 1], 'revision 1, final');
+  await checkLegendOnHover(t, page, base, symbol, liveTime);
+  t.equal(await page.locator('#legend [data-badge="revised"]').innerText(), 'revised r1', 'the legend says revised r1');
 
   const foreign = requested.filter((url) => !LOCAL_HOSTS.has(new URL(url).host.replace(/:\d+$/, '')));
   t.same(foreign, [], 'no request left the local host');
