@@ -19,6 +19,8 @@ export interface RunningDemo {
   readonly base: string;
   /** The symbol the printed URLs name. */
   readonly symbol: string;
+  /** The demo's PostgreSQL database (to read or write its store beside it). */
+  readonly databaseUrl: string;
   /** SIGTERM, and the exit code once it has exited. */
   stop(): Promise<number | null>;
 }
@@ -46,5 +48,5 @@ export async function startDemo(t: Test, options: { prefix: string; symbols: num
     child.once('exit', (code) => reject(new Error(`klagg demo exited with ${code} before printing its URLs`)));
   });
   const rest = new URL(urls['rest']!);
-  return { child, urls, base: rest.origin, symbol: rest.searchParams.get('symbol')!, stop };
+  return { child, urls, base: rest.origin, symbol: rest.searchParams.get('symbol')!, databaseUrl: database.url, stop };
 }

@@ -16,6 +16,7 @@ import type { Logger } from '../logger.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import { registerApiRoutes } from './api-routes.ts';
 import { registerBinanceRoutes } from './binance-routes.ts';
+import { registerChartApiRoutes } from './chart-api-routes.ts';
 import type { HttpContext } from './context.ts';
 import { errorReply, RouteTable, unmatchedReply, type ErrorReply } from './http-errors.ts';
 import { HttpMetrics } from './metrics.ts';
@@ -145,6 +146,7 @@ export class HttpServer {
 
     registerBinanceRoutes(this.app, options.context, this.metrics);
     registerApiRoutes(this.app, options.context, this.metrics);
+    registerChartApiRoutes(this.app, options.context, this.metrics);
     registerAdminRoutes(this.app, options.context);
     for (const [path, file] of options.staticRoutes ?? []) registerStatic(this.app, path, file);
     for (const mount of options.mounts ?? []) mount(this.app, this);
