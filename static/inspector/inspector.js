@@ -189,7 +189,7 @@ async function showChart() {
     box.replaceChildren(statelessCard(graph));
     return highlight();
   }
-  if (!charts.has(machine)) charts.set(machine, StateChart.draw(graph, { width: box.clientWidth - 4, height: Math.max(320, innerHeight * 0.62) }));
+  if (!charts.has(machine)) charts.set(machine, StateChart.draw(graph, { width: box.clientWidth - 4, height: Math.max(400, innerHeight * 0.7) }));
   const svg = await charts.get(machine);
   if (chartShown !== machine) return;
   box.replaceChildren(svg);

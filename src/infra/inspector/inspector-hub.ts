@@ -352,7 +352,8 @@ export class InspectorHub {
   }
 
   #finish(actor: MutableActor): void {
-    const name = actor.kind === 'machine' ? actor.machine : (actor.src ?? actor.id.replace(/\d+/g, '#'));
+    // Invoked logic is named by its src (`flush`); else by its id without a worker thread's prefix or an invoke index.
+    const name = actor.kind === 'machine' ? actor.machine : (actor.src ?? actor.id.split('/').at(-1)!.replace(/^\d+\./, ''));
     const { group, forgotten, droppedGroups } = this.#finished.add({ key: actor.key, machine: actor.machine, kind: actor.kind, name, status: actor.status, ...(actor.parent !== undefined ? { parent: actor.parent } : {}) }, this.#now());
     for (const key of forgotten) {
       // The WeakMap keeps the key of the forgotten ref: a late snapshot of it is then ignored, not re-added.
