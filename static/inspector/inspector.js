@@ -240,11 +240,14 @@ function highlight() {
     }
     const current = selected && selected.machine === machine ? activeIds(machine, selected.state) : new Set();
     StateChart.highlight(svg, current, counts);
-    // The transition the selected actor took last: an arrow into its current state labelled with its last event.
+    // The transition the selected actor took last (from the recent events): the arrow from a state it was in to a
+    // state it is in now, labelled with that event.
     for (const g of svg.querySelectorAll('g.transition, g.edge-label')) g.classList.remove('taken');
-    if (selected && selected.machine === machine && selected.lastEvent) {
+    const last = selected && selected.machine === machine ? model.events.findLast((e) => e.actor === selected.key && e.type === 'transition') : undefined;
+    if (last && last.event === selected.lastEvent) {
+      const from = activeIds(machine, last.from);
       for (const g of svg.querySelectorAll('g.transition')) {
-        if (!current.has(g.dataset.target) || !g.dataset.events.split('|').includes(selected.lastEvent)) continue;
+        if (!from.has(g.dataset.source) || !current.has(g.dataset.target) || !g.dataset.events.split('|').includes(last.event)) continue;
         for (const part of svg.querySelectorAll(`[data-edge="${g.dataset.edge}"]`)) part.classList.add('taken');
       }
     }

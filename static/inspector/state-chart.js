@@ -167,7 +167,8 @@
     const laid = layouts.reduce((best, l) => (scale(l) > scale(best) + 0.02 ? l : best));
     const svg = svgEl('svg', { class: 'state-chart', 'data-machine': graph.id, viewBox: `0 0 ${Math.ceil(laid.width)} ${Math.ceil(laid.height)}`, width: Math.ceil(laid.width), height: Math.ceil(laid.height), role: 'img', 'aria-label': `state chart of ${graph.id}` });
     const defs = svgEl('defs');
-    const marker = svgEl('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' });
+    // Sized in user units, so a thicker (highlighted) arrow keeps the same head.
+    const marker = svgEl('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: 'userSpaceOnUse', orient: 'auto-start-reverse' });
     marker.append(svgEl('path', { d: 'M0,0 L10,5 L0,10 z' }));
     defs.append(marker);
     const nodes = svgEl('g', { class: 'nodes' });
