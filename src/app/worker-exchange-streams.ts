@@ -11,6 +11,7 @@ import { StreamManager } from '../actors/stream-manager.ts';
 import type { ForwardedInspection, WorkerStreams, WorkerStreamsConfig, WorkerStreamsHooks } from '../actors/partition-worker/thread-protocol.ts';
 import { createExchangeSocket } from '../infra/exchange-stream/exchange-socket.ts';
 import { createForwardingLogger } from '../infra/logger.ts';
+import { logicKind } from '../infra/inspector/logic-kind.ts';
 
 /** Inspection events are posted to the main thread in batches at most this often. */
 const INSPECT_BATCH_MS = 50;
@@ -79,7 +80,7 @@ function inspectionForwarder(workerId: number, post: (events: readonly Forwarded
           const logic = ref.logic;
           const machine = logic !== undefined && logic.root !== undefined && typeof logic.id === 'string' ? logic.id : undefined;
           const parent = ref._parent === undefined ? undefined : numbers.get(ref._parent);
-          queue({ kind: 'actor', ref: numberOf(ref), id: `worker-${workerId}/${ref.id ?? 'actor'}`, ...(parent === undefined ? {} : { parent }), ...(machine === undefined ? {} : { machine }) });
+          queue({ kind: 'actor', ref: numberOf(ref), id: `worker-${workerId}/${ref.id ?? 'actor'}`, ...(parent === undefined ? {} : { parent }), ...(machine === undefined ? {} : { machine }), logic: logicKind(logic) });
         } else if (event.type === '@xstate.snapshot') {
           const snapshot = event.snapshot as { value?: unknown; status?: string };
           queue({ kind: 'snapshot', ref: numberOf(ref), value: snapshot.value ?? null, status: snapshot.status ?? 'active', event: event.event.type });

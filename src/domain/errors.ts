@@ -153,6 +153,12 @@ export const ERRORS = {
     fix: 'Close other inspector tabs.',
     message: (p) => `too many inspector event streams (at most ${p.max})`,
   }),
+  KLAGG_ERR_INSPECTOR_UNKNOWN_ACTOR: spec<{ key: string }>({
+    status: 404,
+    summary: 'The inspector asked for an actor it no longer follows (a finished actor beyond the few kept).',
+    fix: 'Pick an actor from the current list.',
+    message: (p) => `no actor ${JSON.stringify(p.key.slice(0, 40))} in the inspector`,
+  }),
 
   // ── JOIN: a symbol joining mid-period (cold join) ────────────────────────────────────────────────────────────────
   KLAGG_ERR_JOIN_INCOMPLETE: spec<{ what: string }>({

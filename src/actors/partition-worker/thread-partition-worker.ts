@@ -19,6 +19,7 @@ import type { PartitionWorkerPort, WorkerStats } from './partition-worker-port.t
 import { LATEST_ID } from './partition-worker.ts';
 import type { ForwardedInspection, ThreadNotice, ThreadReply, ThreadRequest, WorkerStreamsConfig, WorkerStreamsPort, WorkerStreamsReport } from './thread-protocol.ts';
 import { KlaggError } from '../../domain/errors.ts';
+import type { LogicKind } from '../../infra/inspector/logic-kind.ts';
 
 const BATCH_BYTES = 256 * 1024;
 const BATCH_FRAMES = 2048;
@@ -208,10 +209,10 @@ export class ThreadPartitionWorker implements PartitionWorkerPort {
  */
 function inspectionRelay(workerId: number, inspect: ((event: InspectionEvent) => void) | undefined): (events: readonly ForwardedInspection[]) => void {
   const refs = new Map<number, object>();
-  const refOf = (n: number, id = `worker-${workerId}/actor`, parent?: number, machine?: string): object => {
+  const refOf = (n: number, id = `worker-${workerId}/actor`, parent?: number, machine?: string, kind?: LogicKind): object => {
     let ref = refs.get(n);
     if (ref === undefined) {
-      ref = { id, sessionId: `worker-${workerId}:${n}`, _parent: parent === undefined ? undefined : refs.get(parent), logic: machine === undefined ? undefined : { id: machine, root: {} } };
+      ref = { id, sessionId: `worker-${workerId}:${n}`, _parent: parent === undefined ? undefined : refs.get(parent), logic: machine === undefined ? undefined : { id: machine, root: {} }, inspectorKind: kind };
       refs.set(n, ref);
     }
     return ref;
@@ -220,7 +221,7 @@ function inspectionRelay(workerId: number, inspect: ((event: InspectionEvent) =>
     if (inspect === undefined) return;
     for (const event of events) {
       if (event.kind === 'actor') {
-        inspect({ type: '@xstate.actor', actorRef: refOf(event.ref, event.id, event.parent, event.machine) } as unknown as InspectionEvent);
+        inspect({ type: '@xstate.actor', actorRef: refOf(event.ref, event.id, event.parent, event.machine, event.logic) } as unknown as InspectionEvent);
         continue;
       }
       const actorRef = refOf(event.ref);

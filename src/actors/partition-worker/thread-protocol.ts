@@ -6,6 +6,7 @@ import type { RebuildRequest, UnrepairedGap } from './partition-worker.ts';
 import type { Kline } from '../../domain/kline.ts';
 import type { StreamLagStats, StreamManagerOptions, StreamManagerStats } from '../stream-manager.ts';
 import type { Clock } from '../../infra/clock.ts';
+import type { LogicKind } from '../../infra/inspector/logic-kind.ts';
 
 export type ThreadRequest =
   /** A batch of frames: their bytes back to back, and where each one ends. */
@@ -69,7 +70,7 @@ export interface WorkerStreamsReport {
 
 /** An XState inspection event of a thread's actor, as plain data; `ref` is the actor's number within its thread. */
 export type ForwardedInspection =
-  | { readonly kind: 'actor'; readonly ref: number; readonly parent?: number; readonly id: string; readonly machine?: string }
+  | { readonly kind: 'actor'; readonly ref: number; readonly parent?: number; readonly id: string; readonly machine?: string; readonly logic?: LogicKind }
   | { readonly kind: 'snapshot'; readonly ref: number; readonly value: unknown; readonly status: string; readonly event: string };
 
 /** A worker thread's exchange connections, seen from the main thread. */

@@ -1,82 +1,25 @@
 /**
  * The inspector's model, fed by XState's own `inspect` events (no hosted inspector): every actor seen with its
- * machine and current state, a ring buffer of recent changes, the state charts of klagg's machines, and a throttled
- * fan-out of changes to listeners (the SSE clients of inspector-routes.ts).
+ * machine and current state, a ring buffer of recent changes, each actor's last events, the state charts of klagg's
+ * machines, and a throttled fan-out of changes to listeners (the SSE clients of inspector-routes.ts).
  *
  * Actors are keyed by object identity, not sessionId: klagg runs several actor systems (the KlaggSystem, the
  * DbWriter, the SymbolManager, each stream connection) and every system numbers its sessions from `x:0`.
+ *
+ * Memory is bounded whatever the uptime: finished actors are counted in groups and only the last few kept
+ * (finished-actors.ts), the ring and each actor's event log have fixed sizes.
  */
 import type { AnyActorRef, AnyStateMachine, InspectionEvent } from 'xstate';
+import { FinishedActors } from './finished-actors.ts';
+import type { ActorDetails, ActorEvent, ActorView, InspectorChange, InspectorSnapshot, RecentEvent } from './inspector-views.ts';
+import { logicKind, type LogicKind } from './logic-kind.ts';
+import { eventLabel, invokeSources, machineGraph, type MachineGraph } from './machine-graph.ts';
+import { plainJson } from './plain-json.ts';
 
-export interface GraphTransition {
-  /** The event name; delayed transitions read `after <delay>`, eventless ones `always`. */
-  readonly event: string;
-  /** Target state ids (`symbol.Active`); empty for a targetless transition (actions only, state unchanged). */
-  readonly targets: readonly string[];
-  readonly guard?: string;
-}
-
-export interface GraphState {
-  /** Full id, e.g. `streamConnection.live.open`. */
-  readonly id: string;
-  /** Key within the parent, e.g. `open`. */
-  readonly key: string;
-  readonly type: 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
-  /** Key of the initial child state (compound states). */
-  readonly initial?: string;
-  readonly transitions: readonly GraphTransition[];
-  /** Invoked actors' ids. */
-  readonly invokes: readonly string[];
-  readonly states: readonly GraphState[];
-}
-
-export interface MachineGraph {
-  readonly id: string;
-  readonly root: GraphState;
-}
-
-export interface ActorView {
-  /** Stable key within this hub (`a1`, `a2`, …). */
-  readonly key: string;
-  /** The actor's id (a spawned child's id, e.g. `XRPETH`, `worker-0`; the root's is its sessionId). */
-  readonly id: string;
-  readonly systemId?: string;
-  readonly sessionId: string;
-  /** Key of the parent actor, if the hub saw it. */
-  readonly parent?: string;
-  /** The machine id (`symbol`, `worker`, …), or the kind of non-machine logic (`callback`, `promise`). */
-  readonly machine: string;
-  /** The symbol of a lifecycle actor (`context.symbol`). */
-  readonly symbol?: string;
-  /** The state value: a string for flat machines, an object for nested ones; null for non-machine logic. */
-  readonly state: unknown;
-  readonly status: string;
-  readonly lastEvent?: string;
-  readonly events: number;
-  readonly updatedAt: number;
-}
-
-export interface RecentEvent {
-  readonly seq: number;
-  readonly at: number;
-  /** ActorView.key and a readable name. */
-  readonly actor: string;
-  readonly name: string;
-  readonly machine: string;
-  readonly symbol?: string;
-  /** `spawn`, `transition` (state changed), `event` (state unchanged), `status` (stopped, done, error). */
-  readonly type: 'spawn' | 'transition' | 'event' | 'status';
-  readonly event: string;
-  readonly from?: unknown;
-  readonly state: unknown;
-  readonly status: string;
-}
-
-export interface InspectorChange {
-  readonly events: readonly RecentEvent[];
-  /** Actors changed since the last fan-out (latest view of each). */
-  readonly actors: readonly ActorView[];
-}
+export type { FinishedGroup } from './finished-actors.ts';
+export type { LogicKind } from './logic-kind.ts';
+export type { ActorDetails, ActorEvent, ActorView, InspectorChange, InspectorSnapshot, RecentEvent } from './inspector-views.ts';
+export { machineGraph, type GraphInvoke, type GraphState, type GraphTransition, type MachineGraph } from './machine-graph.ts';
 
 export interface InspectorHubOptions {
   /** The machines whose state charts `graphs()` returns (the composition root passes `src/machines/registry.ts`). */
@@ -93,8 +36,14 @@ export interface InspectorHubOptions {
    * Default: gateway.
    */
   readonly quietMachines?: readonly string[];
-  /** Stopped actors kept in the snapshot. Default 200. */
+  /** Finished (done, failed, stopped) actors kept in the snapshot, in all. Default 200. */
   readonly keepStopped?: number;
+  /** Finished actors kept per group (same parent, machine and name); the others are only counted. Default 3. */
+  readonly keepFinishedPerGroup?: number;
+  /** Groups of finished actors kept. Default 200. */
+  readonly maxFinishedGroups?: number;
+  /** Events kept in each actor's own log. Default 20. */
+  readonly actorEvents?: number;
   readonly now?: () => number;
 }
 
@@ -107,12 +56,21 @@ interface MutableActor {
   sessionId: string;
   parent?: string;
   machine: string;
+  kind: LogicKind;
+  src?: string;
   symbol?: string;
   state: unknown;
   status: string;
   lastEvent?: string;
   events: number;
   updatedAt: number;
+}
+
+interface Followed {
+  readonly view: MutableActor;
+  /** The actor itself, read for its context when the panel asks (never kept once the actor is forgotten). */
+  readonly ref: InspectedRef;
+  readonly log: ActorEvent[];
 }
 
 interface InspectedRef {
@@ -122,6 +80,8 @@ interface InspectedRef {
   readonly src?: unknown;
   readonly _parent?: object;
   readonly logic?: unknown;
+  /** Set by the worker-thread relay on its stand-ins: the kind the thread read from the real logic. */
+  readonly inspectorKind?: LogicKind;
   readonly system?: { inspect(observer: (event: InspectionEvent) => void): { unsubscribe(): void } };
   getSnapshot?(): unknown;
 }
@@ -131,31 +91,39 @@ export class InspectorHub {
   readonly #throttleMs: number;
   readonly #verbose: ReadonlySet<string>;
   readonly #quiet: ReadonlySet<string>;
-  readonly #keepStopped: number;
+  readonly #actorEvents: number;
   readonly #now: () => number;
   readonly #keys = new WeakMap<object, string>();
-  readonly #actors = new Map<string, MutableActor>();
+  readonly #actors = new Map<string, Followed>();
+  readonly #finished: FinishedActors;
   readonly #ring: RecentEvent[] = [];
   readonly #listeners = new Set<Listener>();
   #seq = 0;
   #nextKey = 1;
   #pendingEvents: RecentEvent[] = [];
   readonly #pendingActors = new Set<string>();
+  readonly #pendingRemoved = new Set<string>();
+  readonly #pendingGroups = new Set<string>();
+  readonly #pendingDroppedGroups = new Set<string>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #graphs: MachineGraph[] | undefined;
   readonly #machines: readonly AnyStateMachine[];
+  /** Invoke id → logic name, so an outcome reads `done: flush` as on the chart. */
+  readonly #sources: ReadonlyMap<string, string>;
 
   constructor(options: InspectorHubOptions = {}) {
     this.#machines = options.machines ?? [];
+    this.#sources = invokeSources(this.#machines);
     this.#capacity = options.capacity ?? 500;
     this.#throttleMs = options.throttleMs ?? 100;
     this.#verbose = new Set(options.verboseMachines ?? ['symbol']);
     this.#quiet = new Set(options.quietMachines ?? ['gateway']);
-    this.#keepStopped = options.keepStopped ?? 200;
+    this.#actorEvents = Math.max(1, options.actorEvents ?? 20);
+    this.#finished = new FinishedActors(options.keepFinishedPerGroup ?? 3, options.keepStopped ?? 200, options.maxFinishedGroups ?? 200);
     this.#now = options.now ?? Date.now;
   }
 
-  /** Pass as `inspect` to KlaggSystem, StreamManager, or createActor. Cheap: no allocation for most events. */
+  /** Pass as `inspect` to KlaggSystem, StreamManager, or createActor. Cheap: one small entry in the actor's log. */
   readonly inspect = (event: InspectionEvent): void => {
     try {
       if (event.type === '@xstate.actor') this.#seen(event.actorRef as unknown as InspectedRef);
@@ -177,9 +145,9 @@ export class InspectorHub {
     return () => subscription?.unsubscribe();
   }
 
-  /** Current actors and their states. */
-  snapshot(): { at: number; actors: ActorView[]; recent: RecentEvent[] } {
-    return { at: this.#now(), actors: [...this.#actors.values()].map((a) => ({ ...a })), recent: this.recent() };
+  /** Current actors and their states, the ring of recent events, and the groups of finished actors. */
+  snapshot(): InspectorSnapshot {
+    return { at: this.#now(), actors: [...this.#actors.values()].map((a) => ({ ...a.view })), recent: this.recent(), finished: this.#finished.groups() };
   }
 
   /** The ring buffer, oldest first. */
@@ -187,10 +155,29 @@ export class InspectorHub {
     return [...this.#ring];
   }
 
+  /** One actor for the actor panel: its view, its context (bounded plain copy) and its last events. */
+  details(key: string): ActorDetails | undefined {
+    const followed = this.#actors.get(key);
+    if (followed === undefined) return undefined;
+    const actor = { ...followed.view };
+    const events = [...followed.log];
+    if (typeof followed.ref.getSnapshot !== 'function') {
+      return { actor, context: null, contextNote: 'the actor runs in a worker thread: only its states and events reach the inspector', events };
+    }
+    const snapshot = followed.ref.getSnapshot() as { context?: unknown; input?: unknown; output?: unknown; error?: unknown } | undefined;
+    if (actor.kind === 'machine' || actor.kind === 'transition' || actor.kind === 'observable') return { actor, context: plainJson(snapshot?.context), events };
+    return { actor, context: plainJson({ input: snapshot?.input, output: snapshot?.output, error: snapshot?.error }), events };
+  }
+
   /** The state charts of klagg's machines. */
   graphs(): MachineGraph[] {
     this.#graphs ??= this.#machines.map(machineGraph);
     return this.#graphs;
+  }
+
+  /** How much the hub holds (for its bounds' tests and /metrics). */
+  get size(): { actors: number; finishedKept: number; finishedGroups: number; ring: number } {
+    return { actors: this.#actors.size, finishedKept: this.#finished.keptCount, finishedGroups: this.#finished.groupCount, ring: this.#ring.length };
   }
 
   /** Listens to batched changes. Returns the unsubscribe. */
@@ -218,35 +205,46 @@ export class InspectorHub {
     return key;
   }
 
-  #seen(ref: InspectedRef): MutableActor {
+  #seen(ref: InspectedRef): Followed {
     const key = this.#keyOf(ref);
     const existing = this.#actors.get(key);
     if (existing) return existing;
     const parentKey = ref._parent ? this.#keys.get(ref._parent) : undefined;
-    const machine = logicName(ref.logic ?? ref.src);
+    const logic = ref.logic ?? ref.src;
+    const name = logicName(logic);
+    const kind = ref.inspectorKind ?? (name !== 'logic' ? 'machine' : logicKind(logic));
+    // Non-machine logic is listed by its kind (`callback`, `promise`) where a machine is by its id.
+    const machine = name !== 'logic' || kind === 'machine' ? name : kind;
     // A root actor created without an id is named by its sessionId (`x:0`): show its machine instead.
-    const named = ref.id !== undefined && !(ref.id === ref.sessionId && ref._parent === undefined && machine !== 'logic');
+    const named = ref.id !== undefined && !(ref.id === ref.sessionId && ref._parent === undefined && kind === 'machine');
     const actor: MutableActor = {
       key,
-      id: named ? ref.id! : machine !== 'logic' ? machine : (ref.sessionId ?? key),
+      id: named ? ref.id! : kind === 'machine' ? machine : (ref.sessionId ?? key),
       sessionId: ref.sessionId ?? '',
       machine,
+      kind,
       state: null,
       status: 'active',
       events: 0,
       updatedAt: this.#now(),
     };
+    if (kind !== 'machine' && typeof ref.src === 'string' && !ref.src.startsWith('xstate.invoke.')) actor.src = ref.src;
     if (ref.systemId !== undefined) actor.systemId = ref.systemId;
     if (parentKey !== undefined) actor.parent = parentKey;
-    this.#actors.set(key, actor);
+    const followed: Followed = { view: actor, ref, log: [] };
+    this.#actors.set(key, followed);
     this.#record(actor, 'spawn', 'xstate.spawn', undefined);
-    return actor;
+    return followed;
   }
 
   #snapshot(ref: InspectedRef, snapshot: unknown, cause: { type: string } | undefined): void {
-    const actor = this.#actors.get(this.#keys.get(ref) ?? '') ?? this.#seen(ref);
+    const known = this.#actors.get(this.#keys.get(ref) ?? '');
+    // An actor already forgotten (finished, beyond the kept) that still reports is not followed again.
+    if (known === undefined && this.#keys.has(ref)) return;
+    const followed = known ?? this.#seen(ref);
+    const actor = followed.view;
     const snap = snapshot as { value?: unknown; status?: string; context?: { symbol?: unknown } } | undefined;
-    const eventType = eventLabel(cause?.type ?? '?');
+    const eventType = eventLabel(cause?.type ?? '?', this.#sources);
     // A machine without states (the worker's) has `{}` as its value: no state to show.
     const raw = snap?.value ?? null;
     const value = typeof raw === 'object' && raw !== null && Object.keys(raw).length === 0 ? null : raw;
@@ -256,18 +254,40 @@ export class InspectorHub {
     if (actor.symbol === undefined && actor.machine === 'symbol' && typeof snap?.context?.symbol === 'string') actor.symbol = snap.context.symbol;
     actor.events++;
     actor.lastEvent = eventType;
+    if (eventType.startsWith('xstate.promise.') && actor.kind !== 'promise') actor.kind = actor.machine = 'promise';
     const from = actor.state;
     const changed = !sameValue(from, value);
+    const wasActive = actor.status === 'active';
     const statusChanged = status !== actor.status;
     actor.state = value;
     actor.status = status;
     actor.updatedAt = this.#now();
+    const entry: ActorEvent = { at: actor.updatedAt, event: eventType, ...(changed ? { state: value } : {}), ...(statusChanged ? { status } : {}) };
+    followed.log.push(entry);
+    if (followed.log.length > this.#actorEvents) followed.log.shift();
     if (changed && !this.#quiet.has(actor.machine)) this.#record(actor, 'transition', eventType, from);
     else if (statusChanged) this.#record(actor, 'status', eventType, from);
     else if (this.#verbose.has(actor.machine)) this.#record(actor, 'event', eventType, from);
     else this.#pendingActors.add(actor.key); // counted, not recorded: the gateway's pulls would flush the ring
-    if (statusChanged && status !== 'active') this.#pruneStopped();
+    if (wasActive && status !== 'active') this.#finish(actor);
     this.#schedule();
+  }
+
+  #finish(actor: MutableActor): void {
+    // Invoked logic is named by its src (`flush`); else by its id without a worker thread's prefix or an invoke index.
+    const name = actor.kind === 'machine' ? actor.machine : (actor.src ?? actor.id.split('/').at(-1)!.replace(/^\d+\./, ''));
+    const { group, forgotten, droppedGroups } = this.#finished.add({ key: actor.key, machine: actor.machine, kind: actor.kind, name, status: actor.status, ...(actor.parent !== undefined ? { parent: actor.parent } : {}) }, this.#now());
+    for (const key of forgotten) {
+      // The WeakMap keeps the key of the forgotten ref: a late snapshot of it is then ignored, not re-added.
+      this.#actors.delete(key);
+      this.#pendingActors.delete(key);
+      this.#pendingRemoved.add(key);
+    }
+    this.#pendingGroups.add(group);
+    for (const dropped of droppedGroups) {
+      this.#pendingGroups.delete(dropped);
+      this.#pendingDroppedGroups.add(dropped);
+    }
   }
 
   #record(actor: MutableActor, type: RecentEvent['type'], event: string, from: unknown): void {
@@ -275,7 +295,7 @@ export class InspectorHub {
       seq: ++this.#seq,
       at: this.#now(),
       actor: actor.key,
-      name: actor.systemId ?? actor.id,
+      name: actor.systemId ?? actor.src ?? actor.id,
       machine: actor.machine,
       ...(actor.symbol !== undefined ? { symbol: actor.symbol } : {}),
       type,
@@ -291,15 +311,13 @@ export class InspectorHub {
     this.#schedule();
   }
 
-  #pruneStopped(): void {
-    const stopped = [...this.#actors.values()].filter((a) => a.status !== 'active');
-    for (const actor of stopped.slice(0, Math.max(0, stopped.length - this.#keepStopped))) this.#actors.delete(actor.key);
-  }
-
   #schedule(): void {
     if (this.#listeners.size === 0) {
       this.#pendingEvents = [];
       this.#pendingActors.clear();
+      this.#pendingRemoved.clear();
+      this.#pendingGroups.clear();
+      this.#pendingDroppedGroups.clear();
       return;
     }
     if (this.#throttleMs <= 0) return this.#fanOut();
@@ -308,15 +326,19 @@ export class InspectorHub {
 
   #fanOut(): void {
     this.#timer = undefined;
-    if (this.#pendingEvents.length === 0 && this.#pendingActors.size === 0) return;
+    if (this.#pendingEvents.length === 0 && this.#pendingActors.size === 0 && this.#pendingRemoved.size === 0 && this.#pendingGroups.size === 0) return;
     const actors: ActorView[] = [];
     for (const key of this.#pendingActors) {
-      const actor = this.#actors.get(key);
-      if (actor) actors.push({ ...actor });
+      const followed = this.#actors.get(key);
+      if (followed) actors.push({ ...followed.view });
     }
-    const change: InspectorChange = { events: this.#pendingEvents.slice(-this.#capacity), actors };
+    const finished = [...this.#pendingGroups].map((key) => this.#finished.group(key)).filter((g) => g !== undefined);
+    const change: InspectorChange = { events: this.#pendingEvents.slice(-this.#capacity), actors, removed: [...this.#pendingRemoved], finished, droppedGroups: [...this.#pendingDroppedGroups] };
     this.#pendingEvents = [];
     this.#pendingActors.clear();
+    this.#pendingRemoved.clear();
+    this.#pendingGroups.clear();
+    this.#pendingDroppedGroups.clear();
     for (const listener of [...this.#listeners]) {
       try {
         listener(change);
@@ -338,57 +360,4 @@ function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-interface StateNodeLike {
-  readonly id: string;
-  readonly key: string;
-  readonly type: GraphState['type'];
-  readonly states: Readonly<Record<string, StateNodeLike>>;
-  readonly transitions: ReadonlyMap<string, readonly { eventType: string; target?: readonly { id: string }[]; guard?: unknown }[]>;
-  readonly always?: readonly { target?: readonly { id: string }[]; guard?: unknown }[];
-  readonly initial?: { target: readonly { key: string }[] };
-  readonly invoke: readonly { id: string }[];
-}
-
-/** A machine's state chart as plain JSON: states (nested), initial states, transitions with their events and targets. */
-export function machineGraph(machine: AnyStateMachine): MachineGraph {
-  return { id: machine.id, root: stateGraph(machine.root as unknown as StateNodeLike) };
-}
-
-function stateGraph(node: StateNodeLike): GraphState {
-  const transitions: GraphTransition[] = [];
-  for (const [eventType, list] of node.transitions) {
-    for (const transition of list) transitions.push(edge(eventLabel(eventType), transition));
-  }
-  for (const transition of node.always ?? []) transitions.push(edge('always', transition));
-  const initial = node.type === 'compound' ? node.initial?.target[0]?.key : undefined;
-  return {
-    id: node.id,
-    key: node.key,
-    type: node.type,
-    ...(initial !== undefined ? { initial } : {}),
-    transitions,
-    invokes: node.invoke.map((i) => i.id),
-    states: Object.values(node.states).map(stateGraph),
-  };
-}
-
-function edge(event: string, transition: { target?: readonly { id: string }[]; guard?: unknown }): GraphTransition {
-  const guard = guardName(transition.guard);
-  return { event, targets: (transition.target ?? []).map((t) => t.id), ...(guard !== undefined ? { guard } : {}) };
-}
-
-function eventLabel(eventType: string): string {
-  // Delayed transitions: `xstate.after.<delay>.<state id>`.
-  const after = /^xstate\.after\.([^.]+)\./.exec(eventType);
-  return after ? `after ${after[1]}` : eventType;
-}
-
-function guardName(guard: unknown): string | undefined {
-  if (guard === undefined || guard === null) return undefined;
-  if (typeof guard === 'string') return guard;
-  if (typeof guard === 'object' && typeof (guard as { type?: unknown }).type === 'string') return (guard as { type: string }).type;
-  if (typeof guard === 'function') return guard.name || 'guard';
-  return 'guard';
 }

@@ -1,13 +1,15 @@
 /**
- * The inspector's HTTP face: the page and its scripts (served by klagg, no CDN), the state charts
- * (`/inspector/graphs.json`), the current actors (`/inspector/state.json`) and a Server-Sent Events stream of changes
- * (`/inspector/events`). Mounted on klagg's HttpServer (`mounts: [inspector.mount]`).
+ * The inspector's HTTP face: the page and its scripts (served by klagg, no CDN, elkjs included), the machines' state
+ * charts (`/inspector/machines`, also at its first name `/inspector/graphs.json`), the current actors
+ * (`/inspector/state.json`), one actor's context and last events (`/inspector/actors/:key`) and a Server-Sent Events
+ * stream of changes (`/inspector/events`). Mounted on klagg's HttpServer (`mounts: [inspector.mount]`).
  *
  * The event stream takes the response over from Fastify (`reply.hijack()`, then `reply.raw`), as Fastify documents for
  * streams it does not manage; the server counts it as it starts. A `preClose` hook ends every stream when the server
  * closes, so its close does not wait on them.
  */
 import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
@@ -22,6 +24,9 @@ const ASSETS: Readonly<Record<string, { file: string; contentType: string }>> = 
   '/inspector/': { file: 'index.html', contentType: 'text/html; charset=utf-8' },
   '/inspector/inspector.js': { file: 'inspector.js', contentType: 'text/javascript; charset=utf-8' },
   '/inspector/inspector.css': { file: 'inspector.css', contentType: 'text/css; charset=utf-8' },
+  '/inspector/state-chart.js': { file: 'state-chart.js', contentType: 'text/javascript; charset=utf-8' },
+  // elkjs lays the state charts out in the page; its browser build is served from node_modules, not a CDN.
+  '/inspector/vendor/elk.bundled.js': { file: fileURLToPath(new URL('../../../node_modules/elkjs/lib/elk.bundled.js', import.meta.url)), contentType: 'text/javascript; charset=utf-8' },
 };
 
 export const EVENTS_PATH = '/inspector/events';
@@ -69,7 +74,13 @@ export class InspectorServer {
   readonly mount = (app: FastifyInstance, server?: HttpServer): void => {
     for (const [path, asset] of Object.entries(ASSETS)) app.get(path, async (_request, reply) => reply.type(asset.contentType).send(await this.#asset(path, asset)));
     app.get('/inspector/graphs.json', async () => ({ machines: this.#hub.graphs() }));
+    app.get('/inspector/machines', async () => ({ machines: this.#hub.graphs() }));
     app.get('/inspector/state.json', async () => this.#hub.snapshot());
+    app.get<{ Params: { key: string } }>('/inspector/actors/:key', async (request) => {
+      const details = this.#hub.details(request.params.key);
+      if (details === undefined) throw new KlaggError('KLAGG_ERR_INSPECTOR_UNKNOWN_ACTOR', { key: request.params.key });
+      return details;
+    });
     app.get(EVENTS_PATH, (request, reply) => {
       if (this.#clients.size >= this.#maxClients) throw new KlaggError('KLAGG_ERR_INSPECTOR_TOO_MANY_CLIENTS', { max: this.#maxClients });
       reply.hijack();
@@ -138,7 +149,7 @@ export class InspectorServer {
 
   async #asset(path: string, asset: { file: string; contentType: string }): Promise<Buffer> {
     try {
-      return await readFile(`${this.#staticDir}/${asset.file}`);
+      return await readFile(isAbsolute(asset.file) ? asset.file : `${this.#staticDir}/${asset.file}`);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new KlaggError('KLAGG_ERR_HTTP_FILE_MISSING', { path });
       throw error;
