@@ -148,7 +148,8 @@ export async function runDemo({ config, logger, life, symbols, rate, historyDays
     metrics: `${base}/metrics`,
     exchange: exchange.restUrl,
   };
-  const since = new Date(exchange.market.now() - historyMs).toISOString().slice(0, 16);
+  // The backfill keeps 1000 periods per interval (the 1m ones: 16 h 40 min); the audit asks for what it stored.
+  const since = new Date(Math.max(exchange.market.now() - historyMs, exchange.market.now() - 16 * 3_600_000)).toISOString().slice(0, 16);
   const audit = database.kind === 'postgres' && historyMs > 0 ? `npm run klagg -- audit --rest-url ${exchange.restUrl} --database-url ${database.location} --since ${since}Z` : undefined;
   logger.info({ url: base, symbols: running.symbols.length, startMs: Math.round(performance.now() - started) }, 'klagg demo is running (Ctrl+C to stop)');
   terminal.stdout.write(
