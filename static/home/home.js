@@ -28,7 +28,7 @@ function duration(ms) {
 }
 
 function ago(time, now) {
-  if (time === null || time === undefined) return 'no trade yet';
+  if (time === null || time === undefined) return 'no trade since the start';
   const ms = Math.max(0, now - time);
   return ms < 1000 ? 'traded just now' : `traded ${duration(ms)} ago`;
 }
@@ -75,9 +75,10 @@ function renderLinks() {
 }
 
 function renderSymbols(symbols, now) {
-  // The most recently traded first: the busy symbols lead, as on an exchange's market list.
-  const sorted = [...symbols].sort((a, b) => (b.lastTradeTime ?? 0) - (a.lastTradeTime ?? 0) || a.symbol.localeCompare(b.symbol));
-  if (firstSymbol === '' && sorted.length > 0) firstSymbol = sorted[0].symbol;
+  // By name: tiles that keep their place while the page refreshes.
+  const sorted = [...symbols].sort((a, b) => a.symbol.localeCompare(b.symbol));
+  // The examples name BTCUSDT when it is served (the usual first look), else the first symbol.
+  if (firstSymbol === '' && sorted.length > 0) firstSymbol = sorted.some((s) => s.symbol === 'BTCUSDT') ? 'BTCUSDT' : sorted[0].symbol;
   $('symbols').replaceChildren(
     ...sorted.map((s) => {
       const tile = el('a', 'symbol');
