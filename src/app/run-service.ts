@@ -17,6 +17,7 @@ import type { Logger } from '../infra/logger.ts';
 import { StopRequested, type Lifecycle } from './lifecycle.ts';
 import { portFailure } from './port-check.ts';
 import { startServing } from './serving.ts';
+import { klaggVersion } from './version.ts';
 import { exchangeFailure, openDatabaseOrFail } from './start-failures.ts';
 
 export interface RunServiceOptions {
@@ -83,7 +84,12 @@ export async function runService({ config, logger, life, symbols }: RunServiceOp
     throw exchangeFailure(restUrl, error);
   });
   const serving = await life
-    .step(startServing({ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, clock, logger, inspector }))
+    .step(
+      startServing({
+        ...{ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, clock, logger, inspector },
+        about: { version: klaggVersion(), mode: 'run', database: database.kind, exchange: restUrl, startedAt: Math.round(performance.timeOrigin) },
+      }),
+    )
     .catch((error: unknown) => {
       throw portFailure(host, port, error);
     });

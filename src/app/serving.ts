@@ -9,6 +9,8 @@ import { registerSystemMetrics } from './system-metrics.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
 import { chartStaticRoutes } from '../infra/http/chart-routes.ts';
+import type { ServiceAbout } from '../infra/http/context.ts';
+import { homeStaticRoutes } from '../infra/http/home-routes.ts';
 import { HttpServer, type ServedSymbol } from '../infra/http/http-server.ts';
 import { LiveKlineView } from '../infra/http/kline-view.ts';
 import type { Logger } from '../infra/logger.ts';
@@ -28,6 +30,8 @@ export interface ServingOptions {
   readonly logger: Logger;
   /** The live inspector's hub (the same one passed as `inspect` to the service's actors). */
   readonly inspector?: InspectorHub;
+  /** What the landing page and `/api/status` say about the service. */
+  readonly about?: ServiceAbout;
 }
 
 export interface Serving {
@@ -52,7 +56,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     host: options.host,
     port: options.port,
     logger: options.logger,
-    staticRoutes: chartStaticRoutes(),
+    staticRoutes: new Map([...homeStaticRoutes(), ...chartStaticRoutes()]),
     mounts: inspector ? [inspector.mount] : [],
     context: {
       venue: options.venue,
@@ -63,6 +67,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
       view,
       clock: options.clock,
       adminToken: options.adminToken,
+      about: options.about,
       symbols: served,
       activationFor: async (symbol) => {
         const info = manager.exchangeSymbol(symbol);
