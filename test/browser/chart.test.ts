@@ -124,8 +124,13 @@ t.test('the chart page: legend, volume pane, older history, picker, intervals, r
     if (Date.now() > deadline) throw new Error(`${symbol} never became Active`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const [earliest] = (await getJson<{ klines: ChartKline[] }>(`${base}/api/klines?symbol=${symbol}&interval=1m&startTime=0&limit=1`)).klines;
-  const seeded = await seedOlderKlines(demo.databaseUrl, symbol, '1m', SEEDED, earliest!);
+  // Active comes before its first kline is stored (the demo runs without history here): wait for one.
+  let earliest: ChartKline | undefined;
+  while ((earliest = (await getJson<{ klines: ChartKline[] }>(`${base}/api/klines?symbol=${symbol}&interval=1m&startTime=0&limit=1`)).klines[0]) === undefined) {
+    if (Date.now() > deadline) throw new Error(`${symbol} has no stored 1m kline`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const seeded = await seedOlderKlines(demo.databaseUrl, symbol, '1m', SEEDED, earliest);
   const recent = (await getJson<{ klines: ChartKline[] }>(`${base}/api/klines?symbol=${symbol}&interval=1m&limit=40`)).klines;
   const finals = recent.filter((k) => k.final);
   const revisedTime = finals[finals.length - 3]!.openTime;
