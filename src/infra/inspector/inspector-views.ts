@@ -18,7 +18,7 @@ export interface ActorView {
   readonly machine: string;
   /** What the actor runs: a state machine, or callback / promise / observable / transition logic. */
   readonly kind: LogicKind;
-  /** The name an invoked actor's logic has in its parent's `setup({ actors })` (`flush`, `socket`). */
+  /** The name an invoked actor's logic has among its parent machine's setup actors (`flush`, `socket`). */
   readonly src?: string;
   /** The symbol of a lifecycle actor (`context.symbol`). */
   readonly symbol?: string;

@@ -29,7 +29,7 @@ export interface GraphTransition {
 
 export interface GraphInvoke {
   readonly id: string;
-  /** The logic's name in the machine's `setup({ actors })`, when it is referenced by name. */
+  /** The logic's name among the machine's setup actors, when it is referenced by name. */
   readonly src?: string;
 }
 
