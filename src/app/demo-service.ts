@@ -16,7 +16,7 @@ import { InspectorHub } from '../infra/inspector/inspector-hub.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { portFailure } from './port-check.ts';
-import { startServing } from './serving.ts';
+import { servingLimitsFrom, startServing } from './serving.ts';
 import { openDatabaseOrFail } from './start-failures.ts';
 
 export interface DemoUrls {
@@ -79,7 +79,7 @@ export async function runDemo({ config, logger, life, symbols, rate }: RunDemoOp
   life.defer('service', (reason) => running.stop(reason));
   await life.step(running.start());
   const serving = await life
-    .step(startServing({ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, clock: systemClock, logger, inspector }))
+    .step(startServing({ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, limits: servingLimitsFrom(config), clock: systemClock, logger, inspector }))
     .catch((error: unknown) => {
       throw portFailure(host, port, error);
     });

@@ -16,7 +16,7 @@ import { InspectorHub } from '../infra/inspector/inspector-hub.ts';
 import type { Logger } from '../infra/logger.ts';
 import { StopRequested, type Lifecycle } from './lifecycle.ts';
 import { portFailure } from './port-check.ts';
-import { startServing } from './serving.ts';
+import { servingLimitsFrom, startServing } from './serving.ts';
 import { exchangeFailure, openDatabaseOrFail } from './start-failures.ts';
 
 export interface RunServiceOptions {
@@ -83,7 +83,7 @@ export async function runService({ config, logger, life, symbols }: RunServiceOp
     throw exchangeFailure(restUrl, error);
   });
   const serving = await life
-    .step(startServing({ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, clock, logger, inspector }))
+    .step(startServing({ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, limits: servingLimitsFrom(config), clock, logger, inspector }))
     .catch((error: unknown) => {
       throw portFailure(host, port, error);
     });

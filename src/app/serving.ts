@@ -1,6 +1,7 @@
 /**
  * klagg's faces on one port: the Binance-compatible REST routes, klagg's API, admin, metrics (HttpServer) and the
- * Binance-compatible kline streams (KlineStreamServer) on the same server. Used by `run` and `demo`.
+ * Binance-compatible kline streams (KlineStreamServer) on the same server, with the limits of the configuration
+ * (`servingLimitsFrom`). Used by `run` and `demo` (and, for the limits, `serve`).
  */
 import { scaleOf } from '../domain/decimal.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
@@ -9,10 +10,12 @@ import { registerSystemMetrics } from './system-metrics.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
 import { chartStaticRoutes } from '../infra/http/chart-routes.ts';
-import { HttpServer, type ServedSymbol } from '../infra/http/http-server.ts';
+import { AdminAccess, type AdminAccessOptions } from '../infra/http/admin-access.ts';
+import { HttpServer, type HttpServerOptions, type ServedSymbol } from '../infra/http/http-server.ts';
+import type { KlaggConfig } from '../infra/config/schema.ts';
 import { LiveKlineView } from '../infra/http/kline-view.ts';
 import type { Logger } from '../infra/logger.ts';
-import { KlineStreamServer } from '../infra/stream-server/stream-server.ts';
+import { KlineStreamServer, type KlineStreamServerOptions } from '../infra/stream-server/stream-server.ts';
 import type { InspectorHub } from '../infra/inspector/inspector-hub.ts';
 import { InspectorServer } from '../infra/inspector/inspector-routes.ts';
 
@@ -28,6 +31,31 @@ export interface ServingOptions {
   readonly logger: Logger;
   /** The live inspector's hub (the same one passed as `inspect` to the service's actors). */
   readonly inspector?: InspectorHub;
+  /** The limits of the HTTP server, the kline streams and the admin routes; each absent one has its default. */
+  readonly limits?: ServingLimits;
+}
+
+export interface ServingLimits {
+  readonly http?: Pick<HttpServerOptions, 'maxUrlLength' | 'bodyLimit' | 'maxHeaderBytes' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs'>;
+  readonly streams?: Pick<KlineStreamServerOptions, 'maxConnectionsPerIp' | 'maxSubscriptionsPerIp' | 'maxStreamsPerConnection' | 'maxMessagesPerSecond' | 'maxPayloadBytes' | 'maxBufferedBytes'>;
+  readonly admin?: AdminAccessOptions;
+}
+
+/** The limits the configuration sets (`server.*`, `streamServer.*`, `admin.*`). */
+export function servingLimitsFrom(config: Pick<KlaggConfig, 'server' | 'streamServer' | 'admin'>): ServingLimits {
+  const { server, streamServer, admin } = config;
+  return {
+    http: {
+      maxUrlLength: server.maxUrlLength,
+      bodyLimit: server.maxBodyBytes,
+      maxHeaderBytes: server.maxHeaderBytes,
+      headersTimeoutMs: server.headersTimeoutMs,
+      requestTimeoutMs: server.requestTimeoutMs,
+      keepAliveTimeoutMs: server.keepAliveTimeoutMs,
+    },
+    streams: { ...streamServer },
+    admin,
+  };
 }
 
 export interface Serving {
@@ -48,7 +76,9 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     });
   const view = new LiveKlineView(service.system);
   const inspector = options.inspector ? new InspectorServer(options.inspector) : undefined;
+  const limits = options.limits ?? {};
   const http = await HttpServer.start({
+    ...limits.http,
     host: options.host,
     port: options.port,
     logger: options.logger,
@@ -63,6 +93,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
       view,
       clock: options.clock,
       adminToken: options.adminToken,
+      adminAccess: new AdminAccess(limits.admin),
       symbols: served,
       activationFor: async (symbol) => {
         const info = manager.exchangeSymbol(symbol);
@@ -85,6 +116,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
   // The DB writer and the SymbolManager are actors of their own (not spawned by the supervisor): follow them too.
   const detach = options.inspector ? [options.inspector.attach(service.system.dbWriter.actor), options.inspector.attach(service.manager.actor)] : [];
   const streams = new KlineStreamServer({
+    ...limits.streams,
     server: http.server,
     source: service.system,
     clock: options.clock,
@@ -93,6 +125,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     isKnownSymbol: (symbol) => service.symbols.includes(symbol),
     scalesOf: (symbol) => scalesFromSizes(manager.exchangeSymbol(symbol)),
   });
+  http.limits.attachStreams(() => streams.stats);
   return {
     http,
     streams,

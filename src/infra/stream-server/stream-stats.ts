@@ -29,6 +29,12 @@ export interface KlineStreamStats {
   overScaleFields: number;
   /** Closed (1009) for an incoming message over `maxPayloadBytes`. */
   closedMessageTooBig: number;
+  /** Upgrades refused (429): the client's IP had `maxConnectionsPerIp` connections open. */
+  refusedConnectionsPerIp: number;
+  /** Upgrades (429) and SUBSCRIBEs refused for going past `maxSubscriptionsPerIp`. */
+  refusedSubscriptionsPerIp: number;
+  /** Upgrades (400) and SUBSCRIBEs refused for going past `maxStreamsPerConnection`. */
+  refusedStreamsPerConnection: number;
   /** Closes started by clients, and how many of them said 1001 "going away". */
   clientCloses: number;
   clientGoingAway: number;
