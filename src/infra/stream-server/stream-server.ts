@@ -131,6 +131,7 @@ export class KlineStreamServer {
     finalsSent: 0,
     revisionsSent: 0,
     slowConsumersDropped: 0,
+    slowConsumerBacklogMax: 0,
     overScaleFields: 0,
   };
   readonly #clock: Clock;
@@ -366,6 +367,7 @@ export class KlineStreamServer {
   #dropSlow(connection: Connection): void {
     if (connection.closing) return;
     this.#stats.slowConsumersDropped++;
+    this.#stats.slowConsumerBacklogMax = Math.max(this.#stats.slowConsumerBacklogMax, connection.ws.bufferedAmount);
     this.#log.warn({ peer: connection.peer, bufferedAmount: connection.ws.bufferedAmount, limit: this.#maxBuffered }, 'stream server: dropping a slow consumer');
     this.#ws.closeWith(connection, 1008, SLOW_CONSUMER_REASON);
   }

@@ -20,6 +20,11 @@ export interface KlineStreamStats {
   /** Corrected finals (revision ≥ 1) sent, counted per subscriber. */
   revisionsSent: number;
   slowConsumersDropped: number;
+  /**
+   * The largest backlog (unsent bytes, `ws.bufferedAmount`) a slow consumer had when it was dropped: what one slow
+   * reader can cost, at most `maxBufferedBytes` plus one batch.
+   */
+  slowConsumerBacklogMax: number;
   closedTooManyRequests: number;
   requests: number;
   requestErrors: number;
@@ -43,5 +48,5 @@ export interface KlineStreamStats {
 /** The counters this server keeps itself (the connection counters are BinanceWsServer's). */
 export type DeliveryStats = Pick<
   KlineStreamStats,
-  'unknownSymbolSubscriptions' | 'messagesSent' | 'eventsSerialized' | 'payloadsBuilt' | 'sendBatches' | 'finalsSent' | 'revisionsSent' | 'slowConsumersDropped' | 'overScaleFields'
+  'unknownSymbolSubscriptions' | 'messagesSent' | 'eventsSerialized' | 'payloadsBuilt' | 'sendBatches' | 'finalsSent' | 'revisionsSent' | 'slowConsumersDropped' | 'slowConsumerBacklogMax' | 'overScaleFields'
 >;
