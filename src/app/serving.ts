@@ -36,7 +36,7 @@ export interface ServingOptions {
 }
 
 export interface ServingLimits {
-  readonly http?: Pick<HttpServerOptions, 'maxUrlLength' | 'bodyLimit' | 'maxHeaderBytes' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs'>;
+  readonly http?: Pick<HttpServerOptions, 'maxUrlLength' | 'bodyLimit' | 'maxHeaderBytes' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'maxConnectionsPerIp'>;
   readonly streams?: Pick<KlineStreamServerOptions, 'maxConnectionsPerIp' | 'maxSubscriptionsPerIp' | 'maxStreamsPerConnection' | 'maxMessagesPerSecond' | 'maxPayloadBytes' | 'maxBufferedBytes'>;
   readonly admin?: AdminAccessOptions;
 }
@@ -52,6 +52,7 @@ export function servingLimitsFrom(config: Pick<KlaggConfig, 'server' | 'streamSe
       headersTimeoutMs: server.headersTimeoutMs,
       requestTimeoutMs: server.requestTimeoutMs,
       keepAliveTimeoutMs: server.keepAliveTimeoutMs,
+      maxConnectionsPerIp: server.maxConnectionsPerIp,
     },
     streams: { ...streamServer },
     admin,

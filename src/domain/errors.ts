@@ -151,6 +151,12 @@ export const ERRORS = {
     summary: 'A request body larger than the limit.',
     message: (p) => `request body larger than ${p.limit} bytes`,
   }),
+  KLAGG_ERR_HTTP_TOO_MANY_CONNECTIONS: spec<{ address: string; limit: number }>({
+    status: 429,
+    summary: 'A request on a connection its client address opened past `server.maxConnectionsPerIp` (the connection is closed).',
+    fix: 'Reuse connections (keep-alive) instead of opening more; behind a reverse proxy, raise or turn off the limit.',
+    message: (p) => `too many connections: ${p.address} has more than ${p.limit} open`,
+  }),
   KLAGG_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE: spec<{ type: string }>({
     status: 415,
     summary: 'A request body of a content type the route does not read.',

@@ -36,7 +36,7 @@ export class PeerLimits {
   /** Why a new connection of `peer` with `streams` URL streams is refused, or undefined when it is admitted. */
   admit(peer: string, streams: number): { readonly limit: 'connections' | 'subscriptions'; readonly error: BinanceError } | undefined {
     const usage = this.#peers.get(peer);
-    if ((usage?.connections ?? 0) >= this.#maxConnections) return { limit: 'connections', error: tooManyConnections(peer, this.#maxConnections) };
+    if ((usage?.connections ?? 0) >= this.#maxConnections) return { limit: 'connections', error: tooManyConnections(peer, this.#maxConnections, 'Please subscribe to more streams on a connection you have.') };
     if ((usage?.subscriptions ?? 0) + streams > this.#maxSubscriptions) return { limit: 'subscriptions', error: tooManyIpStreams(peer, this.#maxSubscriptions) };
     return undefined;
   }

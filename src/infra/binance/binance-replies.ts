@@ -59,9 +59,9 @@ export const invalidApiKey = (): BinanceError => new BinanceError(401, -2015, 'I
 export const methodNotAllowed = (method: string, path: string): BinanceError => new BinanceError(405, -5000, `Path ${path}, Method ${method} is invalid`);
 /** A request URL over the server's limit: Binance's closest refusal (too many parameters), as a 414. */
 export const urlTooLong = (): BinanceError => new BinanceError(414, -1101, 'Too many parameters sent for this endpoint.');
-/** A stream upgrade past the per-IP connection limit: Binance's rate-limit code and wording, as a 429. */
-export const tooManyConnections = (ip: string, limit: number): BinanceError =>
-  new BinanceError(429, -1003, `Too many connections; current limit of IP(${ip}) is ${limit} open connections. Please subscribe to more streams on a connection you have.`);
+/** A connection past the per-IP connection limit: Binance's rate-limit code and wording, as a 429; `advice` follows. */
+export const tooManyConnections = (ip: string, limit: number, advice: string): BinanceError =>
+  new BinanceError(429, -1003, `Too many connections; current limit of IP(${ip}) is ${limit} open connections. ${advice}`);
 /** A stream upgrade whose URL streams would take its IP past the per-IP subscription limit (429). */
 export const tooManyIpStreams = (ip: string, limit: number): BinanceError =>
   new BinanceError(429, -1003, `Too many streams; current limit of IP(${ip}) is ${limit} streams over all its connections.`);

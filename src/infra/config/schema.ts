@@ -196,6 +196,8 @@ const server = section({
   requestTimeoutMs: int(100, 3_600_000).default(30_000),
   /** An idle keep-alive connection is closed after this. */
   keepAliveTimeoutMs: int(100, 600_000).default(5000),
+  /** Open connections per client IP (IPv6: per /64), stream connections included; past it requests get 429. 0: no limit. */
+  maxConnectionsPerIp: int(0, 1_000_000).default(500),
 })
   .superRefine(requireOrder('server', 'headersTimeoutMs', 'requestTimeoutMs', false))
   .prefault({});

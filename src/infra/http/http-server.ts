@@ -16,13 +16,15 @@ import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { KlaggError } from '../../domain/errors.ts';
+import { tooManyConnections } from '../binance/binance-replies.ts';
 import type { Logger } from '../logger.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import { registerApiRoutes } from './api-routes.ts';
 import { registerBinanceRoutes } from './binance-routes.ts';
 import { registerChartApiRoutes } from './chart-api-routes.ts';
 import type { HttpContext } from './context.ts';
-import { clientErrorReply, errorReply, pathOf, RouteTable, unmatchedReply, type ErrorReply, type RequestReadLimits } from './http-errors.ts';
+import { ConnectionLimit } from './connection-limit.ts';
+import { clientErrorReply, errorReply, isBinancePath, pathOf, RouteTable, unmatchedReply, type ErrorReply, type RequestReadLimits } from './http-errors.ts';
 import { limitOf, LimitMetrics } from './limit-metrics.ts';
 import { HttpMetrics } from './metrics.ts';
 
@@ -73,6 +75,11 @@ export interface HttpServerOptions {
   readonly requestTimeoutMs?: number;
   /** An idle keep-alive connection is closed after this. Default 5 s. */
   readonly keepAliveTimeoutMs?: number;
+  /**
+   * Open connections per client IP (IPv6: per /64), stream connections included; past it requests get 429. 0: no
+   * limit. Default 500 (room for the stream server's 300 per IP and plain requests beside them).
+   */
+  readonly maxConnectionsPerIp?: number;
 }
 
 const DEFAULT_MAX_URL_LENGTH = 8192;
@@ -94,6 +101,7 @@ export class HttpServer {
   readonly #maxUrlLength: number;
   readonly #bodyLimit: number;
   readonly #readLimits: RequestReadLimits;
+  readonly #connectionLimit: ConnectionLimit;
   #url = '';
   #closing: Promise<void> | undefined;
 
@@ -138,6 +146,7 @@ export class HttpServer {
     }) as unknown as FastifyInstance;
     this.server = this.app.server;
     this.server.headersTimeout = this.#readLimits.headersTimeoutMs;
+    this.#connectionLimit = new ConnectionLimit(this.server, options.maxConnectionsPerIp ?? 500);
     this.app.decorateRequest('metricRoute', undefined);
     this.app.decorateRequest('rejectReason', undefined);
     this.app.decorateRequest('streamed', false);
@@ -152,6 +161,13 @@ export class HttpServer {
       if (this.#closing !== undefined) {
         reply.header('connection', 'close');
         throw new KlaggError('KLAGG_ERR_HTTP_SHUTTING_DOWN', {});
+      }
+      const peer = this.#connectionLimit.overLimit(request.raw.socket);
+      if (peer !== undefined) {
+        this.limits.countHttp('connections_per_ip');
+        reply.header('connection', 'close');
+        const max = this.#connectionLimit.max;
+        throw isBinancePath(pathOf(request.url)) ? tooManyConnections(peer, max, 'Please reuse a connection (keep-alive).') : new KlaggError('KLAGG_ERR_HTTP_TOO_MANY_CONNECTIONS', { address: peer, limit: max });
       }
     });
     this.app.addHook('onResponse', async (request, reply) => {

@@ -8,7 +8,7 @@
 import client from 'prom-client';
 import { KlaggError } from '../../domain/errors.ts';
 
-export type HttpLimit = 'url_length' | 'body_size' | 'header_size' | 'request_timeout' | 'admin_remote';
+export type HttpLimit = 'url_length' | 'body_size' | 'header_size' | 'request_timeout' | 'admin_remote' | 'connections_per_ip';
 
 /** The stream server's limit counters (KlineStreamStats has them). */
 export interface StreamLimitCounts {

@@ -35,6 +35,7 @@ const SYSTEM_DEFAULTS: KlaggConfig = {
     headersTimeoutMs: 10_000,
     requestTimeoutMs: 30_000,
     keepAliveTimeoutMs: 5000,
+    maxConnectionsPerIp: 500,
   },
   streamServer: {
     maxConnectionsPerIp: 300,
@@ -349,7 +350,7 @@ t.test('unknown key in the file, at any depth', async (t) => {
   );
   const byPath = new Map(error.issues.map((issue) => [issue.path, issue.message]));
   t.equal(byPath.get('gateway.pullTimeout'), 'unknown setting, did you mean gateway.pullTimeoutMs?');
-  t.equal(byPath.get('server.tls'), 'unknown setting (known here: host, port, maxUrlLength, maxHeaderBytes, maxBodyBytes, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs)');
+  t.equal(byPath.get('server.tls'), 'unknown setting (known here: host, port, maxUrlLength, maxHeaderBytes, maxBodyBytes, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, maxConnectionsPerIp)');
   t.match(byPath.get('colour'), /^unknown setting \(known here: venue, market, intervals, .*log\)$/);
   t.match(error.message, `gateway.pullTimeout: unknown setting, did you mean gateway.pullTimeoutMs? (from file ${file})`);
 

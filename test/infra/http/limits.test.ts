@@ -5,7 +5,7 @@
  * body size (413) counted by limit, and the admin routes only for loopback unless configured — a non-loopback peer
  * is this machine's own non-loopback address (eth0), the server bound to all addresses for that test.
  */
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import t, { type Test } from 'tap';
 import { systemClock } from '../../../src/infra/clock.ts';
@@ -67,8 +67,9 @@ function raw(port: number, parts: readonly string[], options: { host?: string; l
   });
 }
 
+/** The limit's counter, read from the server's registry (not over HTTP: no connection of its own). */
 const limitCount = async (http: HttpServer, limit: string): Promise<number> => {
-  const text = await (await fetch(`${http.url}/metrics`)).text();
+  const text = await http.metrics.text();
   return Number(new RegExp(`klagg_limits_http_refused_total\\{limit="${limit}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
 };
 
@@ -124,6 +125,48 @@ t.test('URL length and body size refusals are counted by limit', async (t) => {
   t.same({ status: large.status, body: large.body }, { status: 413, body: { code: 'KLAGG_ERR_HTTP_TOO_LARGE', message: 'request body larger than 1024 bytes' } });
   t.equal(await limitCount(http, 'url_length'), 1);
   t.equal(await limitCount(http, 'body_size'), 1);
+});
+
+/** A TCP connection to the server, open and idle until the test writes on it. */
+function idleConnection(t: Test, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => resolve(socket));
+    socket.on('error', reject);
+    t.teardown(() => socket.destroy());
+  });
+}
+
+/** One request with `Connection: close` on an open socket; the status when the server has answered and closed. */
+function requestOn(socket: Socket, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    let text = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)));
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+t.test('HTTP connections per IP: a request on one connection too many is 429 in the shape of its path, then closed', async (t) => {
+  const http = await setup(t, { maxConnectionsPerIp: 2 });
+  const first = await idleConnection(t, http.port);
+  await idleConnection(t, http.port);
+  const klagg = await raw(http.port, ['GET /api/symbols HTTP/1.1\r\nHost: x\r\n\r\n']);
+  t.equal(klagg.status, 429);
+  t.same(klagg.body, { code: 'KLAGG_ERR_HTTP_TOO_MANY_CONNECTIONS', message: 'too many connections: 127.0.0.1 has more than 2 open' });
+  t.match(klagg.headers, /connection: close/i);
+  const binance = await raw(http.port, ['GET /fapi/v1/ping HTTP/1.1\r\nHost: x\r\n\r\n']);
+  t.equal(binance.status, 429);
+  t.same(binance.body, { code: -1003, msg: 'Too many connections; current limit of IP(127.0.0.1) is 2 open connections. Please reuse a connection (keep-alive).' });
+  t.equal(await requestOn(first, '/api/symbols'), 200, 'a connection within the limit is served');
+  t.equal(await limitCount(http, 'connections_per_ip'), 2);
+  // The server sees the first connection closed a moment after the client does.
+  let status = 0;
+  for (let i = 0; i < 50 && status !== 200; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    status = (await raw(http.port, ['GET /api/symbols HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'])).status;
+  }
+  t.equal(status, 200, 'a closed connection makes room');
 });
 
 /** This machine's first non-loopback IPv4 address: a peer that is not loopback without leaving the machine. */
