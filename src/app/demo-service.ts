@@ -16,7 +16,8 @@ import { InspectorHub } from '../infra/inspector/inspector-hub.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { portFailure } from './port-check.ts';
-import { servingLimitsFrom, startServing } from './serving.ts';
+import { servingLimitsFrom } from './serving-limits.ts';
+import { startServing } from './serving.ts';
 import { openDatabaseOrFail } from './start-failures.ts';
 
 export interface DemoUrls {

@@ -1,21 +1,21 @@
 /**
  * klagg's faces on one port: the Binance-compatible REST routes, klagg's API, admin, metrics (HttpServer) and the
  * Binance-compatible kline streams (KlineStreamServer) on the same server, with the limits of the configuration
- * (`servingLimitsFrom`). Used by `run` and `demo` (and, for the limits, `serve`).
+ * (serving-limits.ts). Used by `run` and `demo`.
  */
 import { scaleOf } from '../domain/decimal.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
 import type { KlaggService } from './klagg-service.ts';
+import type { ServingLimits } from './serving-limits.ts';
 import { registerSystemMetrics } from './system-metrics.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
 import { chartStaticRoutes } from '../infra/http/chart-routes.ts';
-import { AdminAccess, type AdminAccessOptions } from '../infra/http/admin-access.ts';
-import { HttpServer, type HttpServerOptions, type ServedSymbol } from '../infra/http/http-server.ts';
-import type { KlaggConfig } from '../infra/config/schema.ts';
+import { AdminAccess } from '../infra/http/admin-access.ts';
+import { HttpServer, type ServedSymbol } from '../infra/http/http-server.ts';
 import { LiveKlineView } from '../infra/http/kline-view.ts';
 import type { Logger } from '../infra/logger.ts';
-import { KlineStreamServer, type KlineStreamServerOptions } from '../infra/stream-server/stream-server.ts';
+import { KlineStreamServer } from '../infra/stream-server/stream-server.ts';
 import type { InspectorHub } from '../infra/inspector/inspector-hub.ts';
 import { InspectorServer } from '../infra/inspector/inspector-routes.ts';
 
@@ -33,30 +33,6 @@ export interface ServingOptions {
   readonly inspector?: InspectorHub;
   /** The limits of the HTTP server, the kline streams and the admin routes; each absent one has its default. */
   readonly limits?: ServingLimits;
-}
-
-export interface ServingLimits {
-  readonly http?: Pick<HttpServerOptions, 'maxUrlLength' | 'bodyLimit' | 'maxHeaderBytes' | 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs' | 'maxConnectionsPerIp'>;
-  readonly streams?: Pick<KlineStreamServerOptions, 'maxConnectionsPerIp' | 'maxSubscriptionsPerIp' | 'maxStreamsPerConnection' | 'maxMessagesPerSecond' | 'maxPayloadBytes' | 'maxBufferedBytes'>;
-  readonly admin?: AdminAccessOptions;
-}
-
-/** The limits the configuration sets (`server.*`, `streamServer.*`, `admin.*`). */
-export function servingLimitsFrom(config: Pick<KlaggConfig, 'server' | 'streamServer' | 'admin'>): ServingLimits {
-  const { server, streamServer, admin } = config;
-  return {
-    http: {
-      maxUrlLength: server.maxUrlLength,
-      bodyLimit: server.maxBodyBytes,
-      maxHeaderBytes: server.maxHeaderBytes,
-      headersTimeoutMs: server.headersTimeoutMs,
-      requestTimeoutMs: server.requestTimeoutMs,
-      keepAliveTimeoutMs: server.keepAliveTimeoutMs,
-      maxConnectionsPerIp: server.maxConnectionsPerIp,
-    },
-    streams: { ...streamServer },
-    admin,
-  };
 }
 
 export interface Serving {

@@ -20,7 +20,7 @@ import type { Lifecycle } from '../lifecycle.ts';
 import { portFailure } from '../port-check.ts';
 import { openDatabaseOrFail } from '../start-failures.ts';
 import { openCluster } from './cluster-runtime.ts';
-import { servingLimitsFrom } from '../serving.ts';
+import { servingLimitsFrom } from '../serving-limits.ts';
 
 export interface ServeRoleOptions {
   readonly config: KlaggConfig;
