@@ -242,6 +242,7 @@ export class KlineBackfiller {
     let succeeded = 0;
     let skipped = 0;
     let next = 0;
+    let quartersLogged = 0;
     const worker = async (): Promise<void> => {
       while (next < symbols.length && !this.#stopped) {
         const { symbol, listedAt } = symbols[next++]!;
@@ -252,7 +253,8 @@ export class KlineBackfiller {
           const result = await this.backfillSymbol(symbol, listedAt, Math.max(now, this.#clock.now()));
           outcome = { ok: true, ...result };
           succeeded += 1;
-          this.#logger.info({ symbol, ...result }, 'symbol backfilled');
+          // Per symbol at debug: a start backfills every symbol, and the quarters below say how far it got.
+          this.#logger.debug({ symbol, ...result }, 'symbol backfilled');
         } catch (caught) {
           const error = toError(caught);
           if (error instanceof BackfillStoppedError) {
@@ -267,6 +269,11 @@ export class KlineBackfiller {
         this.#current.delete(symbol);
         if (outcome !== undefined) this.#symbolsDone += 1;
         this.#emit();
+        const quarter = Math.floor((4 * this.#symbolsDone) / symbols.length);
+        if (quarter > quartersLogged && this.#symbolsDone < symbols.length) {
+          quartersLogged = quarter;
+          this.#logger.info({ symbolsDone: this.#symbolsDone, symbolsTotal: symbols.length, klinesWritten: this.#klinesWritten }, `backfill ${quarter * 25} % done`);
+        }
         if (outcome !== undefined && onSymbolDone !== undefined) {
           try {
             onSymbolDone(symbol, outcome);

@@ -1,8 +1,13 @@
 /**
- * The start and the life of `klagg demo` (loaded once the quick checks passed): the fake exchange, the database, the
- * service against the exchange, the HTTP faces; prints the URLs and runs until a stop is requested or a fatal error.
- * Each part started is registered with the lifecycle, which stops it if the start fails or is interrupted.
+ * The start and the life of `klagg demo` (loaded once the quick checks passed): the fake exchange with a generated
+ * market and days of its past, the database, the service against the exchange, the HTTP faces, the backfill of that
+ * past (a progress bar on a terminal); then the banner with the URLs, once, last; it runs until a stop is requested
+ * or a fatal error. Each part started is registered with the lifecycle, which stops it if the start fails or is
+ * interrupted.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KlaggService, systemOptionsFrom } from './klagg-service.ts';
 import { KlineBackfiller } from '../actors/kline-backfiller.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
@@ -19,17 +24,24 @@ import { portFailure } from './port-check.ts';
 import { servingLimitsFrom } from './serving-limits.ts';
 import { startServing } from './serving.ts';
 import { openDatabaseOrFail } from './start-failures.ts';
+import { BackfillProgressBar } from './backfill-progress-bar.ts';
+import { demoBanner, type DemoUrls } from './demo-banner.ts';
+import { klaggVersion } from './version.ts';
 
-export interface DemoUrls {
-  readonly rest: string;
-  readonly streams: string;
-  readonly symbols: string;
-  readonly health: string;
-  readonly metrics: string;
-  readonly exchange: string;
-  readonly chart: string;
-  readonly inspector: string;
-}
+export type { DemoUrls } from './demo-banner.ts';
+
+const DAY_MS = 86_400_000;
+/**
+ * Trades the generated past holds at most, whatever its length: its rate is lowered to fit (each trade bigger and
+ * moving the price further, see synthetic-market-options.ts). ~500 000 trades are made and aggregated in ~2 s and
+ * take ~300 MB; a busy symbol still trades every few seconds, a quiet one has empty minutes, as on Binance.
+ */
+const HISTORY_TRADES = 500_000;
+/**
+ * The fake exchange's request-weight limit per minute: 10× Binance's, so the backfill of days of history for every
+ * symbol takes seconds, not minutes of waiting for the weight window (klagg paces itself on the limit it is told).
+ */
+const DEMO_WEIGHT_LIMIT = 24_000;
 
 export interface RunDemoOptions {
   readonly config: KlaggConfig;
@@ -38,17 +50,45 @@ export interface RunDemoOptions {
   /** Generated symbols and trades per second of the fake exchange's market. */
   readonly symbols: number;
   readonly rate: number;
+  /** Days of the market's past (generated at a lower rate, see HISTORY_TRADES); default 0. */
+  readonly historyDays?: number;
+  /** Where the progress bar and the banner go (default process.stderr and process.stdout). */
+  readonly terminal?: { readonly stderr: NodeJS.WriteStream; readonly stdout: NodeJS.WriteStream };
+}
+
+/** The past's whole-market trade rate: the live rate, or lower so the past holds at most HISTORY_TRADES trades. */
+export function historyRate(rate: number, historyMs: number): number {
+  return historyMs <= 0 ? rate : Math.min(rate, HISTORY_TRADES / (historyMs / 1000));
 }
 
 /** Starts the demo and resolves once it has stopped, with `process.exitCode` set. */
-export async function runDemo({ config, logger, life, symbols, rate }: RunDemoOptions): Promise<void> {
+export async function runDemo({ config, logger, life, symbols, rate, historyDays = 0, terminal = process }: RunDemoOptions): Promise<void> {
+  const started = performance.now();
   const { host, port } = config.server;
-  const exchange = await life.step(FakeExchange.start({ source: { kind: 'generated', symbols, rate, seed: 1 }, logger }));
+  const historyMs = Math.round(historyDays * DAY_MS);
+  if (historyMs > 0) logger.info({ days: historyDays, symbols, rate: Number(historyRate(rate, historyMs).toFixed(3)) }, 'generating the market’s past');
+  const exchange = await life.step(
+    FakeExchange.start({ source: { kind: 'generated', symbols, rate, seed: 1, historyMs, historyRate: historyRate(rate, historyMs) }, weightLimit: DEMO_WEIGHT_LIMIT, logger }),
+  );
   life.defer('exchange', () => exchange.close());
-  const database = await life.step(openDatabaseOrFail({ url: config.database.url, dataDir: config.database.dataDir, logger }));
-  life.defer('database', () => database.close());
+  // Without a PostgreSQL URL the demo stores into a fresh embedded database of its own, removed when it stops: each run
+  // generates its market anew, so klines stored by an earlier run would not be this exchange's (and ./data may hold
+  // `klagg run`'s).
+  const scratch = config.database.url === undefined ? mkdtempSync(join(tmpdir(), 'klagg-demo-')) : undefined;
+  const removeScratch = (): void => {
+    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  };
+  const database = await life.step(openDatabaseOrFail({ url: config.database.url, dataDir: scratch ?? config.database.dataDir, logger })).catch((error: unknown) => {
+    removeScratch();
+    throw error;
+  });
+  life.defer('database', () => database.close().finally(removeScratch));
   const store = KlineStore.forDatabase(database);
   const inspector = new InspectorHub({ machines: KLAGG_MACHINES });
+  // The start-up backfill draws a bar on a terminal (its info lines would only break it up); listings backfill later
+  // without one. With debug logs asked for, the log lines instead.
+  const bar = new BackfillProgressBar(terminal.stderr, logger.isLevelEnabled('info') && !logger.isLevelEnabled('debug'));
+  let backfills = 0;
   let service: KlaggService | undefined;
   service = new KlaggService({
     venue: config.venue,
@@ -62,17 +102,20 @@ export async function runDemo({ config, logger, life, symbols, rate }: RunDemoOp
     logger,
     detectNewSymbols: true,
     backfill: {
-      run: (symbols, now, done) =>
-        new KlineBackfiller({
+      run: (symbols, now, done) => {
+        const first = backfills++ === 0 && bar.drawn;
+        return new KlineBackfiller({
           rest: service!.rest,
           store,
           venue: config.venue,
           market: config.market,
           intervals: config.intervals,
           clock: systemClock,
-          logger: logger.child({ actor: 'backfiller' }),
+          logger: logger.child({ actor: 'backfiller' }, first ? { level: 'warn' } : {}),
+          onProgress: first ? bar.update : undefined,
           scalesOf: (symbol) => scalesFromSizes(service!.manager.exchangeSymbol(symbol)),
-        }).run(symbols, now, done),
+        }).run(symbols, now, done);
+      },
     },
     system: { ...systemOptionsFrom(config), inspect: inspector.inspect },
   });
@@ -80,24 +123,43 @@ export async function runDemo({ config, logger, life, symbols, rate }: RunDemoOp
   life.defer('service', (reason) => running.stop(reason));
   await life.step(running.start());
   const serving = await life
-    .step(startServing({ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, limits: servingLimitsFrom(config), clock: systemClock, logger, inspector }))
+    .step(
+      startServing({
+        ...{ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, limits: servingLimitsFrom(config), clock: systemClock, logger, inspector },
+        about: { version: klaggVersion(), mode: 'demo', database: database.kind, exchange: exchange.restUrl, startedAt: Math.round(performance.timeOrigin) },
+      }),
+    )
     .catch((error: unknown) => {
       throw portFailure(host, port, error);
     });
   life.defer('http', () => serving.close());
+  // The start is complete once the past is stored: then the chart opens full and the banner is the last thing shown.
+  await life.step(running.manager.backfillDone());
+  bar.stop();
   const base = serving.url;
+  const symbol = running.symbols[0] ?? 'BTCUSDT';
   const urls: DemoUrls = {
-    rest: `${base}/fapi/v1/klines?symbol=${service.symbols[0] ?? 'BTCUSDT'}&interval=1m`,
-    streams: `${base.replace(/^http/, 'ws')}/market/stream?streams=${(service.symbols[0] ?? 'BTCUSDT').toLowerCase()}@kline_1m`,
+    home: `${base}/`,
+    chart: `${base}/chart?symbol=${symbol}&interval=1m`,
+    inspector: `${base}/inspector`,
+    rest: `${base}/fapi/v1/klines?symbol=${symbol}&interval=1m&limit=5`,
+    streams: `${base.replace(/^http/, 'ws')}/market/stream?streams=${symbol.toLowerCase()}@kline_1m`,
     symbols: `${base}/api/symbols`,
     health: `${base}/health`,
     metrics: `${base}/metrics`,
     exchange: exchange.restUrl,
-    chart: `${base}/chart?symbol=${service.symbols[0] ?? 'BTCUSDT'}&interval=1m`,
-    inspector: `${base}/inspector`,
   };
-  process.stdout.write(`${JSON.stringify(urls)}\n`);
-  logger.info({ ...urls, symbols: service.symbols.length }, 'klagg demo is running (Ctrl+C to stop)');
+  // The backfill keeps 1000 periods per interval (the 1m ones: 16 h 40 min); the audit asks for what it stored.
+  const since = new Date(Math.max(exchange.market.now() - historyMs, exchange.market.now() - 16 * 3_600_000)).toISOString().slice(0, 16);
+  const audit = database.kind === 'postgres' && historyMs > 0 ? `npm run klagg -- audit --rest-url ${exchange.restUrl} --database-url ${database.location} --since ${since}Z` : undefined;
+  logger.info({ url: base, symbols: running.symbols.length, startMs: Math.round(performance.now() - started) }, 'klagg demo is running (Ctrl+C to stop)');
+  terminal.stdout.write(
+    demoBanner(
+      urls,
+      { version: klaggVersion(), symbols: running.symbols.length, historyDays, intervals: config.intervals, database: database.location, startMs: performance.now() - started, audit },
+      terminal.stdout.isTTY === true,
+    ),
+  );
   const reason = await Promise.race([life.whenStopRequested(), service.system.whenStopped().then(() => 'fatal error')]);
   life.forget('http');
   await serving.close();
@@ -106,6 +168,6 @@ export async function runDemo({ config, logger, life, symbols, rate }: RunDemoOp
   life.forget('database');
   life.forget('exchange');
   await exchange.close();
-  await database.close();
+  await database.close().finally(removeScratch);
   process.exitCode = code;
 }

@@ -18,6 +18,7 @@ import { StopRequested, type Lifecycle } from './lifecycle.ts';
 import { portFailure } from './port-check.ts';
 import { servingLimitsFrom } from './serving-limits.ts';
 import { startServing } from './serving.ts';
+import { klaggVersion } from './version.ts';
 import { exchangeFailure, openDatabaseOrFail } from './start-failures.ts';
 
 export interface RunServiceOptions {
@@ -84,7 +85,12 @@ export async function runService({ config, logger, life, symbols }: RunServiceOp
     throw exchangeFailure(restUrl, error);
   });
   const serving = await life
-    .step(startServing({ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, limits: servingLimitsFrom(config), clock, logger, inspector }))
+    .step(
+      startServing({
+        ...{ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, limits: servingLimitsFrom(config), clock, logger, inspector },
+        about: { version: klaggVersion(), mode: 'run', database: database.kind, exchange: restUrl, startedAt: Math.round(performance.timeOrigin) },
+      }),
+    )
     .catch((error: unknown) => {
       throw portFailure(host, port, error);
     });

@@ -12,6 +12,8 @@ import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
 import { chartStaticRoutes } from '../infra/http/chart-routes.ts';
 import { AdminAccess } from '../infra/http/admin-access.ts';
+import type { ServiceAbout } from '../infra/http/context.ts';
+import { homeStaticRoutes } from '../infra/http/home-routes.ts';
 import { HttpServer, type ServedSymbol } from '../infra/http/http-server.ts';
 import { LiveKlineView } from '../infra/http/kline-view.ts';
 import type { Logger } from '../infra/logger.ts';
@@ -33,6 +35,8 @@ export interface ServingOptions {
   readonly inspector?: InspectorHub;
   /** The limits of the HTTP server, the kline streams and the admin routes; each absent one has its default. */
   readonly limits?: ServingLimits;
+  /** What the landing page and `/api/status` say about the service. */
+  readonly about?: ServiceAbout;
 }
 
 export interface Serving {
@@ -59,7 +63,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     host: options.host,
     port: options.port,
     logger: options.logger,
-    staticRoutes: chartStaticRoutes(),
+    staticRoutes: new Map([...homeStaticRoutes(), ...chartStaticRoutes()]),
     mounts: inspector ? [inspector.mount] : [],
     context: {
       venue: options.venue,
@@ -71,6 +75,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
       clock: options.clock,
       adminToken: options.adminToken,
       adminAccess: new AdminAccess(limits.admin),
+      about: options.about,
       symbols: served,
       activationFor: async (symbol) => {
         const info = manager.exchangeSymbol(symbol);

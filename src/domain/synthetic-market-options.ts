@@ -32,6 +32,14 @@ export interface SyntheticMarketOptions {
    * are more active.
    */
   readonly symbolSpecs?: readonly SyntheticSymbol[];
+  /**
+   * A quieter past: before this time (ms) trades come at `historyRatePerSecond` instead of `meanRatePerSecond`, each
+   * one bigger and moving the price further (by the rate ratio, and its square root), so volume and volatility per
+   * unit of time stay alike. Days of history then cost a bounded number of trades. Default: no such past.
+   */
+  readonly historyUntil?: number;
+  /** The past's whole-market mean rate (see `historyUntil`); default `meanRatePerSecond`. */
+  readonly historyRatePerSecond?: number;
 }
 
 /** The options with defaults applied and checked. */
@@ -44,6 +52,9 @@ export interface ResolvedMarketOptions {
   readonly quietPeriods: boolean;
   readonly burstiness: number;
   readonly sweepProbability: number;
+  /** Before this time (−∞: never) the rate is `historyRate`. */
+  readonly historyUntil: number;
+  readonly historyRate: number;
   /** One per symbol, unique names, most active first. */
   readonly specs: readonly SyntheticSymbol[];
 }
@@ -66,6 +77,10 @@ export function resolveMarketOptions(options: SyntheticMarketOptions): ResolvedM
   if (!(burstiness >= 0) || !Number.isFinite(burstiness)) throw new RangeError(`burstiness must be ≥ 0: ${burstiness}`);
   const sweepProbability = options.sweepProbability ?? 0.03;
   if (!(sweepProbability >= 0 && sweepProbability <= 1)) throw new RangeError(`sweepProbability must be in [0, 1]: ${sweepProbability}`);
+  const historyUntil = options.historyUntil ?? Number.NEGATIVE_INFINITY;
+  if (options.historyUntil !== undefined) requireWhole(options.historyUntil, 'historyUntil', 0);
+  const historyRate = options.historyRatePerSecond ?? meanRate;
+  if (!(historyRate > 0) || !Number.isFinite(historyRate)) throw new RangeError(`historyRatePerSecond must be > 0: ${historyRate}`);
   const specs = options.symbolSpecs ?? syntheticSymbols(options.seed, options.symbols);
   if (specs.length !== options.symbols) {
     throw new RangeError(`symbolSpecs has ${specs.length} entries but symbols is ${options.symbols}`);
@@ -84,6 +99,8 @@ export function resolveMarketOptions(options: SyntheticMarketOptions): ResolvedM
     quietPeriods,
     burstiness,
     sweepProbability,
+    historyUntil,
+    historyRate,
     specs,
   };
 }

@@ -43,10 +43,10 @@ const MIN_TICK_MOVE_PROBABILITY = 0.015;
 const SWEEP_PERMANENT_IMPACT = 0.25;
 
 /** One aggTrade of the symbol at `priceTicks`, sized from a Pareto notional; advances the symbol's ids. */
-function makeTrade(random: SeededRandom, state: SymbolState, priceTicks: number, buyerIsMaker: boolean, tradeTime: number): AggTrade {
+function makeTrade(random: SeededRandom, state: SymbolState, priceTicks: number, buyerIsMaker: boolean, tradeTime: number, sizeMultiplier: number): AggTrade {
   let tail = random.pareto(1, QTY_TAIL_ALPHA);
   if (tail > MAX_QTY_TAIL) tail = MAX_QTY_TAIL;
-  const notional = state.notionalScale * tail;
+  const notional = state.notionalScale * tail * sizeMultiplier;
   let steps = Math.round(notional / (priceTicks * state.tickValue * state.stepValue));
   if (steps < 1) steps = 1;
   else if (steps > MAX_QTY_STEPS) steps = MAX_QTY_STEPS;
@@ -72,7 +72,10 @@ function makeTrade(random: SeededRandom, state: SymbolState, priceTicks: number,
  * at exactly `options.startTime`. Options are validated (RangeError) when iteration starts, as for any generator.
  */
 export function* generateTrades(options: SyntheticMarketOptions): Generator<AggTrade> {
-  const { meanRate, sweepProbability, specs, startTime, zipf, quietPeriods, burstiness } = resolveMarketOptions(options);
+  const { meanRate, sweepProbability, specs, startTime, zipf, quietPeriods, burstiness, historyUntil, historyRate } = resolveMarketOptions(options);
+  // The quieter past's trades are bigger and move the price further, so volume and variance per unit of time match.
+  const historySize = meanRate / historyRate;
+  const historyVolatility = Math.sqrt(historySize);
 
   const random = new SeededRandom(hashSeed(options.seed, 0x7a3d));
   const states = createSymbolStates(specs, random, zipf, quietPeriods);
@@ -88,15 +91,17 @@ export function* generateTrades(options: SyntheticMarketOptions): Generator<AggT
 
   while (emitted < total) {
     if (emitted > 0) {
-      // Piecewise-constant-rate Poisson process: redraw the wait when a regime ends before the next trade.
+      // Piecewise-constant-rate Poisson process: redraw the wait when a regime (or the past) ends before the next trade.
       for (;;) {
-        const wait = random.exponential(1000 / (meanRate * regimes.multiplier));
-        if (now + wait < regimes.end) {
+        const past = now < historyUntil;
+        const wait = random.exponential(1000 / ((past ? historyRate : meanRate) * regimes.multiplier));
+        const end = past && historyUntil < regimes.end ? historyUntil : regimes.end;
+        if (now + wait < end) {
           now += wait;
           break;
         }
-        now = regimes.end;
-        regimes.next(now, 1);
+        now = end;
+        if (end === regimes.end) regimes.next(now, 1);
       }
     }
     if (now >= picker.nextActivityChange) {
@@ -106,6 +111,8 @@ export function* generateTrades(options: SyntheticMarketOptions): Generator<AggT
 
     const state = picker.pick();
     const tradeTime = Math.floor(now);
+    const past = now < historyUntil;
+    const size = past ? historySize : 1;
 
     if (random.next() < sweepProbability) {
       // A market order walking the book: same millisecond, same side, one tick further each fill.
@@ -116,7 +123,7 @@ export function* generateTrades(options: SyntheticMarketOptions): Generator<AggT
       const bidBefore = state.bidTicks;
       let priceTicks = takerBuys ? bidBefore + 1 : bidBefore;
       for (let level = 0; level < levels; level++) {
-        yield makeTrade(random, state, priceTicks, !takerBuys, tradeTime);
+        yield makeTrade(random, state, priceTicks, !takerBuys, tradeTime, size);
         emitted++;
         if (level + 1 < levels) {
           if (takerBuys) priceTicks++;
@@ -132,7 +139,7 @@ export function* generateTrades(options: SyntheticMarketOptions): Generator<AggT
     // Bid random walk with per-trade variance PRICE_MOVE_PROBABILITY · sigma²: Gaussian jumps when sigma is a tick or
     // more, single-tick moves with matching probability (floored, so coarse-tick coins still move) below that.
     let move = 0;
-    const sigmaTicks = state.bidTicks * state.sigmaRel * state.volatilityMultiplier;
+    const sigmaTicks = state.bidTicks * state.sigmaRel * state.volatilityMultiplier * (past ? historyVolatility : 1);
     if (sigmaTicks >= 1) {
       if (random.next() < PRICE_MOVE_PROBABILITY) move = Math.round(random.normal() * sigmaTicks);
     } else {
@@ -146,7 +153,7 @@ export function* generateTrades(options: SyntheticMarketOptions): Generator<AggT
     }
     // Takers lift the ask on up-moves more often than they hit the bid, and vice versa.
     const takerBuys = random.next() < (move > 0 ? 0.72 : move < 0 ? 0.28 : 0.5);
-    yield makeTrade(random, state, takerBuys ? state.bidTicks + 1 : state.bidTicks, !takerBuys, tradeTime);
+    yield makeTrade(random, state, takerBuys ? state.bidTicks + 1 : state.bidTicks, !takerBuys, tradeTime, size);
     emitted++;
   }
 }

@@ -36,6 +36,13 @@ export interface GeneratedSource {
   readonly seed: number;
   /** The market's first moment (ms); default the clock's time when the market is made. */
   readonly startTime?: number;
+  /**
+   * A past before `startTime`: the initial symbols have traded since `startTime − historyMs` (their listing), at
+   * `historyRate` trades per second (whole market; default `rate`) — the same generator, so ids and prices run on into
+   * the live trades. It is due at once: REST serves it (aggTrades, klines) from the start. Default 0.
+   */
+  readonly historyMs?: number;
+  readonly historyRate?: number;
   /** Stop after this many trades (then `done` resolves); default unlimited. */
   readonly trades?: number;
   readonly listings?: readonly ListingSpec[];
@@ -80,14 +87,27 @@ export function planGeneratedMarket(source: GeneratedSource, now: number): Gener
   if (!(source.rate > 0)) throw new RangeError(`rate must be > 0, got ${source.rate}`);
   const specs = syntheticSymbols(source.seed, source.symbols + listings.length);
   const baseSpecs = specs.slice(0, source.symbols);
-  const onboard = Math.floor(startTime / DAY) * DAY - 90 * DAY;
+  const historyMs = source.historyMs ?? 0;
+  if (!(Number.isSafeInteger(historyMs) && historyMs >= 0 && historyMs <= startTime)) throw new RangeError(`historyMs must be a whole number of ms from 0 to startTime, got ${historyMs}`);
+  const historyStart = startTime - historyMs;
+  // With a history the symbols are listed when it starts (their first trade); else long before the market starts.
+  const onboard = historyMs > 0 ? historyStart : Math.floor(startTime / DAY) * DAY - 90 * DAY;
   const initial = baseSpecs.map((spec) => infoOf(spec, 'TRADING', onboard, PERPETUAL_DELIVERY_DATE));
   const tradingSpans = new Map<string, { from: number; until: number }>();
   for (const info of initial) tradingSpans.set(info.symbol, { from: Number.NEGATIVE_INFINITY, until: Number.POSITIVE_INFINITY });
 
   const common = { burstiness: source.burstiness, quietPeriods: source.quietPeriods };
   const generators: Iterator<AggTrade>[] = [
-    generateTrades({ seed: source.seed, symbols: source.symbols, startTime, trades: UNLIMITED, meanRatePerSecond: source.rate, symbolSpecs: baseSpecs, ...common }),
+    generateTrades({
+      seed: source.seed,
+      symbols: source.symbols,
+      startTime: historyStart,
+      trades: UNLIMITED,
+      meanRatePerSecond: source.rate,
+      symbolSpecs: baseSpecs,
+      ...(historyMs > 0 ? { historyUntil: startTime, historyRatePerSecond: source.historyRate ?? source.rate } : {}),
+      ...common,
+    }),
   ];
   const events: StatusEvent[] = [];
   listings.forEach((listing, i) => {

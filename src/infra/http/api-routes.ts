@@ -1,4 +1,4 @@
-/** klagg's own read routes: symbols with their lifecycle states, health, Prometheus metrics. */
+/** klagg's own read routes: what runs (status), symbols with their lifecycle states, health, Prometheus metrics. */
 import type { FastifyInstance } from 'fastify';
 import type { HttpContext } from './context.ts';
 import { METRICS_CONTENT_TYPE, type HttpMetrics } from './metrics.ts';
@@ -16,6 +16,29 @@ export function registerApiRoutes(app: FastifyInstance, context: HttpContext, me
         lastError: e.lastError,
         updatedAt: e.updatedAt,
       })),
+    };
+  });
+
+  // One small answer for the landing page: what runs, and how many symbols are in each lifecycle state.
+  app.get('/api/status', async () => {
+    const states: Record<string, number> = {};
+    const symbols = Object.values(context.system.registry.getSnapshot().context.symbols);
+    for (const entry of symbols) states[entry.state] = (states[entry.state] ?? 0) + 1;
+    const about = context.about;
+    const now = context.clock.now();
+    return {
+      version: about?.version ?? null,
+      mode: about?.mode ?? null,
+      venue: context.venue,
+      market: context.market,
+      intervals: context.intervals,
+      database: about?.database ?? null,
+      exchange: about?.exchange ?? null,
+      service: context.system.state,
+      startedAt: about?.startedAt ?? null,
+      uptimeMs: about === undefined ? null : Math.max(0, now - about.startedAt),
+      time: now,
+      symbols: { total: symbols.length, states },
     };
   });
 

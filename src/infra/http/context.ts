@@ -62,6 +62,20 @@ export interface ServingSystem {
   deactivate(symbol: string): void;
 }
 
+/** What the landing page says about the running service (`/api/status`). */
+export interface ServiceAbout {
+  /** klagg's version (package.json). */
+  readonly version: string;
+  /** The command serving: `run`, `demo`. */
+  readonly mode: string;
+  /** `postgres` or `pglite`. */
+  readonly database: string;
+  /** The exchange's REST base URL. */
+  readonly exchange: string;
+  /** When the process started, ms since the epoch. */
+  readonly startedAt: number;
+}
+
 export interface HttpContext {
   readonly venue: string;
   readonly market: string;
@@ -71,6 +85,8 @@ export interface HttpContext {
   readonly system: ServingSystem;
   readonly view: LiveKlineView;
   readonly clock: Clock;
+  /** For `/api/status`; absent: that route reports only what the context itself knows. */
+  readonly about?: ServiceAbout;
   /** Admin routes answer 404 without it. */
   readonly adminToken?: string;
   /** Who may reach the admin routes besides loopback (default: nobody else). */
