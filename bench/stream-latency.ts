@@ -157,7 +157,8 @@ export async function benchStreamLatency(options: StreamLatencyOptions, report: 
     });
     let batchStart = 0;
     service.system.onBatch(() => (batchStart = now()));
-    const serving = await startServing({ service, store, venue: 'binance', market: 'usdm', host: '127.0.0.1', port: 0, clock: systemClock, logger });
+    // Every client connects from 127.0.0.1: the per-IP limits are off.
+    const serving = await startServing({ service, store, venue: 'binance', market: 'usdm', host: '127.0.0.1', port: 0, clock: systemClock, logger, limits: { http: { maxConnectionsPerIp: 0 }, streams: { maxConnectionsPerIp: 0, maxSubscriptionsPerIp: 0 } } });
     // After the stream server's own listener: how long it took to serialize and write a batch for every client.
     const batchHandling = new Samples();
     service.system.onBatch((batch) => {

@@ -21,6 +21,7 @@ import { InspectorHub } from '../infra/inspector/inspector-hub.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { portFailure } from './port-check.ts';
+import { servingLimitsFrom } from './serving-limits.ts';
 import { startServing } from './serving.ts';
 import { openDatabaseOrFail } from './start-failures.ts';
 import { BackfillProgressBar } from './backfill-progress-bar.ts';
@@ -124,7 +125,7 @@ export async function runDemo({ config, logger, life, symbols, rate, historyDays
   const serving = await life
     .step(
       startServing({
-        ...{ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, clock: systemClock, logger, inspector },
+        ...{ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, limits: servingLimitsFrom(config), clock: systemClock, logger, inspector },
         about: { version: klaggVersion(), mode: 'demo', database: database.kind, exchange: exchange.restUrl, startedAt: Math.round(performance.timeOrigin) },
       }),
     )

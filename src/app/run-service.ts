@@ -16,6 +16,7 @@ import { InspectorHub } from '../infra/inspector/inspector-hub.ts';
 import type { Logger } from '../infra/logger.ts';
 import { StopRequested, type Lifecycle } from './lifecycle.ts';
 import { portFailure } from './port-check.ts';
+import { servingLimitsFrom } from './serving-limits.ts';
 import { startServing } from './serving.ts';
 import { klaggVersion } from './version.ts';
 import { exchangeFailure, openDatabaseOrFail } from './start-failures.ts';
@@ -86,7 +87,7 @@ export async function runService({ config, logger, life, symbols }: RunServiceOp
   const serving = await life
     .step(
       startServing({
-        ...{ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, clock, logger, inspector },
+        ...{ service: running, store, venue: config.venue, market: config.market, host, port, adminToken: config.adminToken, limits: servingLimitsFrom(config), clock, logger, inspector },
         about: { version: klaggVersion(), mode: 'run', database: database.kind, exchange: restUrl, startedAt: Math.round(performance.timeOrigin) },
       }),
     )

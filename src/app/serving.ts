@@ -1,14 +1,17 @@
 /**
  * klagg's faces on one port: the Binance-compatible REST routes, klagg's API, admin, metrics (HttpServer) and the
- * Binance-compatible kline streams (KlineStreamServer) on the same server. Used by `run` and `demo`.
+ * Binance-compatible kline streams (KlineStreamServer) on the same server, with the limits of the configuration
+ * (serving-limits.ts). Used by `run` and `demo`.
  */
 import { scaleOf } from '../domain/decimal.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
 import type { KlaggService } from './klagg-service.ts';
+import type { ServingLimits } from './serving-limits.ts';
 import { registerSystemMetrics } from './system-metrics.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { KlineStore } from '../infra/db/kline-store.ts';
 import { chartStaticRoutes } from '../infra/http/chart-routes.ts';
+import { AdminAccess } from '../infra/http/admin-access.ts';
 import type { ServiceAbout } from '../infra/http/context.ts';
 import { homeStaticRoutes } from '../infra/http/home-routes.ts';
 import { HttpServer, type ServedSymbol } from '../infra/http/http-server.ts';
@@ -30,6 +33,8 @@ export interface ServingOptions {
   readonly logger: Logger;
   /** The live inspector's hub (the same one passed as `inspect` to the service's actors). */
   readonly inspector?: InspectorHub;
+  /** The limits of the HTTP server, the kline streams and the admin routes; each absent one has its default. */
+  readonly limits?: ServingLimits;
   /** What the landing page and `/api/status` say about the service. */
   readonly about?: ServiceAbout;
 }
@@ -52,7 +57,9 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     });
   const view = new LiveKlineView(service.system);
   const inspector = options.inspector ? new InspectorServer(options.inspector) : undefined;
+  const limits = options.limits ?? {};
   const http = await HttpServer.start({
+    ...limits.http,
     host: options.host,
     port: options.port,
     logger: options.logger,
@@ -67,6 +74,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
       view,
       clock: options.clock,
       adminToken: options.adminToken,
+      adminAccess: new AdminAccess(limits.admin),
       about: options.about,
       symbols: served,
       activationFor: async (symbol) => {
@@ -90,6 +98,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
   // The DB writer and the SymbolManager are actors of their own (not spawned by the supervisor): follow them too.
   const detach = options.inspector ? [options.inspector.attach(service.system.dbWriter.actor), options.inspector.attach(service.manager.actor)] : [];
   const streams = new KlineStreamServer({
+    ...limits.streams,
     server: http.server,
     source: service.system,
     clock: options.clock,
@@ -98,6 +107,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     isKnownSymbol: (symbol) => service.symbols.includes(symbol),
     scalesOf: (symbol) => scalesFromSizes(manager.exchangeSymbol(symbol)),
   });
+  http.limits.attachStreams(() => streams.stats);
   return {
     http,
     streams,

@@ -53,6 +53,12 @@ export const ERRORS = {
     fix: 'Configure `adminToken` (env KLAGG_ADMIN_TOKEN) to turn them on.',
     message: () => 'not found (admin routes are off: no admin token is configured)',
   }),
+  KLAGG_ERR_ADMIN_REMOTE_FORBIDDEN: spec<{ address: string }>({
+    status: 403,
+    summary: 'An admin route was asked from an address other than this machine (loopback) and not allowed by `admin`.',
+    fix: 'Ask from the machine itself, or allow the address: `admin.allowFrom` (addresses or CIDR blocks) or `admin.allowRemote`.',
+    message: (p) => `admin routes answer only loopback peers unless admin.allowRemote or admin.allowFrom allows it; this request came from ${p.address}`,
+  }),
   KLAGG_ERR_ADMIN_REPAIR_UNAVAILABLE: spec({
     status: 501,
     summary: 'A repair was asked of a service that has no exchange REST source (a replay).',
@@ -107,6 +113,11 @@ export const ERRORS = {
     fix: 'Reinstall klagg (the file belongs to `static/` or `node_modules`).',
     message: (p) => `${p.path} is not available`,
   }),
+  KLAGG_ERR_HTTP_HEADERS_TOO_LARGE: spec<{ limit: number }>({
+    status: 431,
+    summary: "A request whose header section is larger than the limit (`server.maxHeaderBytes`).",
+    message: (p) => `request headers larger than ${p.limit} bytes`,
+  }),
   KLAGG_ERR_HTTP_INTERNAL: spec({
     status: 500,
     summary: 'An unexpected failure while answering; logged with the request id.',
@@ -124,6 +135,11 @@ export const ERRORS = {
     fix: 'See the README for the routes klagg serves.',
     message: (p) => `no route for ${p.method} ${p.path.slice(0, 200)}`,
   }),
+  KLAGG_ERR_HTTP_REQUEST_TIMEOUT: spec<{ headersMs: number; requestMs: number }>({
+    status: 408,
+    summary: 'A client too slow to send its request (`server.headersTimeoutMs` for the headers, `server.requestTimeoutMs` for all of it).',
+    message: (p) => `request not received in time (headers within ${p.headersMs} ms, the whole request within ${p.requestMs} ms)`,
+  }),
   KLAGG_ERR_HTTP_SHUTTING_DOWN: spec({
     status: 503,
     summary: 'A request arrived while the server was closing (it finishes the requests in flight, takes no new ones).',
@@ -134,6 +150,12 @@ export const ERRORS = {
     status: 413,
     summary: 'A request body larger than the limit.',
     message: (p) => `request body larger than ${p.limit} bytes`,
+  }),
+  KLAGG_ERR_HTTP_TOO_MANY_CONNECTIONS: spec<{ address: string; limit: number }>({
+    status: 429,
+    summary: 'A request on a connection its client address opened past `server.maxConnectionsPerIp` (the connection is closed).',
+    fix: 'Reuse connections (keep-alive) instead of opening more; behind a reverse proxy, raise or turn off the limit.',
+    message: (p) => `too many connections: ${p.address} has more than ${p.limit} open`,
   }),
   KLAGG_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE: spec<{ type: string }>({
     status: 415,

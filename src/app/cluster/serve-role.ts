@@ -8,6 +8,7 @@ import type { KlaggConfig } from '../../infra/config/schema.ts';
 import { KlineStore } from '../../infra/db/kline-store.ts';
 import { chartStaticRoutes } from '../../infra/http/chart-routes.ts';
 import type { HealthEntryView, ServingSystem, SymbolEntryView } from '../../infra/http/context.ts';
+import { AdminAccess } from '../../infra/http/admin-access.ts';
 import { HttpServer } from '../../infra/http/http-server.ts';
 import { LiveKlineView } from '../../infra/http/kline-view.ts';
 import type { Logger } from '../../infra/logger.ts';
@@ -19,6 +20,7 @@ import type { Lifecycle } from '../lifecycle.ts';
 import { portFailure } from '../port-check.ts';
 import { openDatabaseOrFail } from '../start-failures.ts';
 import { openCluster } from './cluster-runtime.ts';
+import { servingLimitsFrom } from '../serving-limits.ts';
 
 export interface ServeRoleOptions {
   readonly config: KlaggConfig;
@@ -66,9 +68,11 @@ export async function runServeRole({ config, logger, life }: ServeRoleOptions): 
     deactivate: () => undefined,
   };
   const view = new LiveKlineView(feed);
+  const limits = servingLimitsFrom(config);
   const http = await life
     .step(
       HttpServer.start({
+        ...limits.http,
         host,
         port,
         logger,
@@ -82,6 +86,7 @@ export async function runServeRole({ config, logger, life }: ServeRoleOptions): 
           view,
           clock,
           adminToken: config.adminToken,
+          adminAccess: new AdminAccess(limits.admin),
           symbols: () => directory.list(),
           activationFor: async () => undefined,
         },
@@ -91,6 +96,7 @@ export async function runServeRole({ config, logger, life }: ServeRoleOptions): 
       throw portFailure(host, port, error);
     });
   const streams = new KlineStreamServer({
+    ...limits.streams,
     server: http.server,
     source: feed,
     clock,
@@ -99,6 +105,7 @@ export async function runServeRole({ config, logger, life }: ServeRoleOptions): 
     isKnownSymbol: (symbol) => directory.get(symbol) !== undefined,
     scalesOf: (symbol) => scalesFromSizes(directory.get(symbol)),
   });
+  http.limits.attachStreams(() => streams.stats);
   life.defer('http', async () => {
     streams.close();
     view.close();

@@ -11,6 +11,8 @@
  *   UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET/GET_PROPERTY), at most `maxStreamsPerConnection` streams, at most
  *   `maxMessagesPerSecond` incoming messages, pings and pongs included (→ close 1008 "Too many requests"), incoming
  *   messages of at most `maxPayloadBytes` (→ close 1009 by `ws`), optional server pings and an age cut (Keepalive).
+ * - Per client IP (PeerLimits): at most `maxConnectionsPerIp` open connections and `maxSubscriptionsPerIp` streams over
+ *   them (→ upgrade refused 429 with Binance's -1003; a SUBSCRIBE past it gets an error reply).
  * - Closing: a close frame, then the socket is cut if the peer does not answer within `closeGraceMs`; the connection's
  *   subscriptions are released at once. `close()` sends 1001 "going away" to every client and waits (at most the
  *   grace) for them to go.
@@ -20,6 +22,9 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { BinanceError, invalidPath, shuttingDown, tooManyStreams } from '../binance/binance-replies.ts';
 import type { Logger } from '../logger.ts';
+import { peerKey } from '../peer-address.ts';
+import { PeerLimits, type PeerLimitOptions } from './peer-limits.ts';
+import { newWsStats, type BinanceWsStats } from './ws-stats.ts';
 import { Keepalive, type KeepaliveOptions } from './keepalive.ts';
 import { handleStreamRequest } from './request-protocol.ts';
 import type { StreamRoute } from './stream-route.ts';
@@ -28,10 +33,13 @@ import { Connection } from './ws-connection.ts';
 import { PreparedMessage } from './prepared-message.ts';
 
 export { combinedFrame, PreparedMessage } from './prepared-message.ts';
+export type { BinanceWsStats } from './ws-stats.ts';
 
 /** One client connection as a server sees it; `data` is the server's own per-connection state. */
 export interface WsConnection<D> {
   readonly ws: WebSocket;
+  /** The client's address as its per-IP limits count it (an IPv4 address, an IPv6 /64). */
+  readonly peer: string;
   /** Payloads wrapped as `{"stream":…,"data":…}` (the route's default; SET_PROPERTY changes it). */
   combined: boolean;
   readonly streams: ReadonlySet<string>;
@@ -57,7 +65,7 @@ export interface BinanceWsHandlers<D, R extends StreamRoute> {
   onForget?(connection: WsConnection<D>): void;
 }
 
-export interface BinanceWsServerOptions<D, R extends StreamRoute> {
+export interface BinanceWsServerOptions<D, R extends StreamRoute> extends PeerLimitOptions {
   readonly server: Server;
   readonly timers: WsTimers;
   readonly handlers: BinanceWsHandlers<D, R>;
@@ -74,57 +82,19 @@ export interface BinanceWsServerOptions<D, R extends StreamRoute> {
   readonly logger?: Logger;
 }
 
-export interface BinanceWsStats {
-  connectionsOpen: number;
-  connectionsTotal: number;
-  /** Stream subscriptions over all open connections. */
-  subscriptions: number;
-  /** Upgrades refused: not a stream route, the server's route refusal, too many streams, shutting down. */
-  rejectedUpgrades: number;
-  requests: number;
-  requestErrors: number;
-  closedTooManyRequests: number;
-  /** Closed (1009) for an incoming message over `maxPayloadBytes`. */
-  closedMessageTooBig: number;
-  pingsSent: number;
-  pongsReceived: number;
-  closedPongTimeout: number;
-  closedMaxAge: number;
-  /** Closes the client started with a close frame, and how many of them said 1001 "going away". */
-  clientCloses: number;
-  clientGoingAway: number;
-  /** Sockets that ended without a close frame from either side (1006). */
-  clientVanished: number;
-}
-
 export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;
 export const GOING_AWAY = 1001;
 export const SHUTDOWN_REASON = 'Server is shutting down';
 
 export class BinanceWsServer<D, R extends StreamRoute> {
-  readonly stats: BinanceWsStats = {
-    connectionsOpen: 0,
-    connectionsTotal: 0,
-    subscriptions: 0,
-    rejectedUpgrades: 0,
-    requests: 0,
-    requestErrors: 0,
-    closedTooManyRequests: 0,
-    closedMessageTooBig: 0,
-    pingsSent: 0,
-    pongsReceived: 0,
-    closedPongTimeout: 0,
-    closedMaxAge: 0,
-    clientCloses: 0,
-    clientGoingAway: 0,
-    clientVanished: 0,
-  };
+  readonly stats: BinanceWsStats = newWsStats();
   readonly #o: BinanceWsServerOptions<D, R>;
   readonly #h: BinanceWsHandlers<D, R>;
   readonly #wss: WebSocketServer;
   readonly #connections = new Set<Connection<D>>();
   readonly #subscribers = new Map<string, Set<WsConnection<D>>>();
   readonly #graceMs: number;
+  readonly #peers: PeerLimits;
   #closing: Promise<void> | undefined;
   /** Nesting depth of `batch` calls, and the connections corked by the running batch. */
   #batchDepth = 0;
@@ -134,6 +104,7 @@ export class BinanceWsServer<D, R extends StreamRoute> {
     this.#o = options;
     this.#h = options.handlers;
     this.#graceMs = options.closeGraceMs ?? 1000;
+    this.#peers = new PeerLimits(options);
     this.#wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES });
     options.server.on('upgrade', this.#onUpgrade);
   }
@@ -260,8 +231,19 @@ export class BinanceWsServer<D, R extends StreamRoute> {
     }
     if (this.closed) return this.#refuse(socket, shuttingDown());
     if (route instanceof BinanceError) return this.#refuse(socket, route);
-    if (route.streams.length > this.#o.maxStreamsPerConnection) return this.#refuse(socket, tooManyStreams());
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, socket, route));
+    if (route.streams.length > this.#o.maxStreamsPerConnection) {
+      this.stats.refusedStreamsPerConnection++;
+      return this.#refuse(socket, tooManyStreams());
+    }
+    const peer = peerKey(req.socket.remoteAddress);
+    const over = this.#peers.admit(peer, route.streams.length);
+    if (over !== undefined) {
+      if (over.limit === 'connections') this.stats.refusedConnectionsPerIp++;
+      else this.stats.refusedSubscriptionsPerIp++;
+      this.#o.logger?.info({ peer, limit: over.limit }, 'stream client refused: per-IP limit');
+      return this.#refuse(socket, over.error);
+    }
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, socket, route, peer));
   };
 
   #refuse(socket: Duplex, error: BinanceError): void {
@@ -271,13 +253,18 @@ export class BinanceWsServer<D, R extends StreamRoute> {
     socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
   }
 
-  #accept(ws: WebSocket, socket: Duplex, route: R): void {
+  #accept(ws: WebSocket, socket: Duplex, route: R, peer: string): void {
     if (this.closed) {
       ws.terminate();
       return;
     }
-    const connection = new Connection(ws, socket, route.combined, this.#h.createData(route));
+    const connection = new Connection(ws, socket, peer, route.combined, this.#h.createData(route));
     this.#connections.add(connection);
+    this.#peers.connected(peer);
+    // `ws` closes on a message over maxPayload with a bare 1009, through this instance's close(): say why.
+    const close = ws.close.bind(ws);
+    const tooBig = `Message too big: over ${this.#o.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES} bytes`;
+    ws.close = (code?: number, reason?: string | Buffer) => close(code, reason ?? (code === 1009 ? tooBig : undefined));
     this.stats.connectionsOpen = this.#connections.size;
     this.stats.connectionsTotal++;
     for (const stream of route.streams) this.#subscribe(connection, stream);
@@ -351,6 +338,7 @@ export class BinanceWsServer<D, R extends StreamRoute> {
     connection.keepalive?.stop();
     for (const stream of [...connection.streams]) this.#unsubscribe(connection, stream);
     this.#connections.delete(connection);
+    this.#peers.disconnected(connection.peer);
     this.stats.connectionsOpen = this.#connections.size;
     this.#h.onForget?.(connection);
   }
@@ -361,6 +349,7 @@ export class BinanceWsServer<D, R extends StreamRoute> {
     if (connection.streams.has(stream)) return;
     connection.streams.add(stream);
     this.stats.subscriptions++;
+    this.#peers.subscribed(connection.peer, 1);
     let set = this.#subscribers.get(stream);
     if (set === undefined) {
       set = new Set();
@@ -373,6 +362,7 @@ export class BinanceWsServer<D, R extends StreamRoute> {
   #unsubscribe(connection: Connection<D>, stream: string): void {
     if (!connection.streams.delete(stream)) return;
     this.stats.subscriptions--;
+    this.#peers.subscribed(connection.peer, -1);
     const set = this.#subscribers.get(stream);
     set?.delete(connection);
     if (set?.size === 0) this.#subscribers.delete(stream);
@@ -382,11 +372,17 @@ export class BinanceWsServer<D, R extends StreamRoute> {
   #request(connection: Connection<D>, text: string): void {
     this.stats.requests++;
     const h = this.#h;
-    const rules = { isValidStream: (name: string) => h.isValidStream(name), invalidStreamMessage: h.invalidStreamMessage?.bind(h), maxStreams: this.#o.maxStreamsPerConnection };
+    const limit = this.#peers.maxSubscriptions;
+    const ipRoom = limit === Infinity ? undefined : { left: this.#peers.subscriptionRoom(connection.peer), limit };
+    const rules = { isValidStream: (name: string) => h.isValidStream(name), invalidStreamMessage: h.invalidStreamMessage?.bind(h), maxStreams: this.#o.maxStreamsPerConnection, ipRoom };
     const outcome = handleStreamRequest(text, connection, rules);
     if (outcome.kind === 'subscribe') for (const stream of outcome.streams) this.#subscribe(connection, stream);
     if (outcome.kind === 'unsubscribe') for (const stream of outcome.streams) this.#unsubscribe(connection, stream);
-    if (outcome.kind === 'error') this.stats.requestErrors++;
+    if (outcome.kind === 'error') {
+      this.stats.requestErrors++;
+      if (outcome.limit === 'streams_per_connection') this.stats.refusedStreamsPerConnection++;
+      if (outcome.limit === 'subscriptions_per_ip') this.stats.refusedSubscriptionsPerIp++;
+    }
     if (this.isOpen(connection)) connection.ws.send(JSON.stringify(outcome.reply));
   }
 }

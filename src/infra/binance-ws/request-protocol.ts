@@ -16,13 +16,15 @@ export interface ProtocolRules {
   /** The error text for a stream isValidStream refused; Binance's `Invalid request: invalid stream` when absent. */
   invalidStreamMessage?(name: string): string;
   readonly maxStreams: number;
+  /** Subscriptions the connection's IP may still add, and its limit (absent: no per-IP limit). */
+  readonly ipRoom?: { readonly left: number; readonly limit: number };
 }
 
 export type ProtocolOutcome =
   | { readonly kind: 'subscribe'; readonly streams: readonly string[]; readonly reply: object }
   | { readonly kind: 'unsubscribe'; readonly streams: readonly string[]; readonly reply: object }
   | { readonly kind: 'reply'; readonly reply: object }
-  | { readonly kind: 'error'; readonly reply: object };
+  | { readonly kind: 'error'; readonly reply: object; readonly limit?: 'streams_per_connection' | 'subscriptions_per_ip' };
 
 const METHODS = '`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`';
 
@@ -39,7 +41,7 @@ export function validRequestId(id: unknown): id is number | string {
  * or just send `reply` (an answer or an error). Property changes are applied to the session here.
  */
 export function handleStreamRequest(text: string, session: StreamSession, rules: ProtocolRules): ProtocolOutcome {
-  const fail = (code: number, msg: string, id: unknown = null): ProtocolOutcome => ({ kind: 'error', reply: { error: { code, msg }, id } });
+  const fail = (code: number, msg: string, id: unknown = null): Extract<ProtocolOutcome, { kind: 'error' }> => ({ kind: 'error', reply: { error: { code, msg }, id } });
   let message: unknown;
   try {
     message = JSON.parse(text);
@@ -64,7 +66,8 @@ export function handleStreamRequest(text: string, session: StreamSession, rules:
       }
       if (method === 'UNSUBSCRIBE') return { kind: 'unsubscribe', streams: params, reply: { result: null, id } };
       const fresh = [...new Set(params.filter((p) => !session.streams.has(p)))];
-      if (session.streams.size + fresh.length > rules.maxStreams) return fail(2, `Invalid request: too many streams: at most ${rules.maxStreams} per connection`, id);
+      if (session.streams.size + fresh.length > rules.maxStreams) return { ...fail(2, `Invalid request: too many streams: at most ${rules.maxStreams} per connection`, id), limit: 'streams_per_connection' };
+      if (rules.ipRoom !== undefined && fresh.length > rules.ipRoom.left) return { ...fail(2, `Invalid request: too many streams: at most ${rules.ipRoom.limit} per IP over all its connections`, id), limit: 'subscriptions_per_ip' };
       return { kind: 'subscribe', streams: fresh, reply: { result: null, id } };
     }
     case 'LIST_SUBSCRIPTIONS':

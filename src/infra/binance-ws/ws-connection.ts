@@ -8,6 +8,7 @@ export class Connection<D> implements WsConnection<D> {
   readonly ws: WebSocket;
   /** The socket under `ws` (the one its upgrade came on): corked while a batch holds its messages back. */
   readonly socket: Duplex;
+  readonly peer: string;
   combined: boolean;
   readonly streams = new Set<string>();
   closing = false;
@@ -18,9 +19,10 @@ export class Connection<D> implements WsConnection<D> {
   /** Corked by the running batch; `queuedAtCork` is what was queued (unsent) when it was corked. */
   corked = false;
   queuedAtCork = 0;
-  constructor(ws: WebSocket, socket: Duplex, combined: boolean, data: D) {
+  constructor(ws: WebSocket, socket: Duplex, peer: string, combined: boolean, data: D) {
     this.ws = ws;
     this.socket = socket;
+    this.peer = peer;
     this.combined = combined;
     this.data = data;
   }

@@ -59,3 +59,13 @@ export const invalidApiKey = (): BinanceError => new BinanceError(401, -2015, 'I
 export const methodNotAllowed = (method: string, path: string): BinanceError => new BinanceError(405, -5000, `Path ${path}, Method ${method} is invalid`);
 /** A request URL over the server's limit: Binance's closest refusal (too many parameters), as a 414. */
 export const urlTooLong = (): BinanceError => new BinanceError(414, -1101, 'Too many parameters sent for this endpoint.');
+/** A connection past the per-IP connection limit: Binance's rate-limit code and wording, as a 429; `advice` follows. */
+export const tooManyConnections = (ip: string, limit: number, advice: string): BinanceError =>
+  new BinanceError(429, -1003, `Too many connections; current limit of IP(${ip}) is ${limit} open connections. ${advice}`);
+/** A stream upgrade whose URL streams would take its IP past the per-IP subscription limit (429). */
+export const tooManyIpStreams = (ip: string, limit: number): BinanceError =>
+  new BinanceError(429, -1003, `Too many streams; current limit of IP(${ip}) is ${limit} streams over all its connections.`);
+/** Limits of the HTTP server on a Binance path: Binance's generic code (-1000), a status and text that say which. */
+export const bodyTooLarge = (limit: number): BinanceError => new BinanceError(413, -1000, `Request body too large: at most ${limit} bytes.`);
+export const headersTooLarge = (limit: number): BinanceError => new BinanceError(431, -1000, `Request header fields too large: at most ${limit} bytes.`);
+export const requestTimeout = (): BinanceError => new BinanceError(408, -1000, 'Request timeout: the request was not received in time.');

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_INTERVALS, INTERVALS } from '../../domain/interval.ts';
+import { isAddressOrBlock } from '../http/admin-access.ts';
 
 /** pino's levels plus `silent`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -178,10 +179,54 @@ const exchange = section({
   backoffInitialMs: int(1, 10_000).default(250),
 }).prefault({});
 
+/** The HTTP server, and the limits that keep it up when it is public (docs/configuration.md, "Limits"). */
 const server = section({
   host: nonEmptyString().default('127.0.0.1'),
   /** 0 lets the system pick a free port. */
   port: int(0, 65_535).default(8080),
+  /** Longest request URL (longer: 414). */
+  maxUrlLength: int(256, 1_048_576).default(8192),
+  /** Largest header section, request line included (larger: 431). Node's default. */
+  maxHeaderBytes: int(1024, 1_048_576).default(16_384),
+  /** Largest request body (larger: 413); no route reads more than a small JSON. */
+  maxBodyBytes: int(1024, 16_777_216).default(65_536),
+  /** A client that has not sent its headers by then gets 408 and is disconnected. */
+  headersTimeoutMs: int(100, 600_000).default(10_000),
+  /** A client that has not sent its whole request by then gets 408 and is disconnected. */
+  requestTimeoutMs: int(100, 3_600_000).default(30_000),
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: int(100, 600_000).default(5000),
+  /** Open connections per client IP (IPv6: per /64), stream connections included; past it requests get 429. 0: no limit. */
+  maxConnectionsPerIp: int(0, 1_000_000).default(500),
+})
+  .superRefine(requireOrder('server', 'headersTimeoutMs', 'requestTimeoutMs', false))
+  .prefault({});
+
+/** The kline stream server (Binance's WebSocket protocol) klagg serves on the HTTP port: its limits. */
+const streamServer = section({
+  /** Open connections per client IP (IPv6: per /64); one more is refused at its upgrade with 429. 0: no limit. */
+  maxConnectionsPerIp: int(0, 1_000_000).default(300),
+  /** Subscriptions over all the connections of one client IP. 0: no limit. */
+  maxSubscriptionsPerIp: int(0, 100_000_000).default(10_240),
+  /** Binance's 1024. */
+  maxStreamsPerConnection: int(1, 100_000).default(1024),
+  /** Incoming messages (requests, pings, pongs) per second per connection; more closes it (1008). Binance's 10. */
+  maxMessagesPerSecond: int(1, 10_000).default(10),
+  /** Largest incoming message; larger closes the connection (1009). */
+  maxPayloadBytes: int(1024, 16_777_216).default(65_536),
+  /** Unsent bytes a connection may have queued before it is dropped as a slow consumer (1008). */
+  maxBufferedBytes: int(65_536, 1_073_741_824).default(1_048_576),
+}).prefault({});
+
+const addressesExpectation = 'must be a list of IP addresses or CIDR blocks (192.0.2.7, 10.0.0.0/8, 2001:db8::/32)';
+
+/** Who may reach the admin routes besides this machine (they also need `adminToken`). */
+const admin = section({
+  /** Any address may ask (with the token). */
+  allowRemote: z.boolean({ error: 'must be true or false' }).default(false),
+  allowFrom: z
+    .array(z.string({ error: addressesExpectation }).refine(isAddressOrBlock, { error: addressesExpectation }), { error: addressesExpectation })
+    .default(() => []),
 }).prefault({});
 
 /** The scale-out roles (`klagg ingest|aggregate|write|serve`) on NATS JetStream: see docs/scale-out.md. */
@@ -234,12 +279,14 @@ export const klaggConfigSchema = z.strictObject(
     watchdog,
     exchange,
     server,
+    streamServer,
     cluster,
     /** Required by the admin HTTP routes; they are disabled without it. */
     adminToken: z
       .string({ error: 'must be a string of at least 16 characters' })
       .min(16, { error: 'must be a string of at least 16 characters' })
       .optional(),
+    admin,
     log,
   },
   { error: 'must be an object' },

@@ -1,6 +1,7 @@
 /**
  * Admin routes (token required): force-activate, deactivate, repair a symbol's range. Without a configured token
- * they do not exist (404); a missing or wrong `Authorization: Bearer <token>` is 401 (Binance's -2015, as Binance
+ * they do not exist (404); a peer other than loopback that `adminAccess` does not allow is 403 (admin-access.ts);
+ * a missing or wrong `Authorization: Bearer <token>` is 401 (Binance's -2015, as Binance
  * answers a bad API key). Every action is logged on the request's logger (with its request id).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -8,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KlaggError } from '../../domain/errors.ts';
 import { isIntervalName } from '../../domain/interval.ts';
 import { invalidApiKey } from '../binance/binance-replies.ts';
+import { AdminAccess } from './admin-access.ts';
 import type { HttpContext } from './context.ts';
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
@@ -20,8 +22,15 @@ export function tokenMatches(presented: string, expected: string): boolean {
 const bad = (reason: string): KlaggError => new KlaggError('KLAGG_ERR_ADMIN_BAD_REQUEST', { reason });
 const unknown = (symbol: string, detail: string): KlaggError => new KlaggError('KLAGG_ERR_ADMIN_UNKNOWN_SYMBOL', { symbol, detail });
 
+const LOOPBACK_ONLY = new AdminAccess();
+
 function authorize(context: HttpContext, request: FastifyRequest): void {
   if (context.adminToken === undefined || context.adminToken === '') throw new KlaggError('KLAGG_ERR_ADMIN_DISABLED', {});
+  const peer = request.socket.remoteAddress;
+  if (!(context.adminAccess ?? LOOPBACK_ONLY).allows(peer)) {
+    request.log.warn({ peer, url: request.url.slice(0, 200) }, 'admin: refused a request from a remote address');
+    throw new KlaggError('KLAGG_ERR_ADMIN_REMOTE_FORBIDDEN', { address: peer ?? 'an unknown address' });
+  }
   const header = request.headers.authorization;
   const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   if (match === null || !tokenMatches(match[1]!, context.adminToken)) throw invalidApiKey();

@@ -5,6 +5,7 @@ import type { SymbolScales } from '../../domain/kline-engine.ts';
 import { scalesFromSizes } from '../../domain/kline-format.ts';
 import type { Clock } from '../clock.ts';
 import type { KlineStore } from '../db/kline-store.ts';
+import type { AdminAccess } from './admin-access.ts';
 import type { LiveKlineView } from './kline-view.ts';
 
 /** A symbol klagg serves, as `/fapi/v1/exchangeInfo` describes it. Decimals are strings, as Binance sends them. */
@@ -88,6 +89,8 @@ export interface HttpContext {
   readonly about?: ServiceAbout;
   /** Admin routes answer 404 without it. */
   readonly adminToken?: string;
+  /** Who may reach the admin routes besides loopback (default: nobody else). */
+  readonly adminAccess?: AdminAccess;
   /** The symbols klagg serves (exchangeInfo; a klines request for any other symbol is -1121). */
   symbols(): readonly ServedSymbol[];
   /** Scales and initial data to (re)activate a symbol with; undefined when the symbol is unknown. */

@@ -5,7 +5,7 @@
  * other methods is a 405 with `Allow`) from the routes the server registered.
  */
 import { KlaggError } from '../../domain/errors.ts';
-import { BinanceError, methodNotAllowed, serverError, shuttingDown, unknownRoute, urlTooLong } from '../binance/binance-replies.ts';
+import { BinanceError, bodyTooLarge, headersTooLarge, methodNotAllowed, requestTimeout, serverError, shuttingDown, unknownRoute, urlTooLong } from '../binance/binance-replies.ts';
 
 export const isBinancePath = (path: string): boolean => path === '/fapi' || path.startsWith('/fapi/');
 
@@ -30,8 +30,9 @@ const fromBinance = (error: BinanceError): ErrorReply => ({ status: error.status
 const fromKlagg = (error: KlaggError): ErrorReply => ({ status: error.status, body: error.toJSON(), reason: String(error.status), internal: false });
 
 /** A refusal of the server itself (a limit, a shutdown, an unreadable request) on a Binance path, from the table. */
-function binanceRefusal(status: number): BinanceError {
+function binanceRefusal(status: number, bodyLimit: number): BinanceError {
   if (status === 414) return urlTooLong();
+  if (status === 413) return bodyTooLarge(bodyLimit);
   if (status === 503) return shuttingDown();
   return serverError(status);
 }
@@ -42,13 +43,13 @@ export function errorReply(error: unknown, path: string, bodyLimit: number): Err
   if (error instanceof BinanceError) return fromBinance(error);
   if (error instanceof KlaggError) {
     // A registry refusal on a Binance path (a limit of the server itself): Binance's shape, same status.
-    if (binance) return fromBinance(binanceRefusal(error.status));
+    if (binance) return fromBinance(binanceRefusal(error.status, bodyLimit));
     return fromKlagg(error);
   }
   const framework = error as FrameworkError;
   const status = framework.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500 && typeof framework.code === 'string' && framework.code.startsWith('FST_')) {
-    if (binance) return fromBinance(binanceRefusal(status));
+    if (binance) return fromBinance(binanceRefusal(status, bodyLimit));
     if (framework.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fromKlagg(new KlaggError('KLAGG_ERR_HTTP_TOO_LARGE', { limit: bodyLimit }));
     if (framework.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return fromKlagg(new KlaggError('KLAGG_ERR_HTTP_UNSUPPORTED_MEDIA_TYPE', { type: framework.message.replace(/^Unsupported Media Type:?\s*/i, '') }));
     return fromKlagg(new KlaggError('KLAGG_ERR_HTTP_BAD_REQUEST', { reason: framework.message }));
@@ -100,3 +101,33 @@ export class RouteTable {
 }
 
 const escapeRegex = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The limits a request broke before it was a request (see `clientErrorReply`). */
+export interface RequestReadLimits {
+  readonly maxHeaderBytes: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+/**
+ * The reply to a request the server could not read (node:http's 'clientError'): headers over the limit (431), a
+ * client too slow to send its request (408), anything else malformed (400). There is no request yet, so the shape
+ * comes from the request line when it was received (`rawPacket`): a Binance path gets Binance's shape.
+ */
+export function clientErrorReply(code: string | undefined, rawPacket: Buffer | undefined, limits: RequestReadLimits): ErrorReply {
+  const line = rawPacket === undefined ? '' : rawPacket.toString('latin1', 0, Math.min(rawPacket.length, 2048));
+  const binance = isBinancePath(pathOf(/^[A-Z]+ (\S+)/.exec(line)?.[1] ?? ''));
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return binance ? fromBinance(headersTooLarge(limits.maxHeaderBytes)) : fromKlagg(new KlaggError('KLAGG_ERR_HTTP_HEADERS_TOO_LARGE', { limit: limits.maxHeaderBytes }));
+  }
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return binance ? fromBinance(requestTimeout()) : fromKlagg(new KlaggError('KLAGG_ERR_HTTP_REQUEST_TIMEOUT', { headersMs: limits.headersTimeoutMs, requestMs: limits.requestTimeoutMs }));
+  }
+  return binance ? fromBinance(serverError(400)) : fromKlagg(new KlaggError('KLAGG_ERR_HTTP_BAD_REQUEST', { reason: 'malformed HTTP request' }));
+}
+
+/** The path of a request URL (without the query). */
+export const pathOf = (url: string): string => {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+};

@@ -18,7 +18,8 @@
  * values — and no open update of a kline after its final. Limits per connection: `maxStreamsPerConnection` streams,
  * `maxMessagesPerSecond` incoming messages (→ close 1008 "Too many requests"), `maxBufferedBytes` unsent bytes (→ close
  * 1008 "slow consumer: buffer exceeded" and dropped; nothing more is queued for it, so memory stays bounded),
- * `maxPayloadBytes` per incoming message (→ close 1009). `close()` says 1001 "going away" to every client.
+ * `maxPayloadBytes` per incoming message (→ close 1009). Per client IP: `maxConnectionsPerIp` open connections and
+ * `maxSubscriptionsPerIp` streams over them (→ upgrade refused 429; SUBSCRIBE: an error reply). `close()` says 1001 "going away" to every client.
  *
  * Fan-out: an event is serialized once (its `E` is the event's, the same for every subscriber) and each form, raw and
  * combined, framed once into bytes when a subscriber first needs it. Sends go in batches, each leaving in one socket
@@ -73,6 +74,10 @@ export interface KlineStreamServerOptions {
   readonly closeGraceMs?: number;
   /** Largest incoming message (a request); bigger closes the connection with 1009. Default 64 KiB. */
   readonly maxPayloadBytes?: number;
+  /** Open connections per client IP (IPv6: per /64); one more is refused with 429. 0: no limit. Default 300. */
+  readonly maxConnectionsPerIp?: number;
+  /** Subscriptions over all the connections of one client IP. 0: no limit. Default 10 240 (ten full connections). */
+  readonly maxSubscriptionsPerIp?: number;
   /**
    * A symbol's scales (from its tick and step sizes): every kline is sent with its decimals at them, as Binance
    * formats it. Klines of a symbol it does not know (undefined), or all when absent, are sent as they come.
@@ -126,6 +131,7 @@ export class KlineStreamServer {
     finalsSent: 0,
     revisionsSent: 0,
     slowConsumersDropped: 0,
+    slowConsumerBacklogMax: 0,
     overScaleFields: 0,
   };
   readonly #clock: Clock;
@@ -158,6 +164,8 @@ export class KlineStreamServer {
       maxStreamsPerConnection: options.maxStreamsPerConnection ?? 1024,
       maxMessagesPerSecond: options.maxMessagesPerSecond ?? 10,
       maxPayloadBytes: options.maxPayloadBytes,
+      maxConnectionsPerIp: options.maxConnectionsPerIp ?? 300,
+      maxSubscriptionsPerIp: options.maxSubscriptionsPerIp ?? 10_240,
       closeGraceMs: options.closeGraceMs,
       handlers: {
         route: (url) => rules.route(url),
@@ -183,6 +191,9 @@ export class KlineStreamServer {
       requestErrors: ws.requestErrors,
       rejectedUpgrades: ws.rejectedUpgrades,
       closedMessageTooBig: ws.closedMessageTooBig,
+      refusedConnectionsPerIp: ws.refusedConnectionsPerIp,
+      refusedSubscriptionsPerIp: ws.refusedSubscriptionsPerIp,
+      refusedStreamsPerConnection: ws.refusedStreamsPerConnection,
       clientCloses: ws.clientCloses,
       clientGoingAway: ws.clientGoingAway,
     };
@@ -356,7 +367,8 @@ export class KlineStreamServer {
   #dropSlow(connection: Connection): void {
     if (connection.closing) return;
     this.#stats.slowConsumersDropped++;
-    this.#log.warn({ bufferedAmount: connection.ws.bufferedAmount, limit: this.#maxBuffered }, 'stream server: dropping a slow consumer');
+    this.#stats.slowConsumerBacklogMax = Math.max(this.#stats.slowConsumerBacklogMax, connection.ws.bufferedAmount);
+    this.#log.warn({ peer: connection.peer, bufferedAmount: connection.ws.bufferedAmount, limit: this.#maxBuffered }, 'stream server: dropping a slow consumer');
     this.#ws.closeWith(connection, 1008, SLOW_CONSUMER_REASON);
   }
 

@@ -20,6 +20,11 @@ export interface KlineStreamStats {
   /** Corrected finals (revision ≥ 1) sent, counted per subscriber. */
   revisionsSent: number;
   slowConsumersDropped: number;
+  /**
+   * The largest backlog (unsent bytes, `ws.bufferedAmount`) a slow consumer had when it was dropped: what one slow
+   * reader can cost, at most `maxBufferedBytes` plus one batch.
+   */
+  slowConsumerBacklogMax: number;
   closedTooManyRequests: number;
   requests: number;
   requestErrors: number;
@@ -29,6 +34,12 @@ export interface KlineStreamStats {
   overScaleFields: number;
   /** Closed (1009) for an incoming message over `maxPayloadBytes`. */
   closedMessageTooBig: number;
+  /** Upgrades refused (429): the client's IP had `maxConnectionsPerIp` connections open. */
+  refusedConnectionsPerIp: number;
+  /** Upgrades (429) and SUBSCRIBEs refused for going past `maxSubscriptionsPerIp`. */
+  refusedSubscriptionsPerIp: number;
+  /** Upgrades (400) and SUBSCRIBEs refused for going past `maxStreamsPerConnection`. */
+  refusedStreamsPerConnection: number;
   /** Closes started by clients, and how many of them said 1001 "going away". */
   clientCloses: number;
   clientGoingAway: number;
@@ -37,5 +48,5 @@ export interface KlineStreamStats {
 /** The counters this server keeps itself (the connection counters are BinanceWsServer's). */
 export type DeliveryStats = Pick<
   KlineStreamStats,
-  'unknownSymbolSubscriptions' | 'messagesSent' | 'eventsSerialized' | 'payloadsBuilt' | 'sendBatches' | 'finalsSent' | 'revisionsSent' | 'slowConsumersDropped' | 'overScaleFields'
+  'unknownSymbolSubscriptions' | 'messagesSent' | 'eventsSerialized' | 'payloadsBuilt' | 'sendBatches' | 'finalsSent' | 'revisionsSent' | 'slowConsumersDropped' | 'slowConsumerBacklogMax' | 'overScaleFields'
 >;

@@ -25,7 +25,26 @@ const SYSTEM_DEFAULTS: KlaggConfig = {
     maxRetries: 5,
     backoffInitialMs: 250,
   },
-  server: { host: '127.0.0.1', port: 8080 },
+  // The limits of a public endpoint (docs/configuration.md, "Limits"): Node's header size, Binance's stream rules.
+  server: {
+    host: '127.0.0.1',
+    port: 8080,
+    maxUrlLength: 8192,
+    maxHeaderBytes: 16_384,
+    maxBodyBytes: 65_536,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 30_000,
+    keepAliveTimeoutMs: 5000,
+    maxConnectionsPerIp: 500,
+  },
+  streamServer: {
+    maxConnectionsPerIp: 300,
+    maxSubscriptionsPerIp: 10_240,
+    maxStreamsPerConnection: 1024,
+    maxMessagesPerSecond: 10,
+    maxPayloadBytes: 65_536,
+    maxBufferedBytes: 1_048_576,
+  },
   // scale-out.md's design values.
   cluster: {
     servers: 'nats://127.0.0.1:4222',
@@ -42,6 +61,7 @@ const SYSTEM_DEFAULTS: KlaggConfig = {
     moveTimeoutMs: 2_000,
     watermarkMs: 500,
   },
+  admin: { allowRemote: false, allowFrom: [] },
   log: { level: 'info', pretty: 'auto' },
 };
 
@@ -330,7 +350,7 @@ t.test('unknown key in the file, at any depth', async (t) => {
   );
   const byPath = new Map(error.issues.map((issue) => [issue.path, issue.message]));
   t.equal(byPath.get('gateway.pullTimeout'), 'unknown setting, did you mean gateway.pullTimeoutMs?');
-  t.equal(byPath.get('server.tls'), 'unknown setting (known here: host, port)');
+  t.equal(byPath.get('server.tls'), 'unknown setting (known here: host, port, maxUrlLength, maxHeaderBytes, maxBodyBytes, headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, maxConnectionsPerIp)');
   t.match(byPath.get('colour'), /^unknown setting \(known here: venue, market, intervals, .*log\)$/);
   t.match(error.message, `gateway.pullTimeout: unknown setting, did you mean gateway.pullTimeoutMs? (from file ${file})`);
 
@@ -514,4 +534,17 @@ t.test('ConfigError', async (t) => {
   t.ok(Object.isFrozen(error.issues));
   t.equal(error.message, 'invalid klagg configuration (1 problem):\n  workers.count: must be an integer from 1 to 64, got 0 (from env KLAGG_WORKERS__COUNT)');
   t.equal(formatConfigIssue({ path: 'a.b', message: 'must be x, got 1', source: 'default' }), 'a.b: must be x, got 1 (default)');
+});
+
+t.test('limits: streamServer, admin.allowFrom from the environment; bad addresses and timeouts out of order refused', async (t) => {
+  const config = loadConfig({
+    env: { KLAGG_STREAM_SERVER__MAX_CONNECTIONS_PER_IP: '0', KLAGG_ADMIN__ALLOW_FROM: '192.0.2.7, 10.0.0.0/8,2001:db8::/32', KLAGG_SERVER__MAX_BODY_BYTES: '2048' },
+  });
+  t.equal(config.streamServer.maxConnectionsPerIp, 0, '0: no limit');
+  t.same(config.admin.allowFrom, ['192.0.2.7', '10.0.0.0/8', '2001:db8::/32']);
+  t.equal(config.server.maxBodyBytes, 2048);
+  const bad = onlyIssue(t, { env: { KLAGG_ADMIN__ALLOW_FROM: '10.0.0.0/33' } });
+  t.match(bad.issue, { path: 'admin.allowFrom[0]', message: /must be a list of IP addresses or CIDR blocks/ });
+  const order = onlyIssue(t, { file: jsonFile(t, { server: { headersTimeoutMs: 5000, requestTimeoutMs: 1000 } }) });
+  t.match(order.issue, { path: 'server.headersTimeoutMs', message: /must be at most server.requestTimeoutMs \(1000\)/ });
 });
