@@ -93,6 +93,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     isKnownSymbol: (symbol) => service.symbols.includes(symbol),
     scalesOf: (symbol) => scalesFromSizes(manager.exchangeSymbol(symbol)),
   });
+  http.metrics.attachStreamClients(() => streams.stats);
   return {
     http,
     streams,
