@@ -15,6 +15,7 @@ import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { handleStreamRequest, validRequestId, type StreamSession } from '../../src/infra/binance-ws/request-protocol.ts';
 import { FakeExchange } from '../../src/infra/fake-exchange/fake-exchange.ts';
+import { HttpMetrics } from '../../src/infra/http/metrics.ts';
 import { WsClient, type Json } from '../support/ws-client.ts';
 import { startHarness } from '../infra/stream-server/helpers.ts';
 import { fuzzParameters, fuzzRuns, fuzzTitle } from '../support/fuzz.ts';
@@ -135,13 +136,23 @@ interface Server {
   /** A stream the server accepts in SUBSCRIBE. */
   readonly validStream: string;
   stats(): { requests: number; requestErrors: number; closedMessageTooBig: number };
+  /** klagg's Prometheus metrics with the server's counters attached, as `klagg run` serves them. */
+  readonly metrics?: HttpMetrics;
+}
+
+/** The value of a counter in the metrics. */
+async function metricValue(metrics: HttpMetrics, name: string): Promise<number> {
+  const metric = metrics.registry.getSingleMetric(name);
+  return metric === undefined ? Number.NaN : (await metric.get()).values.reduce((sum, { value }) => sum + value, 0);
 }
 
 /** klagg's kline stream server on loopback, with no message rate limit in the way. */
 async function klaggStreams(t: Test): Promise<Server> {
   const h = await startHarness({ maxMessagesPerSecond: 1_000_000 });
   t.teardown(() => h.close());
-  return { url: `${h.base}/market/ws`, validStream: 'btcusdt@kline_1m', stats: () => h.streams.stats };
+  const metrics = new HttpMetrics({ defaultMetrics: false });
+  metrics.attachStreamClients(() => h.streams.stats);
+  return { url: `${h.base}/market/ws`, validStream: 'btcusdt@kline_1m', stats: () => h.streams.stats, metrics };
 }
 
 /** The fake exchange's market streams (nothing published: only replies arrive). */
@@ -181,6 +192,10 @@ async function fuzzConnection(t: Test, server: Server, runs: number): Promise<vo
   t.equal(after.requests - before.requests, sent, 'every message counted');
   t.equal(after.requestErrors - before.requestErrors, errors, 'every error reply counted');
   t.ok(errors > 0, `${errors} error replies`);
+  if (server.metrics !== undefined) {
+    t.equal(await metricValue(server.metrics, 'klagg_ws_requests_total'), after.requests, 'klagg_ws_requests_total');
+    t.equal(await metricValue(server.metrics, 'klagg_ws_request_errors_total'), after.requestErrors, 'klagg_ws_request_errors_total');
+  }
 }
 
 /** Messages over the limit close with 1009; text frames that are not UTF-8 with 1007; other clients are unaffected. */
@@ -215,6 +230,7 @@ async function fuzzClosing(t: Test, server: Server, runs: number): Promise<void>
     fuzzParameters(runs),
   );
   t.equal(server.stats().closedMessageTooBig - before, tooBig, 'each close for size counted');
+  if (server.metrics !== undefined) t.equal(await metricValue(server.metrics, 'klagg_ws_closed_message_too_big_total'), server.stats().closedMessageTooBig, 'klagg_ws_closed_message_too_big_total');
 }
 
 t.test(fuzzTitle(fuzzRuns(2000), "control messages to klagg's kline stream server over a socket: a reply with the id, still usable, counted"), async (t) => {
