@@ -157,7 +157,12 @@ export class SymbolManager {
       return;
     }
     if (!Array.isArray(items)) return;
-    const unseen = items.some((item) => typeof (item as { s?: unknown }).s === 'string' && !this.#active.has((item as { s: string }).s) && !this.#ignored((item as { s: string }).s));
+    // Items of any JSON type may arrive (a null among them must not throw out of the socket's message handler).
+    const symbolOf = (item: unknown): unknown => (typeof item === 'object' && item !== null ? (item as { s?: unknown }).s : undefined);
+    const unseen = items.some((item) => {
+      const symbol = symbolOf(item);
+      return typeof symbol === 'string' && !this.#active.has(symbol) && !this.#ignored(symbol);
+    });
     if (unseen) void this.refresh();
   }
 

@@ -154,8 +154,10 @@ export function readExchangeKline(frame: Buffer): { symbol: string; lastTradeId:
   } catch {
     return undefined;
   }
-  const data = (parsed as { data?: { e?: unknown; k?: { s?: unknown; L?: unknown } } }).data;
-  const k = data?.k;
-  if (data?.e !== 'kline' || k === undefined || typeof k.s !== 'string' || typeof k.L !== 'number' || !Number.isSafeInteger(k.L)) return undefined;
-  return { symbol: k.s, lastTradeId: k.L };
+  // Any JSON may arrive here (the frame only mentioned `@kline_`): every level is checked to be an object first.
+  const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
+  const data = isObject(parsed) ? parsed['data'] : undefined;
+  const k = isObject(data) ? data['k'] : undefined;
+  if (!isObject(data) || data['e'] !== 'kline' || !isObject(k) || typeof k['s'] !== 'string' || typeof k['L'] !== 'number' || !Number.isSafeInteger(k['L'])) return undefined;
+  return { symbol: k['s'], lastTradeId: k['L'] };
 }

@@ -108,6 +108,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     scalesOf: (symbol) => scalesFromSizes(manager.exchangeSymbol(symbol)),
   });
   http.limits.attachStreams(() => streams.stats);
+  http.metrics.attachStreamClients(() => streams.stats);
   return {
     http,
     streams,

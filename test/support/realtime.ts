@@ -36,6 +36,8 @@ export interface RealtimeOptions {
   readonly prefix: string;
   /** Workers in worker threads, each owning its symbols' exchange connections (per-worker I/O). */
   readonly threads?: boolean;
+  /** Where klagg connects for the exchange's streams instead of the exchange itself (a proxy in between). */
+  readonly streamsVia?: (exchangeWsUrl: string) => Promise<string>;
 }
 
 export interface StreamEvent {
@@ -68,6 +70,7 @@ export async function startRealtime(t: Test, options: RealtimeOptions): Promise<
   let streamServer: KlineStreamServer | undefined;
   let client: WsClient | undefined;
   const serviceClock = new OffsetClock(systemClock);
+  const wsBaseUrl = options.streamsVia === undefined ? exchange.wsUrl : await options.streamsVia(exchange.wsUrl);
   // The stream server keeps one source across service restarts: each service instance feeds it.
   const forward = new Set<BatchListener>();
   const rt: Realtime = {
@@ -84,6 +87,7 @@ export async function startRealtime(t: Test, options: RealtimeOptions): Promise<
         intervals: options.intervals,
         store,
         clock: serviceClock,
+        wsBaseUrl,
         trailingGaps: { confirmMs: 1_500, checkIntervalMs: 250 },
         system: { threads: options.threads ?? false },
       });

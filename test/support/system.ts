@@ -44,19 +44,19 @@ export function startSystem(options: Pick<KlaggSystemOptions, 'sink' | 'interval
   return system;
 }
 
-/** A KlaggService (not started) on binance/usdm connected to `exchange`, with REALTIME_SYSTEM's tuning unless `options.system` says otherwise. */
+/** A KlaggService (not started) on binance/usdm connected to `exchange` (its streams through `wsBaseUrl` when given), with REALTIME_SYSTEM's tuning unless `options.system` says otherwise. */
 export function serviceOn(
   exchange: FakeExchange,
-  options: Omit<KlaggServiceOptions, 'venue' | 'market' | 'restBaseUrl' | 'wsBaseUrl' | 'logger' | 'clock' | 'system'> & Partial<Pick<KlaggServiceOptions, 'logger' | 'clock'>> & { system?: Partial<KlaggServiceOptions['system']> },
+  options: Omit<KlaggServiceOptions, 'venue' | 'market' | 'restBaseUrl' | 'wsBaseUrl' | 'logger' | 'clock' | 'system'> & Partial<Pick<KlaggServiceOptions, 'logger' | 'clock' | 'wsBaseUrl'>> & { system?: Partial<KlaggServiceOptions['system']> },
 ): KlaggService {
   return new KlaggService({
     venue: 'binance',
     market: 'usdm',
     restBaseUrl: exchange.restUrl,
-    wsBaseUrl: exchange.wsUrl,
     logger: silentLogger,
     clock: systemClock,
     ...options,
+    wsBaseUrl: options.wsBaseUrl ?? exchange.wsUrl,
     system: { ...REALTIME_SYSTEM, ...options.system },
   });
 }

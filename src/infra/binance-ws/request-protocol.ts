@@ -27,6 +27,10 @@ export type ProtocolOutcome =
   | { readonly kind: 'error'; readonly reply: object; readonly limit?: 'streams_per_connection' | 'subscriptions_per_ip' };
 
 const METHODS = '`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`';
+/** Longest part of a client's own message an error quotes back: enough to recognise it, never a whole huge message. */
+const MAX_QUOTED = 100;
+
+const quoted = (text: string): string => (text.length <= MAX_QUOTED ? text : `${text.slice(0, MAX_QUOTED)}…`);
 
 /**
  * An unsigned integer as the futures docs say — or a short string, which Binance's own connectors send (and the
@@ -85,6 +89,6 @@ export function handleStreamRequest(text: string, session: StreamSession, rules:
       return { kind: 'reply', reply: { result: null, id } };
     }
     default:
-      return fail(2, `Invalid request: unknown variant \`${typeof method === 'string' ? method : JSON.stringify(method)}\`, expected one of ${METHODS}`, id);
+      return fail(2, `Invalid request: unknown variant \`${quoted(typeof method === 'string' ? method : JSON.stringify(method))}\`, expected one of ${METHODS}`, id);
   }
 }

@@ -11,11 +11,18 @@ import { isPlainObject, type Layers, type Origin } from './layers.ts';
 import { keysAt } from './schema-walk.ts';
 import { CREDENTIAL_URL_PATHS, SECRET_PATHS, type RelatedIssueParams } from './schema.ts';
 
-/** `['intervals', 1]` → `intervals[1]`. */
+/** A key that reads as itself in a dotted path; any other (empty, dotted, spaced, a line break) is shown quoted. */
+const PLAIN_KEY = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/**
+ * `['intervals', 1]` → `intervals[1]`; an unknown key of any other spelling quoted, `gateway["a.b"]`, so that each
+ * issue stays one line and says exactly which key is meant.
+ */
 function displayPath(path: readonly PropertyKey[]): string {
   let text = '';
   for (const segment of path) {
     if (typeof segment === 'number') text += `[${segment}]`;
+    else if (typeof segment === 'string' && !PLAIN_KEY.test(segment)) text += `[${JSON.stringify(segment)}]`;
     else text += text === '' ? String(segment) : `.${String(segment)}`;
   }
   return text;

@@ -140,7 +140,10 @@ export class HttpServer {
       // A path that does not decode (bad %-escape) matches no route.
       frameworkErrors: (_error, request, reply) => {
         request.metricRoute = 'unmatched';
-        void this.#refuse(request, reply, unmatchedReply(request.method, pathOf(request.url), []));
+        const answer = unmatchedReply(request.method, pathOf(request.url), []);
+        void this.#refuse(request, reply, answer);
+        // Answered before the request's lifecycle starts: the onResponse hook that counts requests never runs for it.
+        this.metrics.countRequest(request.method, 'unmatched', answer.status, answer.reason);
       },
       clientErrorHandler: (error, socket) => this.#onClientError(error as unknown as ClientError, socket as HttpSocket),
     }) as unknown as FastifyInstance;

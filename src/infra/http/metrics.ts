@@ -20,6 +20,15 @@ export interface StreamMetricsSource {
   watermarkLagMs(): number;
 }
 
+/** What the metrics read from klagg's kline stream server about its clients' messages. */
+export interface StreamClientStats {
+  readonly requests: number;
+  readonly requestErrors: number;
+  readonly closedMessageTooBig: number;
+  readonly closedTooManyRequests: number;
+  readonly rejectedUpgrades: number;
+}
+
 export interface MetricsOptions {
   /** The exchange streams (absent: a replay, or attached later with `attachStreams`). */
   readonly streams?: StreamMetricsSource;
@@ -61,21 +70,31 @@ export class HttpMetrics {
 
   /** Trailing-gap counters of the exchange watch (read at every scrape). */
   attachTrailingGaps(stats: { readonly suspected: number; readonly found: number; readonly falseAlarms: number }): void {
-    const registers = [this.registry];
-    const counter = (name: string, help: string, read: () => number): void => {
-      new client.Counter({
-        name: `${this.#prefix}${name}`,
-        help,
-        registers,
-        collect() {
-          this.reset();
-          this.inc(read());
-        },
-      });
-    };
-    counter('trailing_gaps_suspected_total', 'REST checks because the exchange’s last trade id stayed ahead of klagg’s', () => stats.suspected);
-    counter('trailing_gaps_found_total', 'Trailing gaps found: trades lost before a quiet spell, fetched over REST', () => stats.found);
-    counter('trailing_gaps_false_alarms_total', 'Checks that found nothing (ids of trades the exchange never aggregates)', () => stats.falseAlarms);
+    this.#mirror('trailing_gaps_suspected_total', 'REST checks because the exchange’s last trade id stayed ahead of klagg’s', () => stats.suspected);
+    this.#mirror('trailing_gaps_found_total', 'Trailing gaps found: trades lost before a quiet spell, fetched over REST', () => stats.found);
+    this.#mirror('trailing_gaps_false_alarms_total', 'Checks that found nothing (ids of trades the exchange never aggregates)', () => stats.falseAlarms);
+  }
+
+  /** The kline stream server's counters of what its clients sent (read at every scrape). */
+  attachStreamClients(stats: () => StreamClientStats): void {
+    this.#mirror('ws_requests_total', 'Control messages (SUBSCRIBE, LIST_SUBSCRIPTIONS…) received from kline stream clients', () => stats().requests);
+    this.#mirror('ws_request_errors_total', 'Control messages answered with an error (not JSON, unknown method, bad params or id, invalid stream)', () => stats().requestErrors);
+    // Clients closed for a message over the size or rate limit are counted by limit in
+    // klagg_limits_ws_clients_dropped_total{reason} (limit-metrics.ts), not twice.
+    this.#mirror('ws_rejected_upgrades_total', 'Stream connections refused (bad path or stream in the URL, too many streams, shutting down)', () => stats().rejectedUpgrades);
+  }
+
+  /** A counter that mirrors a monotonic total kept elsewhere, read at every scrape. */
+  #mirror(name: string, help: string, read: () => number): void {
+    new client.Counter({
+      name: `${this.#prefix}${name}`,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
   }
 
   /**
