@@ -3,7 +3,8 @@
  * (REST, weight 1), because a lost connection can take a symbol's last trades *and* the kline events that would have
  * shown them. A symbol without a new trade for `quietAfterMs` is checked, then again after twice as long each time
  * nothing was missing (up to `maxRecheckMs`), so a long quiet spell costs a few checks, not one a second; every
- * symbol of a connection that was lost and came back is checked once the reconnect settled. The exchange having more
+ * symbol of a connection that was lost and came back is checked once the reconnect settled, unless it traded again
+ * meanwhile. The exchange having more
  * trades in klagg's last traded minute, or any in a later one, means trades are missing: the symbol is caught up over
  * REST.
  *
@@ -23,6 +24,8 @@ interface QuietState {
   backoffMs: number;
   /** A reconnect asked for a check once this time has passed (−1: none). */
   reconnectCheckAt: number;
+  /** When that reconnect happened (elapsed ms). */
+  reconnectedAt: number;
   inFlight: boolean;
 }
 
@@ -68,14 +71,16 @@ export class QuietSymbolCheck {
   }
 
   #fresh(minute: TradedMinute, now: number): QuietState {
-    return { minute, changedAt: now, nextCheckAt: now + this.#options.quietAfterMs, backoffMs: this.#options.quietAfterMs, reconnectCheckAt: -1, inFlight: false };
+    return { minute, changedAt: now, nextCheckAt: now + this.#options.quietAfterMs, backoffMs: this.#options.quietAfterMs, reconnectCheckAt: -1, reconnectedAt: -1, inFlight: false };
   }
 
   /** The symbols' connection was lost and is back: frames may be missing. */
   onReconnected(symbols: readonly string[], now: number): void {
     for (const symbol of symbols) {
       const state = this.#symbols.get(symbol);
-      if (state !== undefined) state.reconnectCheckAt = now + this.#options.settleMs;
+      if (state === undefined) continue;
+      state.reconnectCheckAt = now + this.#options.settleMs;
+      state.reconnectedAt = now;
     }
   }
 
@@ -84,7 +89,15 @@ export class QuietSymbolCheck {
     const due: { symbol: string; minute: TradedMinute }[] = [];
     for (const [symbol, state] of this.#symbols) {
       if (state.inFlight) continue;
-      const afterReconnect = state.reconnectCheckAt >= 0 && now >= state.reconnectCheckAt;
+      let afterReconnect = state.reconnectCheckAt >= 0 && now >= state.reconnectCheckAt;
+      if (afterReconnect && state.changedAt > state.reconnectedAt) {
+        // It traded again since the reconnect: a trade the connection lost shows as a gap in the ids of the trades
+        // that came after it (repaired as any gap), so no REST check is needed. Checking anyway would always find
+        // "more" in the minute under way of an active symbol and catch every symbol of the connection up over REST (a
+        // weight storm after each reconnect). Should the symbol go quiet right away, the quiet check still comes.
+        state.reconnectCheckAt = -1;
+        afterReconnect = false;
+      }
       const quiet = now >= state.nextCheckAt;
       if (!afterReconnect && !quiet) continue;
       state.inFlight = true;
