@@ -75,7 +75,7 @@ export function backfillCommand(host: CommandHost): Command {
       const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'backfill [{bar}] {value}/{total} symbols | {klines} klines | {current}', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
       let lastLog = 0;
       const onProgress = (p: BackfillProgress): void => {
-        bar?.update(p.symbolsDone + p.symbolsFailed, { klines: p.klinesWritten, current: p.currentSymbols.join(' ') });
+        bar?.update(p.symbolsDone, { klines: p.klinesWritten, current: p.currentSymbols.join(' ') });
         if (!bar && Date.now() - lastLog > 5_000) {
           lastLog = Date.now();
           log.info({ progress: p }, 'backfill progress');
