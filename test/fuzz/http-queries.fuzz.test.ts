@@ -14,20 +14,16 @@ import fc from 'fast-check';
 import { request as httpRequest } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import type { IntervalName } from '../../src/domain/interval.ts';
-import { systemClock } from '../../src/infra/clock.ts';
 import { KlineStore } from '../../src/infra/db/kline-store.ts';
 import { openDatabase } from '../../src/infra/db/open-database.ts';
-import type { HttpContext } from '../../src/infra/http/context.ts';
 import { chartStaticRoutes } from '../../src/infra/http/chart-routes.ts';
 import { HttpServer } from '../../src/infra/http/http-server.ts';
-import { LiveKlineView } from '../../src/infra/http/kline-view.ts';
 import { InspectorHub } from '../../src/infra/inspector/inspector-hub.ts';
 import { InspectorServer } from '../../src/infra/inspector/inspector-routes.ts';
 import { KLAGG_MACHINES } from '../../src/machines/registry.ts';
-import { MemorySink } from '../support/memory-sink.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 import { fuzzParameters, fuzzRuns, fuzzTitle } from '../support/fuzz.ts';
-import { newSystem, SCALES, silentLogger, XRPETH } from '../infra/http/helpers.ts';
+import { SCALES, silentLogger, testHttpContext, XRPETH } from '../infra/http/helpers.ts';
 
 const TOKEN = 'fuzz-admin-token-0123456789';
 const INTERVALS: readonly IntervalName[] = ['1m', '1h'];
@@ -43,27 +39,18 @@ async function setup(t: Test) {
   t.teardown(() => handle.close());
   const store = new KlineStore(handle.db);
   const hub = new InspectorHub({ throttleMs: 0, machines: KLAGG_MACHINES });
-  const system = newSystem(new MemorySink(), INTERVALS, { inspect: hub.inspect });
-  t.teardown(() => system.stop());
-  const view = new LiveKlineView(system);
-  t.teardown(() => view.close());
-  const context: HttpContext = {
-    venue: 'binance',
-    market: 'usdm',
+  const context = testHttpContext(t, {
     intervals: INTERVALS,
+    systemOptions: { inspect: hub.inspect },
     store,
-    system,
-    view,
-    clock: systemClock,
     adminToken: TOKEN,
-    symbols: () => [XRPETH],
     activationFor: async (symbol) => (symbol === 'XRPETH' ? { symbol, scales: SCALES, initialData: await store.latest('binance', 'usdm', symbol, INTERVALS) } : undefined),
     // The repair itself needs an exchange; the routes must only ever ask for a well-formed one.
     repair: async (symbol, interval, from, to) => {
       if (!INTERVALS.includes(interval) || !Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from > to) throw new Error(`ill-formed repair ${symbol} ${interval} ${from} ${to}`);
       return { klines: 0 };
     },
-  };
+  });
   const inspector = new InspectorServer(hub, { heartbeatMs: 0 });
   t.teardown(() => inspector.close());
   const http = await HttpServer.start({ host: '127.0.0.1', port: 0, context, logger: silentLogger, defaultMetrics: false, staticRoutes: chartStaticRoutes(), mounts: [inspector.mount] });

@@ -11,7 +11,9 @@ import type { Logger } from '../../../src/infra/logger.ts';
 import type { HttpContext, ServedSymbol } from '../../../src/infra/http/context.ts';
 import { HttpServer } from '../../../src/infra/http/http-server.ts';
 import { LiveKlineView } from '../../../src/infra/http/kline-view.ts';
+import { MemorySink } from '../../support/memory-sink.ts';
 import { silentLogger, startSystem } from '../../support/system.ts';
+import type { Test } from 'tap';
 
 export { silentLogger };
 
@@ -31,6 +33,33 @@ export function newSystem(sink: KlineSink, intervals: readonly IntervalName[], o
     watchdog: { checkIntervalMs: 50 },
     ...overrides,
   });
+}
+
+/**
+ * The context of a server over a fresh system that writes nowhere (torn down with the test): XRPETH served, the
+ * admin token `adminToken`, no activation; `overrides` replace any of it (a store, an inspector, a repair…).
+ */
+export function testHttpContext(
+  t: Test,
+  options: { readonly intervals?: readonly IntervalName[]; readonly systemOptions?: Partial<KlaggSystemOptions>; readonly adminToken?: string } & Partial<HttpContext> = {},
+): HttpContext {
+  const { intervals = ['1m'], systemOptions, ...overrides } = options;
+  const system = newSystem(new MemorySink(), intervals, systemOptions);
+  t.teardown(() => system.stop());
+  const view = new LiveKlineView(system);
+  t.teardown(() => view.close());
+  return {
+    venue: 'binance',
+    market: 'usdm',
+    intervals,
+    store: { range: async () => [] },
+    system,
+    view,
+    clock: systemClock,
+    symbols: () => [XRPETH],
+    activationFor: async () => undefined,
+    ...overrides,
+  };
 }
 
 export interface Served {

@@ -8,34 +8,14 @@
 import { connect, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import t, { type Test } from 'tap';
-import { systemClock } from '../../../src/infra/clock.ts';
 import { AdminAccess } from '../../../src/infra/http/admin-access.ts';
-import type { HttpContext } from '../../../src/infra/http/context.ts';
 import { HttpServer, type HttpServerOptions } from '../../../src/infra/http/http-server.ts';
-import { LiveKlineView } from '../../../src/infra/http/kline-view.ts';
-import { MemorySink } from '../../support/memory-sink.ts';
-import { getJson, newSystem, silentLogger, XRPETH } from './helpers.ts';
+import { getJson, silentLogger, testHttpContext, XRPETH } from './helpers.ts';
 
 const TOKEN = 'a-long-enough-admin-token';
 
 async function setup(t: Test, options: Partial<HttpServerOptions> = {}, adminAccess?: AdminAccess): Promise<HttpServer> {
-  const system = newSystem(new MemorySink(), ['1m']);
-  t.teardown(() => system.stop());
-  const view = new LiveKlineView(system);
-  t.teardown(() => view.close());
-  const context: HttpContext = {
-    venue: 'binance',
-    market: 'usdm',
-    intervals: ['1m'],
-    store: { range: async () => [] },
-    system,
-    view,
-    clock: systemClock,
-    adminToken: TOKEN,
-    adminAccess,
-    symbols: () => [XRPETH],
-    activationFor: async () => undefined,
-  };
+  const context = testHttpContext(t, { adminToken: TOKEN, adminAccess });
   const http = await HttpServer.start({ host: '127.0.0.1', port: 0, context, logger: silentLogger, defaultMetrics: false, ...options });
   t.teardown(() => http.close());
   return http;
