@@ -6,6 +6,10 @@
  * Exit code 1 when a trade is lost, a kline differs from the fault-free replay or a client's last event is stale.
  *
  * Options: --minutes N (default 30), --symbols, --rate (trades/s), --clients, --outage-seconds, --seed.
+ *
+ * The npm script gives this process a 12 GB heap: the fake exchange keeps every trade it published (REST aggTrades
+ * serves gap repairs from them, the 24 h ticker reads them), ~200 bytes each — 7 GB after 30 minutes at 20,000/s,
+ * over V8's default limit (~4 GB here). The service's memory is its own process's.
  */
 import { parseArgs } from 'node:util';
 import { runSoak } from '../test/support/soak/soak-run.ts';

@@ -63,8 +63,9 @@ export class RecoveryTracker {
     return record;
   }
 
+  /** Faults that have ended and are neither recovered nor given up on. */
   get pending(): number {
-    return this.records.filter((r) => r.recoveredAt === undefined && r.timedOut !== true).length;
+    return this.records.filter((r) => r.endAt !== undefined && r.recoveredAt === undefined && r.timedOut !== true).length;
   }
 
   /** One round: ends noted (targets taken), then the store compared with the targets of every ended fault. */

@@ -71,12 +71,17 @@ function percentile(values: readonly number[], p: number): number {
 /** Recovery by fault kind: injected, recovered, median and max seconds, not recovered. */
 export function recoveryTable(faults: readonly FaultRecord[]): string[] {
   const kinds = [...new Set(faults.map((f) => f.kind))].sort();
-  const lines = ['recovery by fault kind (s from the fault’s end until every trade published by then is stored):', '  kind                  n  recovered   p50    max   not recovered'];
+  const lines = [
+    'recovery by fault kind (s from the fault’s end until every trade published by then is stored; "never ended": the',
+    'trades it held back were never published — a symbol quiet until the end):',
+    '  kind                  n  recovered   p50    max   not recovered   never ended',
+  ];
   for (const kind of kinds) {
     const of = faults.filter((f) => f.kind === kind);
     const times = of.filter((f) => f.recoveredAt !== undefined && f.endAt !== undefined).map((f) => f.recoveredAt! - f.endAt!);
-    const missing = of.length - times.length;
-    lines.push(`  ${kind.padEnd(20)} ${String(of.length).padStart(3)}  ${String(times.length).padStart(9)}  ${seconds(percentile(times, 50)).padStart(5)}  ${seconds(times.length === 0 ? Number.NaN : Math.max(...times)).padStart(5)}   ${missing}`);
+    const neverEnded = of.filter((f) => f.endAt === undefined).length;
+    const missing = of.length - times.length - neverEnded;
+    lines.push(`  ${kind.padEnd(20)} ${String(of.length).padStart(3)}  ${String(times.length).padStart(9)}  ${seconds(percentile(times, 50)).padStart(5)}  ${seconds(times.length === 0 ? Number.NaN : Math.max(...times)).padStart(5)}   ${String(missing).padStart(13)}   ${String(neverEnded).padStart(11)}`);
   }
   return lines;
 }
