@@ -96,6 +96,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     },
     autoPublish: false,
     weightLimit: 24_000,
+    // A 418 (the rest418 fault, or a real ban for ignoring a 429) bans for this long. Binance's bans last 2 minutes
+    // and more; with one 418 fault per rotation that would keep REST shut for most of the run (as in the chaos run, a
+    // short ban: the behaviour — wait it out, send nothing — is the same).
+    banMs: 5_000,
   });
   const initial = exchange.market.symbols().map((s) => s.symbol);
   const delistedAt = new Map(delistings.map((d) => [initial[d.symbol]!, startTime + d.atMs]));

@@ -95,15 +95,20 @@ class StreamClient {
   async #resync(ws: WebSocket, since: Set<string>): Promise<void> {
     for (const stream of this.streams) {
       const [symbol, interval] = [stream.slice(0, stream.indexOf('@')).toUpperCase(), stream.slice(stream.indexOf('_') + 1)];
-      try {
-        const response = await fetch(`${this.#httpBase}/api/klines?symbol=${symbol}&interval=${interval}&limit=1`, { signal: AbortSignal.timeout(10_000) });
-        if (!response.ok) continue;
-        const k = ((await response.json()) as { klines: RestKline[] }).klines.at(-1);
-        if (k === undefined || since.has(stream) || this.#ws !== ws) continue;
-        this.resyncs++;
-        this.last.set(stream, { t: k.openTime, T: k.closeTime, s: symbol, i: interval, o: k.open, c: k.close, h: k.high, l: k.low, v: k.volume, n: k.tradeCount, x: k.final, q: k.quoteVolume, V: k.takerBuyVolume, Q: k.takerBuyQuoteVolume });
-      } catch {
-        // The service went away again: the next connect resyncs.
+      // Until it has an answer (a service just started, busy catching up, may be slow) or this connection is gone.
+      while (this.#ws === ws && ws.readyState === WebSocket.OPEN) {
+        try {
+          const response = await fetch(`${this.#httpBase}/api/klines?symbol=${symbol}&interval=${interval}&limit=1`, { signal: AbortSignal.timeout(10_000) });
+          if (!response.ok) throw new Error(`HTTP ${response.status}`);
+          const k = ((await response.json()) as { klines: RestKline[] }).klines.at(-1);
+          if (k !== undefined && !since.has(stream) && this.#ws === ws) {
+            this.resyncs++;
+            this.last.set(stream, { t: k.openTime, T: k.closeTime, s: symbol, i: interval, o: k.open, c: k.close, h: k.high, l: k.low, v: k.volume, n: k.tradeCount, x: k.final, q: k.quoteVolume, V: k.takerBuyVolume, Q: k.takerBuyQuoteVolume });
+          }
+          break;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+        }
       }
     }
   }
