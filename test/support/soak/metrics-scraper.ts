@@ -4,7 +4,7 @@
  * `klagg_process_resident_memory_bytes`, `klagg_nodejs_heap_size_used_bytes`, `klagg_nodejs_eventloop_lag_p99_seconds`
  * (prom-client resets its event-loop histogram at every scrape, so each sample is the p99 of the window since the
  * previous scrape), `klagg_db_writer_buffered_rows`, `klagg_trades_applied_total`, `klagg_stream_reconnects_total`,
- * `klagg_kline_revisions_total{cause}`, `klagg_trades_late_total`.
+ * `klagg_kline_revisions_total{cause}`, `klagg_trades_late_total`, `klagg_stream_watermark_lag_seconds`.
  *
  * Counters restart at 0 with every life of the process: totals are summed over lives from each life's last sample
  * (what a SIGKILLed life counted after its last scrape is not seen — at most one scrape period).
@@ -22,6 +22,8 @@ export interface MetricsSample {
   readonly applied: number;
   readonly late: number;
   readonly reconnects: number;
+  /** p99 of the exchange stream's lag (receive time − trade time) over the service's recent window. */
+  readonly streamLagMs: number;
   readonly revisions: Readonly<Record<string, number>>;
 }
 
@@ -84,6 +86,7 @@ export class MetricsScraper {
         applied: one('trades_applied_total'),
         late: one('trades_late_total'),
         reconnects: one('stream_reconnects_total'),
+        streamLagMs: one('stream_watermark_lag_seconds') * 1000,
         revisions,
       };
       this.samples.push(sample);

@@ -50,12 +50,14 @@ export interface SoakResult {
 const MB = 1024 * 1024;
 
 /** One line per minute of the run from the metrics samples of that minute and the trades emitted in it. */
-export function minuteLine(minute: number, samples: readonly MetricsSample[], tradesInMinute: number, seconds: number): string {
-  if (samples.length === 0) return `minute ${minute}: no metrics (service down), ${Math.round(tradesInMinute / seconds)} trades/s emitted`;
+export function minuteLine(minute: number, samples: readonly MetricsSample[], tradesInMinute: number, seconds: number, harness: string): string {
+  if (samples.length === 0) return `minute ${minute}: no metrics (service down), ${Math.round(tradesInMinute / seconds)} trades/s emitted; ${harness}`;
   const last = samples.at(-1)!;
-  const loop = Math.max(...samples.map((s) => s.loopP99Ms).filter(Number.isFinite));
-  const backlog = Math.max(...samples.map((s) => s.dbBacklogRows).filter(Number.isFinite));
-  return `minute ${minute}: rss ${(last.rssBytes / MB).toFixed(0)} MB, heap ${(last.heapUsedBytes / MB).toFixed(0)} MB, loop p99 ${loop.toFixed(0)} ms, db backlog ${backlog} rows, ${Math.round(tradesInMinute / seconds)} trades/s emitted (life ${last.life})`;
+  const max = (pick: (s: MetricsSample) => number): number => Math.max(...samples.map(pick).filter(Number.isFinite));
+  return (
+    `minute ${minute}: rss ${(last.rssBytes / MB).toFixed(0)} MB, heap ${(last.heapUsedBytes / MB).toFixed(0)} MB, loop p99 ${max((s) => s.loopP99Ms).toFixed(0)} ms, ` +
+    `db backlog ${max((s) => s.dbBacklogRows)} rows, stream lag p99 ≤ ${max((s) => s.streamLagMs).toFixed(0)} ms, ${Math.round(tradesInMinute / seconds)} trades/s emitted (life ${last.life}); ${harness}`
+  );
 }
 
 function seconds(ms: number): string {

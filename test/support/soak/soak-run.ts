@@ -20,13 +20,14 @@
  * (klagg never activates a symbol that is not TRADING at its start: trades a symbol had between a crash and its
  * delisting would never be fetched, its last klines never finalized). Exchange faults rotate from the warm-up to 20 s
  * before the end (paused while the service is down), and a time fault spans every minute boundary in that window.
- * Then the exchange stops; the harness waits until the store holds every trade and everything closed is final,
- * compares the clients' last events with the store at a quiet moment, stops the service (SIGTERM), replays the
- * recording into the oracle and compares.
+ * Then the exchange stops; the harness waits until the store holds every trade, everything closed is final and the
+ * restarted life's history backfill is done (/health), compares the clients' last known klines with the store at a
+ * quiet moment, stops the service (SIGTERM), replays the recording into the oracle and compares.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { DEFAULT_INTERVALS } from '../../../src/domain/interval.ts';
 import { FakeExchange } from '../../../src/infra/fake-exchange/fake-exchange.ts';
@@ -112,6 +113,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   let clients: StreamClients | undefined;
   let failed = true;
   const timers: NodeJS.Timeout[] = [];
+  const harnessLoop = monitorEventLoopDelay({ resolution: 20 });
   try {
     exchange.market.start();
     await service.start();
@@ -131,10 +133,18 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     let minute = 0;
     let tradesAtMinute = 0;
     let minuteStart = Date.now();
+    // The harness's own load: the exchange, the clients and the checks share this event loop; a saturated harness
+    // answers REST late and sends late, which the service sees as exchange trouble.
+    harnessLoop.enable();
+    let cpuAtMinute = process.cpuUsage();
     timers.push(
       setInterval(() => {
         const now = Date.now();
-        log(minuteLine(++minute, scraper.samples.filter((s) => s.at >= minuteStart), recorder.trades - tradesAtMinute, (now - minuteStart) / 1000));
+        const cpu = process.cpuUsage(cpuAtMinute);
+        const harness = `harness: cpu ${(((cpu.user + cpu.system) / 1000 / (now - minuteStart)) * 100).toFixed(0)}%, loop p99 ${(harnessLoop.percentile(99) / 1e6).toFixed(0)} ms, heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MB`;
+        log(minuteLine(++minute, scraper.samples.filter((s) => s.at >= minuteStart), recorder.trades - tradesAtMinute, (now - minuteStart) / 1000, harness));
+        harnessLoop.reset();
+        cpuAtMinute = process.cpuUsage();
         tradesAtMinute = recorder.trades;
         minuteStart = now;
       }, 60_000),
@@ -203,6 +213,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const everyone = exchange.market.symbols().map((s) => s.symbol).filter((s) => lastTrade(exchange, s) !== undefined);
     if (!(await until(180_000, async () => caughtUp(tracker!, exchange, everyone)))) notes.push('the store did not hold every trade 180 s after the end');
     if (!(await until(60_000, async () => (await openBefore(database.url, lastTradeTime)) === 0))) notes.push('klines closed before the last trade still open 60 s after the end');
+    // The history backfill of the restarted life (300 symbols × 15 intervals, ~3 minutes here) fills the closed periods
+    // the crash left without a stored kline (a period composed at the join, or finalized and not yet written, when the
+    // process died): everything is stored only once it is done (/health: backfiller "done").
+    const backfillFrom = Date.now();
+    if (!(await until(600_000, async () => (await backfillDetail(service.url)).startsWith('done')))) notes.push('the backfill was not done 10 minutes after the end');
+    else log(`backfill done ${((Date.now() - backfillFrom) / 1000).toFixed(0)} s after the settle began`);
     await tracker.settle(30_000);
     // A quiet moment for the clients' check: no trade comes any more, and no period ends (with its grace) for a while.
     while (Date.now() % 60_000 < 10_000 || Date.now() % 60_000 > 45_000) await sleep(250);
@@ -258,6 +274,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     if (failed) notes.push(`kept for inspection: ${dir} (klagg.log, trades.jsonl), databases ${database.name} (the service's) and ${oracleDb.name} (the oracle's)`);
     return result;
   } finally {
+    harnessLoop.disable();
     for (const timer of timers) clearInterval(timer);
     scraper.stop();
     clients?.close();
@@ -296,6 +313,12 @@ async function openBefore(url: string, time: number): Promise<number> {
   } finally {
     await client.end();
   }
+}
+
+/** The backfiller's line on /health ("done (N symbols)" once the startup backfill has finished). */
+async function backfillDetail(url: string): Promise<string> {
+  const body = (await fetch(`${url}/health`).then((r) => r.json())) as { actors: { actor: string; detail: string }[] };
+  return body.actors.find((a) => a.actor === 'backfiller')?.detail ?? '';
 }
 
 async function allActive(url: string, symbols: number, timeoutMs: number): Promise<void> {
