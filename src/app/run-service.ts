@@ -6,6 +6,7 @@
  */
 import { KlaggService, systemOptionsFrom } from './klagg-service.ts';
 import { KlineBackfiller } from '../actors/kline-backfiller.ts';
+import { requestWeightLimitPerMinute } from '../domain/exchange-api.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
 import { OffsetClock, systemClock } from '../infra/clock.ts';
 import type { KlaggConfig } from '../infra/config/schema.ts';
@@ -71,6 +72,14 @@ export async function runService({ config, logger, life, symbols }: RunServiceOp
     rest: { budgetShare: config.exchange.weightBudgetShare, maxRetries: config.exchange.maxRetries, backoffBaseMs: config.exchange.backoffInitialMs },
   });
   const running = service;
+  // The exchange's weight limit before anything else: until it has read exchangeInfo the REST budget assumes Binance's
+  // 2,400/min, and a restart that finds its previous life's weight (same IP, same minute) above that share would wait
+  // for the minute to end even on an exchange that allows more (the soak's fake, with ten times Binance's limit).
+  const info = await life.step(running.rest.exchangeInfo()).catch((error: unknown) => {
+    throw exchangeFailure(restUrl, error);
+  });
+  const weightLimit = requestWeightLimitPerMinute(info);
+  if (weightLimit !== undefined) running.rest.setWeightLimit(weightLimit);
   // An exchange that does not answer after every retry ends the start; any other trouble with the time only
   // leaves the offset at zero.
   const offset = await life.step(running.rest.measureTimeOffset()).catch((error: unknown) => {

@@ -143,10 +143,10 @@ async function slowExchange(t: Test): Promise<FakeExchange> {
   return exchange;
 }
 
-/** Waits until stderr says the actor system started (the start then waits for exchangeInfo). */
+/** Waits until stderr says the database is open (the start then waits for exchangeInfo, its weight limit first). */
 async function whileStarting(t: Test, run: Started): Promise<void> {
-  for (let i = 0; i < 300 && !run.stderr().includes('klagg system started'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
-  t.match(run.stderr(), 'klagg system started', 'the start is under way');
+  for (let i = 0; i < 300 && !run.stderr().includes('database opened'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.match(run.stderr(), 'database opened', 'the start is under way');
   t.notMatch(run.stderr(), 'klagg is running', 'and not finished');
 }
 
