@@ -45,12 +45,12 @@ export function registerSystemMetrics(options: SystemMetricsOptions): void {
   };
 
   // One stats() call per worker per scrape, shared by every worker metric of that scrape.
-  type Summed = { applied: number; duplicates: number; gaps: number; late: number; amended: number; lateBeyondMemory: number; catchUps: number; rejectedFrames: number; repairedGaps: number; unrepairedGaps: number; pendingRepairs: number };
+  type Summed = { applied: number; duplicates: number; gaps: number; late: number; amended: number; lateBeyondMemory: number; catchUps: number; repairFetchRetries: number; rejectedFrames: number; repairedGaps: number; unrepairedGaps: number; pendingRepairs: number };
   let workerStats: Promise<Summed> | undefined;
   const workers = (): NonNullable<typeof workerStats> => {
     if (workerStats === undefined) {
       workerStats = Promise.all(system.workers.map((worker) => worker.stats())).then((all) => {
-        const sum: Summed = { applied: 0, duplicates: 0, gaps: 0, late: 0, amended: 0, lateBeyondMemory: 0, catchUps: 0, rejectedFrames: 0, repairedGaps: 0, unrepairedGaps: 0, pendingRepairs: 0 };
+        const sum: Summed = { applied: 0, duplicates: 0, gaps: 0, late: 0, amended: 0, lateBeyondMemory: 0, catchUps: 0, repairFetchRetries: 0, rejectedFrames: 0, repairedGaps: 0, unrepairedGaps: 0, pendingRepairs: 0 };
         for (const s of all) for (const key of Object.keys(sum) as (keyof Summed)[]) sum[key] += s[key];
         return sum;
       });
@@ -67,6 +67,7 @@ export function registerSystemMetrics(options: SystemMetricsOptions): void {
   mirror('trades_late_total', 'Trades dropped as too late for their kline (always 0: late trades amend it)', async () => (await workers()).late);
   mirror('trades_late_amended_total', 'Late trades applied to a final kline, which went out again as a revision', async () => (await workers()).amended);
   mirror('trades_late_beyond_memory_total', 'Late trades older than the last final kept in memory: those klines rebuilt from the exchange', async () => (await workers()).lateBeyondMemory);
+  mirror('repair_fetch_retries_total', 'Gap repairs whose REST fetch failed and was asked again (the range is given up only after 6 attempts)', async () => (await workers()).repairFetchRetries);
   mirror('catch_ups_total', 'Catch-ups to the exchange’s latest trade (activation from a stored position, trailing gaps)', async () => (await workers()).catchUps);
   new client.Counter({
     name: `${prefix}kline_revisions_total`,

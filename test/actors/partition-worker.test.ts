@@ -94,3 +94,20 @@ t.test('ids the exchange no longer has are accepted and reported for a kline reb
   const differing = got.filter((k, i) => JSON.stringify(k) !== JSON.stringify(reference[i])).map((k) => k.openTime);
   t.ok(differing.length > 0 && differing.every((time) => time <= trades[1010]!.tradeTime && time + 3_600_000 > trades[999]!.tradeTime), 'only klines within the reported span differ');
 });
+
+t.test('a repair whose fetch fails is asked again, not given up: the gap is repaired once the exchange answers', async (t) => {
+  const gaps: UnrepairedGap[] = [];
+  const rest = restLike(() => true);
+  let failures = 2;
+  const flaky = async (symbol: string, fromId: number, toId: number): Promise<readonly AggTrade[]> => {
+    if (failures-- > 0) throw new Error('418 banned');
+    return rest.fetch(symbol, fromId, toId);
+  };
+  const w = worker({ fetchTrades: flaky, gaps });
+  for (let i = 0; i < frames.length; i++) if (i < 400 || i >= 420) w.ingestFrame(frames[i]!);
+  t.equal(w.repairStats.pending, 1, 'the symbol is held while its repair retries');
+  await settle(w);
+  t.same(gaps, [], 'nothing reported as lost');
+  t.match(w.repairStats, { repaired: 1, repairedTrades: 20, unrepaired: 0, fetchRetries: 2 });
+  t.same(finals(w), reference, 'klines identical to the uninterrupted stream');
+});

@@ -46,6 +46,7 @@ export interface WorkerStats {
   /** Revised finals emitted, by cause. */
   readonly revisions: { readonly late: number; readonly repair: number; readonly restart: number };
   readonly catchUps: number;
+  readonly repairFetchRetries: number;
   readonly rejectedFrames: number;
   readonly repairedGaps: number;
   readonly repairedTrades: number;
@@ -115,6 +116,7 @@ export function workerStats(core: PartitionWorker): WorkerStats {
     lateBeyondMemory: c.lateBeyondMemory,
     revisions: { ...core.revisions },
     catchUps: r.catchUps,
+    repairFetchRetries: r.fetchRetries,
     rejectedFrames: f.malformed + f.notAggTrade + f.missingField + f.badField,
     repairedGaps: r.repaired,
     repairedTrades: r.repairedTrades,

@@ -41,6 +41,8 @@ export interface GapRepairStats {
   readonly pending: number;
   /** Catch-ups to the exchange's latest trade (activation from a stored position, trailing gaps). */
   readonly catchUps: number;
+  /** Repair fetches that failed and were asked again. */
+  readonly fetchRetries: number;
 }
 
 /** Revised finals emitted, by cause. */
@@ -71,6 +73,9 @@ export interface PartitionWorkerOptions {
 }
 
 const MAX_REMEMBERED_GAPS = 1000;
+/** A repair's fetch is tried this many times (waits 1, 2, 4, 8, 16 s between) before its range is given up. */
+const FETCH_ATTEMPTS = 6;
+const FETCH_RETRY_BASE_MS = 1_000;
 
 export class PartitionWorker {
   readonly id: number;
@@ -88,7 +93,7 @@ export class PartitionWorker {
   readonly #held = new Map<number, Buffer[]>();
   /** Per symbol index: time of the last applied trade (where an unrepairable gap starts). */
   #lastAppliedTime: number[] = [];
-  #repairs = { repaired: 0, repairedTrades: 0, unrepaired: 0, catchUps: 0 };
+  #repairs = { repaired: 0, repairedTrades: 0, unrepaired: 0, catchUps: 0, fetchRetries: 0 };
   /** What the engine is applying right now: a stream trade, or one fetched over REST (names a revision's cause). */
   #applying: 'late' | 'repair' = 'late';
   readonly revisions: RevisionCounts = { late: 0, repair: 0, restart: 0 };
@@ -247,8 +252,7 @@ export class PartitionWorker {
     this.ingest.setHeld(symbol, true);
     this.engine.setTimeHeld(symbol, true);
     this.#held.set(symbol, frame === null ? [] : [frame]);
-    void this.#fetchTrades!(name, fromId, toId)
-      .catch(() => [] as readonly AggTrade[])
+    void this.#fetchRetrying(name, fromId, toId)
       .then((trades) => {
         let unrepaired = false;
         const missing = (upTo: number, nextTime: number): void => {
@@ -274,6 +278,25 @@ export class PartitionWorker {
         // A catch-up asked for meanwhile runs now, unless the replayed frames started the next repair (then after it).
         if (!this.#held.has(symbol) && this.#catchUpAfter.delete(symbol)) this.catchUp(name);
       });
+  }
+
+  /**
+   * The repair's trades. A fetch that fails (the REST client's own retries spent: a ban, an outage, timeouts) is not
+   * "the exchange no longer has them": taken as that, the gap was accepted and its klines rebuilt from the exchange's
+   * only once closed — larger intervals' open klines stayed without those trades for hours (found by the soak). So it
+   * is asked again, up to FETCH_ATTEMPTS times over about half a minute, the symbol held meanwhile; only then is it
+   * given up (and the range reported unrepaired, as before).
+   */
+  async #fetchRetrying(name: string, fromId: number, toId: number): Promise<readonly AggTrade[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#fetchTrades!(name, fromId, toId);
+      } catch {
+        if (attempt >= FETCH_ATTEMPTS) return [];
+        this.#repairs.fetchRetries++;
+        await new Promise((resolve) => setTimeout(resolve, FETCH_RETRY_BASE_MS * 2 ** (attempt - 1)));
+      }
+    }
   }
 
   #applyFetched(symbol: number, trade: AggTrade): boolean {
