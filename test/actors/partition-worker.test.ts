@@ -111,3 +111,30 @@ t.test('a repair whose fetch fails is asked again, not given up: the gap is repa
   t.match(w.repairStats, { repaired: 1, repairedTrades: 20, unrepaired: 0, fetchRetries: 2 });
   t.same(finals(w), reference, 'klines identical to the uninterrupted stream');
 });
+
+t.test('a deactivated symbol is first caught up to the exchange: its last trades lost on the stream are not lost', async (t) => {
+  const rest = restLike(() => true);
+  const w = worker({ fetchTrades: rest.fetch });
+  for (let i = 0; i < frames.length - 25; i++) w.ingestFrame(frames[i]!); // the last 25 never come on the stream
+  w.deactivate('XRPETH');
+  t.equal(w.repairStats.pending, 1, 'deactivation waits for a catch-up');
+  await settle(w);
+  t.same(rest.calls, [[trades[frames.length - 25]!.aggId, Number.MAX_SAFE_INTEGER]], 'one catch-up from its position to the latest');
+  const applied = w.engine.counters.applied;
+  t.equal(applied, frames.length, 'every trade applied, the withheld ones from REST');
+  w.ingestFrame(frames[frames.length - 1]!);
+  t.equal(w.engine.counters.applied, applied, 'then intake is off');
+  t.same(finals(w), reference, 'klines identical to the uninterrupted stream');
+});
+
+t.test('a symbol activated again while its deactivation catches up stays active', async (t) => {
+  const rest = restLike(() => true);
+  const w = worker({ fetchTrades: rest.fetch });
+  for (let i = 0; i < 100; i++) w.ingestFrame(frames[i]!);
+  w.deactivate('XRPETH');
+  w.activate('XRPETH', SCALES, []);
+  await settle(w);
+  t.equal(w.isActive('XRPETH'), true, 'intake stays on after the catch-up');
+  for (let i = 100; i < frames.length; i++) w.ingestFrame(frames[i]!);
+  t.same(finals(w), reference, 'still aggregating');
+});

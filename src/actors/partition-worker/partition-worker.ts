@@ -99,6 +99,8 @@ export class PartitionWorker {
   readonly revisions: RevisionCounts = { late: 0, repair: 0, restart: 0 };
   /** Symbols asked to catch up while a repair held them. */
   readonly #catchUpAfter = new Set<number>();
+  /** Symbols deactivated while a catch-up runs: disabled once it is applied. */
+  readonly #disableAfter = new Set<number>();
 
   constructor(options: PartitionWorkerOptions) {
     this.id = options.id;
@@ -143,6 +145,7 @@ export class PartitionWorker {
       if (kline.symbol !== symbol) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: `initial data for ${symbol} holds a kline of ${kline.symbol}` });
     }
     const index = this.ingest.addSymbol(symbol, scales);
+    this.#disableAfter.delete(index); // activated again before a deactivation's catch-up ended
     for (const kline of initialData) this.engine.installKline(kline);
     if (startAfterId !== undefined && this.engine.lastAggIdOf(index) < startAfterId) this.engine.acceptGap(index, startAfterId + 1);
     this.ingest.setEnabled(index, true);
@@ -157,9 +160,21 @@ export class PartitionWorker {
     return index === undefined ? -1 : this.engine.lastAggIdOf(index);
   }
 
+  /**
+   * Stops the symbol's intake. Its last trades may have been lost on the stream just before (a delisting: no later
+   * trade will ever reveal them), so with REST at hand it is first caught up to the exchange's latest trade and
+   * disabled once that is applied (found by the soak: a delisted symbol's last trades were never fetched).
+   */
   deactivate(symbol: string): void {
     const index = this.engine.symbolIndex(symbol);
-    if (index !== undefined) this.ingest.setEnabled(index, false);
+    if (index === undefined || !this.ingest.isEnabled(index)) return;
+    if (this.#fetchTrades === undefined) {
+      this.ingest.setEnabled(index, false);
+      return;
+    }
+    this.#disableAfter.add(index);
+    if (this.#held.has(index)) this.#catchUpAfter.add(index);
+    else this.#repair(index, this.engine.lastAggIdOf(index) + 1, LATEST_ID, this.#lastAppliedTime[index] ?? 0, null);
   }
 
   isActive(symbol: string): boolean {
@@ -277,6 +292,8 @@ export class PartitionWorker {
         for (const held of waiting) this.ingestFrame(held);
         // A catch-up asked for meanwhile runs now, unless the replayed frames started the next repair (then after it).
         if (!this.#held.has(symbol) && this.#catchUpAfter.delete(symbol)) this.catchUp(name);
+        // A deactivation waited for this catch-up: the symbol's intake stops now.
+        if (!this.#held.has(symbol) && this.#disableAfter.delete(symbol)) this.ingest.setEnabled(symbol, false);
       });
   }
 
