@@ -6,6 +6,7 @@
  */
 import { KlaggService, systemOptionsFrom } from './klagg-service.ts';
 import { KlineBackfiller } from '../actors/kline-backfiller.ts';
+import { backfillRetryingFailures } from '../actors/backfill-retries.ts';
 import { requestWeightLimitPerMinute } from '../domain/exchange-api.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
 import { OffsetClock, systemClock } from '../infra/clock.ts';
@@ -41,18 +42,25 @@ export async function runService({ config, logger, life, symbols }: RunServiceOp
   const clock = new OffsetClock(systemClock);
   const inspector = new InspectorHub({ machines: KLAGG_MACHINES });
   let service: KlaggService | undefined;
+  let stopping = false;
   const backfillOf = (svc: () => KlaggService) => ({
     run: (symbols: readonly { symbol: string; listedAt: number }[], now: number, done?: (symbol: string) => void) =>
-      new KlineBackfiller({
-        rest: svc().rest,
-        store,
-        venue: config.venue,
-        market: config.market,
-        intervals: config.intervals,
-        clock,
-        logger: logger.child({ actor: 'backfiller' }),
-        scalesOf: (symbol) => scalesFromSizes(svc().manager.exchangeSymbol(symbol)),
-      }).run(symbols, now, done),
+      backfillRetryingFailures(
+        (some, at) =>
+          new KlineBackfiller({
+            rest: svc().rest,
+            store,
+            venue: config.venue,
+            market: config.market,
+            intervals: config.intervals,
+            clock,
+            logger: logger.child({ actor: 'backfiller' }),
+            scalesOf: (symbol) => scalesFromSizes(svc().manager.exchangeSymbol(symbol)),
+          }).run(some, at, done),
+        symbols,
+        now,
+        { now: () => clock.now(), stopped: () => stopping, logger: logger.child({ actor: 'backfiller' }) },
+      ),
   });
   service = new KlaggService({
     venue: config.venue,
@@ -89,7 +97,10 @@ export async function runService({ config, logger, life, symbols }: RunServiceOp
     return undefined;
   });
   if (offset) clock.setOffset(offset.offsetMs);
-  life.defer('service', (reason) => running.stop(reason));
+  life.defer('service', (reason) => {
+    stopping = true;
+    return running.stop(reason);
+  });
   await life.step(running.start()).catch((error: unknown) => {
     throw exchangeFailure(restUrl, error);
   });
@@ -109,6 +120,7 @@ export async function runService({ config, logger, life, symbols }: RunServiceOp
   life.forget('http');
   await serving.close();
   life.forget('service');
+  stopping = true;
   const code = await running.stop(reason);
   life.forget('database');
   await database.close();
