@@ -6,40 +6,11 @@
  * consumer) reconnects the same way; both are counted.
  */
 import { WebSocket } from 'ws';
+import type { KlineEventBody as WireKlineEventBody } from '../../../src/infra/binance-ws/kline-event.ts';
+import type { ChartKline } from '../../../src/infra/http/chart-api-routes.ts';
 
-/** The `k` of a kline stream event, as klagg (and Binance) sends it. */
-export interface KlineEventBody {
-  readonly t: number;
-  readonly T: number;
-  readonly s: string;
-  readonly i: string;
-  readonly o: string;
-  readonly c: string;
-  readonly h: string;
-  readonly l: string;
-  readonly v: string;
-  readonly n: number;
-  readonly x: boolean;
-  readonly q: string;
-  readonly V: string;
-  readonly Q: string;
-}
-
-/** One kline of klagg's `/api/klines` (src/infra/http/chart-api-routes.ts). */
-interface RestKline {
-  readonly openTime: number;
-  readonly closeTime: number;
-  readonly open: string;
-  readonly high: string;
-  readonly low: string;
-  readonly close: string;
-  readonly volume: string;
-  readonly quoteVolume: string;
-  readonly tradeCount: number;
-  readonly takerBuyVolume: string;
-  readonly takerBuyQuoteVolume: string;
-  readonly final: boolean;
-}
+/** The part of a kline event's `k` the clients compare (what `/api/klines` can also give after a reconnect). */
+export type KlineEventBody = Omit<WireKlineEventBody, 'f' | 'L' | 'B'>;
 
 class StreamClient {
   readonly streams: readonly string[];
@@ -100,7 +71,7 @@ class StreamClient {
         try {
           const response = await fetch(`${this.#httpBase}/api/klines?symbol=${symbol}&interval=${interval}&limit=1`, { signal: AbortSignal.timeout(10_000) });
           if (!response.ok) throw new Error(`HTTP ${response.status}`);
-          const k = ((await response.json()) as { klines: RestKline[] }).klines.at(-1);
+          const k = ((await response.json()) as { klines: ChartKline[] }).klines.at(-1);
           if (k !== undefined && !since.has(stream) && this.#ws === ws) {
             this.resyncs++;
             this.last.set(stream, { t: k.openTime, T: k.closeTime, s: symbol, i: interval, o: k.open, c: k.close, h: k.high, l: k.low, v: k.volume, n: k.tradeCount, x: k.final, q: k.quoteVolume, V: k.takerBuyVolume, Q: k.takerBuyQuoteVolume });
