@@ -24,6 +24,7 @@ import type { Logger } from '../infra/logger.ts';
 import { reportHealth } from './health-board.ts';
 import type { KlaggSystem } from './klagg-system.ts';
 import type { Kline } from '../domain/kline.ts';
+import { FROM_FIRST_TRADE } from '../domain/messages.ts';
 import { JoinComposer } from './join-composer.ts';
 import type { KlineRebuilder } from './kline-rebuilder.ts';
 
@@ -245,16 +246,10 @@ export class SymbolManager {
     const continues = stored.length > 0 && newest >= now - (o.maxTradeRepairMs ?? 15 * 60_000);
     let startAfterId = o.startAfterIds?.get(s.symbol);
     if (!continues && startAfterId === undefined) {
-      if (why === 'listing') {
-        // A new listing: its history is short, so start at its very first trade; the live stream's first trade is then
-        // a gap that REST fills, and its first kline is built from real trades.
-        startAfterId = await o.rest.aggTrades(s.symbol, { fromId: 0, limit: 1 }).then(
-          (trades) => (trades[0] ? trades[0].aggId - 1 : undefined),
-          () => undefined,
-        );
-      } else {
-        return this.#join(s);
-      }
+      // A new listing (listed within the trade-repair horizon): its history is short, so it starts at its very first
+      // trade, which the worker fetches over REST before applying the stream's (the stream may have dropped it).
+      if (why === 'listing' && s.onboardDate >= now - (o.maxTradeRepairMs ?? 15 * 60_000)) startAfterId = FROM_FIRST_TRADE;
+      else return this.#join(s);
     }
     this.#send(s, continues ? stored : [], startAfterId);
     return undefined;
@@ -279,7 +274,9 @@ export class SymbolManager {
       this.joins.composed++;
       this.joins.weight += composition.weight;
       if (this.#stopped) return;
-      this.#send(s, composition.klines, composition.position >= 0 ? composition.position : undefined);
+      // No trade at the exchange at all (a symbol that has never traded): its first trades, when they come, are the
+      // exchange's first — fetched over REST, not taken from the stream, which may drop them (found by the soak).
+      this.#send(s, composition.klines, composition.position >= 0 ? composition.position : FROM_FIRST_TRADE);
     } catch (error) {
       this.joins.failed++;
       o.logger.warn({ err: error, symbol: s.symbol }, 'could not compose the periods under way from the exchange; joining live, those periods rebuilt once closed');

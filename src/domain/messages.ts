@@ -33,10 +33,14 @@ export interface ActivateSymbol {
   readonly force?: boolean;
   /**
    * Where the symbol's history ends when no stored kline says so: trades after this aggregate id are expected, so a
-   * first trade beyond `startAfterId + 1` is a gap to repair, not a new beginning.
+   * first trade beyond `startAfterId + 1` is a gap to repair, not a new beginning. FROM_FIRST_TRADE (a listing): every
+   * trade the exchange has, from its very first, fetched over REST before the stream's are applied.
    */
   readonly startAfterId?: number;
 }
+
+/** `startAfterId` of a listing: every trade the exchange has is expected, from its very first. */
+export const FROM_FIRST_TRADE = -1;
 
 export type DispatcherEvent =
   | { readonly type: 'ACTIVATE_SYMBOL'; readonly command: ActivateSymbol }

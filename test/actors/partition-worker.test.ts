@@ -3,6 +3,7 @@ import { PartitionWorker, type UnrepairedGap } from '../../src/actors/partition-
 import type { AggTrade } from '../../src/domain/agg-trade.ts';
 import type { Kline } from '../../src/domain/kline.ts';
 import type { IntervalName } from '../../src/domain/interval.ts';
+import { FROM_FIRST_TRADE } from '../../src/domain/messages.ts';
 import { readTradeFrames } from '../support/fixtures.ts';
 
 const frames = readTradeFrames();
@@ -137,4 +138,38 @@ t.test('a symbol activated again while its deactivation catches up stays active'
   t.equal(w.isActive('XRPETH'), true, 'intake stays on after the catch-up');
   for (let i = 100; i < frames.length; i++) w.ingestFrame(frames[i]!);
   t.same(finals(w), reference, 'still aggregating');
+});
+
+t.test('a listing starts at the exchange\'s first trade, fetched over REST, even when the stream dropped it', async (t) => {
+  for (const [name, publishedAtActivation] of [['no trade yet at activation', -1], ['30 trades already', 29]] as const) {
+    const gaps: UnrepairedGap[] = [];
+    let published: number = publishedAtActivation; // index of the exchange's latest trade
+    const rest = restLike((trade) => trade.aggId <= trades[Math.max(0, published)]!.aggId && published >= 0);
+    const w = new PartitionWorker({ id: 0, intervals: INTERVALS, graceMs: 1000, clockFromTrades: true, fetchTrades: rest.fetch, onUnrepairedGap: (gap) => gaps.push(gap) });
+    w.activate('XRPETH', SCALES, [], FROM_FIRST_TRADE);
+    await settle(w);
+    for (let i = publishedAtActivation + 1; i < frames.length; i++) {
+      published = i;
+      if (i > 2 && (i >= 40 || publishedAtActivation >= 0)) w.ingestFrame(frames[i]!); // the stream lost the first 3 (or first 40)
+      if (i % 500 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    await settle(w);
+    t.same(gaps, [], `${name}: nothing reported as lost`);
+    t.equal(rest.calls[0]![0], 0, `${name}: the first fetch asks from id 0`);
+    t.equal(w.engine.counters.applied, frames.length, `${name}: every trade applied`);
+    t.same(finals(w), reference, `${name}: klines identical to the uninterrupted stream`);
+  }
+});
+
+t.test('a listing whose trades REST never returns starts at the stream\'s first, and says so', async (t) => {
+  const gaps: UnrepairedGap[] = [];
+  const rest = restLike(() => false);
+  const w = new PartitionWorker({ id: 0, intervals: INTERVALS, graceMs: 1000, clockFromTrades: true, fetchTrades: rest.fetch, onUnrepairedGap: (gap) => gaps.push(gap) });
+  w.activate('XRPETH', SCALES, [], FROM_FIRST_TRADE);
+  await settle(w);
+  for (let i = 10; i < 100; i++) w.ingestFrame(frames[i]!);
+  await settle(w);
+  t.equal(rest.calls.length, 7, 'asked once at activation, then six times while frames waited');
+  t.same(gaps, [{ symbol: 'XRPETH', fromId: 0, toId: -1, fromTime: trades[10]!.tradeTime, toTime: trades[10]!.tradeTime }], 'the unrepaired start is reported');
+  t.equal(w.engine.counters.applied, 90, 'the stream\'s trades applied from its first');
 });

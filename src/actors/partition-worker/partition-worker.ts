@@ -10,7 +10,7 @@ import { FrameIngest, FrameOutcome } from '../../domain/frame-ingest.ts';
 import type { IntervalName } from '../../domain/interval.ts';
 import { KlineEngine, type GapInfo, type SymbolScales } from '../../domain/kline-engine.ts';
 import type { Kline, RevisionCause } from '../../domain/kline.ts';
-import type { DeltaBatch } from '../../domain/messages.ts';
+import { FROM_FIRST_TRADE, type DeltaBatch } from '../../domain/messages.ts';
 import { KlaggError } from '../../domain/errors.ts';
 
 
@@ -76,6 +76,8 @@ const MAX_REMEMBERED_GAPS = 1000;
 /** A repair's fetch is tried this many times (waits 1, 2, 4, 8, 16 s between) before its range is given up. */
 const FETCH_ATTEMPTS = 6;
 const FETCH_RETRY_BASE_MS = 1_000;
+/** A listing's first trades are asked for this many times while the exchange answers none yet the stream has some. */
+const FIRST_TRADE_ATTEMPTS = 6;
 
 export class PartitionWorker {
   readonly id: number;
@@ -101,6 +103,12 @@ export class PartitionWorker {
   readonly #catchUpAfter = new Set<number>();
   /** Symbols deactivated while a catch-up runs: disabled once it is applied. */
   readonly #disableAfter = new Set<number>();
+  /**
+   * Listings without a trade applied yet, held until their first trades come from REST, with the fetches that found
+   * none while stream frames waited. Taking the stream's first trade as the start lost the exchange's first trades
+   * whenever the stream dropped them (found by the soak: a listing's first kline stored one trade short, for good).
+   */
+  readonly #awaitingFirst = new Map<number, { attempts: number; firstFrameTime: number }>();
 
   constructor(options: PartitionWorkerOptions) {
     this.id = options.id;
@@ -150,7 +158,13 @@ export class PartitionWorker {
     if (startAfterId !== undefined && this.engine.lastAggIdOf(index) < startAfterId) this.engine.acceptGap(index, startAfterId + 1);
     this.ingest.setEnabled(index, true);
     const position = this.engine.lastAggIdOf(index);
-    if (position >= 0 && this.#fetchTrades !== undefined && !this.#held.has(index)) this.#repair(index, position + 1, LATEST_ID, this.#lastAppliedTime[index] ?? 0, null);
+    if (this.#fetchTrades !== undefined && !this.#held.has(index)) {
+      if (position >= 0) this.#repair(index, position + 1, LATEST_ID, this.#lastAppliedTime[index] ?? 0, []);
+      else if (startAfterId === FROM_FIRST_TRADE) {
+        this.#awaitingFirst.set(index, { attempts: 0, firstFrameTime: 0 });
+        this.#repair(index, 0, LATEST_ID, 0, []);
+      }
+    }
     return position;
   }
 
@@ -174,7 +188,7 @@ export class PartitionWorker {
     }
     this.#disableAfter.add(index);
     if (this.#held.has(index)) this.#catchUpAfter.add(index);
-    else this.#repair(index, this.engine.lastAggIdOf(index) + 1, LATEST_ID, this.#lastAppliedTime[index] ?? 0, null);
+    else this.#repair(index, this.engine.lastAggIdOf(index) + 1, LATEST_ID, this.#lastAppliedTime[index] ?? 0, []);
   }
 
   isActive(symbol: string): boolean {
@@ -206,11 +220,16 @@ export class PartitionWorker {
     const ingest = this.ingest;
     let outcome = first;
     if (outcome === FrameOutcome.Held) {
-      this.#held.get(ingest.symbol)!.push(Buffer.from(frame));
+      const waiting = this.#held.get(ingest.symbol);
+      const awaiting = this.#awaitingFirst.get(ingest.symbol);
+      if (awaiting !== undefined && awaiting.firstFrameTime === 0) awaiting.firstFrameTime = ingest.trade.tradeTime;
+      if (waiting !== undefined) waiting.push(Buffer.from(frame));
+      // A listing the exchange had no trade of when asked: this frame shows it has some now; ask for them from the first.
+      else this.#repair(ingest.symbol, 0, LATEST_ID, 0, [Buffer.from(frame)]);
       return outcome;
     }
     if (outcome === FrameOutcome.Gap && this.#fetchTrades !== undefined) {
-      this.#repair(ingest.symbol, this.engine.lastGap.fromId, this.engine.lastGap.toId, ingest.trade.tradeTime, Buffer.from(frame));
+      this.#repair(ingest.symbol, this.engine.lastGap.fromId, this.engine.lastGap.toId, ingest.trade.tradeTime, [Buffer.from(frame)]);
       return outcome;
     }
     if (outcome === FrameOutcome.Gap) {
@@ -251,22 +270,23 @@ export class PartitionWorker {
     }
     const last = this.engine.lastAggIdOf(index);
     if (last >= toId) return;
-    this.#repair(index, last + 1, toId, this.#lastAppliedTime[index] ?? 0, null);
+    this.#repair(index, last + 1, toId, this.#lastAppliedTime[index] ?? 0, []);
   }
 
   /**
    * Holds the symbol's intake and its time, fetches the missing ids, applies them in order, then replays what arrived
    * meanwhile (which may reveal the next gap and start the next repair). Ids the exchange no longer has are accepted
    * and reported as an unrepaired gap, so their klines get rebuilt from the exchange's klines. With `toId` = LATEST_ID
-   * (a catch-up) whatever the exchange has is applied and nothing is missing.
+   * (a catch-up) whatever the exchange has is applied and nothing is missing. A symbol without a position (a listing)
+   * starts at the first trade the exchange returns. `waiting`: frames already held for it.
    */
-  #repair(symbol: number, fromId: number, toId: number, toTime: number, frame: Buffer | null): void {
+  #repair(symbol: number, fromId: number, toId: number, toTime: number, waiting: Buffer[]): void {
     const name = this.engine.symbolName(symbol);
     const catchUp = toId === LATEST_ID;
     if (catchUp) this.#repairs.catchUps++;
     this.ingest.setHeld(symbol, true);
     this.engine.setTimeHeld(symbol, true);
-    this.#held.set(symbol, frame === null ? [] : [frame]);
+    this.#held.set(symbol, waiting);
     void this.#fetchRetrying(name, fromId, toId)
       .then((trades) => {
         let unrepaired = false;
@@ -279,7 +299,8 @@ export class PartitionWorker {
         for (const trade of trades) {
           if (trade.aggId < fromId || trade.aggId > toId) continue;
           // A hole inside what the exchange returned: report exactly that range, keep everything it does have.
-          if (trade.aggId > this.engine.lastAggIdOf(symbol) + 1) missing(trade.aggId - 1, trade.tradeTime);
+          const last = this.engine.lastAggIdOf(symbol);
+          if (last >= 0 && trade.aggId > last + 1) missing(trade.aggId - 1, trade.tradeTime);
           if (this.#applyFetched(symbol, trade)) this.#repairs.repairedTrades++;
         }
         if (!catchUp && this.engine.lastAggIdOf(symbol) < toId) missing(toId, toTime);
@@ -287,6 +308,7 @@ export class PartitionWorker {
         else if (!catchUp) this.#repairs.repaired++;
         const waiting = this.#held.get(symbol) ?? [];
         this.#held.delete(symbol);
+        if (this.#awaitingFirst.has(symbol) && this.#stillAwaitingFirst(symbol, waiting)) return;
         this.ingest.setHeld(symbol, false);
         this.engine.setTimeHeld(symbol, false);
         for (const held of waiting) this.ingestFrame(held);
@@ -295,6 +317,28 @@ export class PartitionWorker {
         // A deactivation waited for this catch-up: the symbol's intake stops now.
         if (!this.#held.has(symbol) && this.#disableAfter.delete(symbol)) this.ingest.setEnabled(symbol, false);
       });
+  }
+
+  /**
+   * After a listing's fetch: true while it stays held for its first trade. With none at the exchange and no frame
+   * waiting, the next frame asks again. With frames waiting (so the exchange has trades) it asks again at once, and
+   * after FIRST_TRADE_ATTEMPTS empty answers takes the first waiting frame as the start, reporting the time before it
+   * unrepaired (its klines are rebuilt from the exchange's) — never silent.
+   */
+  #stillAwaitingFirst(symbol: number, waiting: Buffer[]): boolean {
+    const awaiting = this.#awaitingFirst.get(symbol)!;
+    if (this.engine.lastAggIdOf(symbol) < 0 && !this.#disableAfter.has(symbol)) {
+      if (waiting.length === 0) return true;
+      if (++awaiting.attempts < FIRST_TRADE_ATTEMPTS) {
+        this.#repair(symbol, 0, LATEST_ID, 0, waiting);
+        return true;
+      }
+      this.#repairs.unrepaired++;
+      const time = awaiting.firstFrameTime;
+      this.#onUnrepairedGap?.({ symbol: this.engine.symbolName(symbol), fromId: 0, toId: -1, fromTime: time, toTime: time });
+    }
+    this.#awaitingFirst.delete(symbol);
+    return false;
   }
 
   /**

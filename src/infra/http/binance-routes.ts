@@ -52,21 +52,26 @@ export function parseKlinesQuery(context: HttpContext, query: URLSearchParams): 
 }
 
 /**
- * Stored klines with the live open one merged in, as Binance selects them: ascending by openTime, within
+ * Stored klines with the live ones merged in, as Binance selects them: ascending by openTime, within
  * [startTime, endTime]; with a startTime the first `limit`, otherwise the latest `limit`. The live open kline
- * replaces a stored open row of the same openTime (the store lags); a stored final row is never replaced by it.
+ * replaces a stored open row of the same openTime (the store lags); a stored final row is never replaced by it. The
+ * latest final replaces a stored open row, or a stored final of a lower revision (not written yet).
  */
 export async function selectKlines(context: HttpContext, q: KlinesQuery): Promise<Kline[]> {
   const stored = await context.store.range(context.venue, context.market, q.symbol, q.interval, { startTime: q.startTime, endTime: q.endTime, limit: q.limit });
-  const live = context.view.open(q.symbol, q.interval);
-  if (live === undefined) return stored;
-  if ((q.startTime !== undefined && live.openTime < q.startTime) || (q.endTime !== undefined && live.openTime > q.endTime)) return stored;
+  const live = [context.view.final(q.symbol, q.interval), context.view.open(q.symbol, q.interval)].filter(
+    (k): k is Kline => k !== undefined && (q.startTime === undefined || k.openTime >= q.startTime) && (q.endTime === undefined || k.openTime <= q.endTime),
+  );
+  if (live.length === 0) return stored;
   const merged = stored.slice();
-  const at = merged.findIndex((k) => k.openTime >= live.openTime);
-  if (at === -1) merged.push(live);
-  else if (merged[at]!.openTime === live.openTime) {
-    if (!merged[at]!.isFinal) merged[at] = live;
-  } else merged.splice(at, 0, live);
+  for (const kline of live) {
+    const at = merged.findIndex((k) => k.openTime >= kline.openTime);
+    if (at === -1) merged.push(kline);
+    else if (merged[at]!.openTime === kline.openTime) {
+      const row = merged[at]!;
+      if (!row.isFinal || (kline.isFinal && (row.revision ?? 0) < (kline.revision ?? 0))) merged[at] = kline;
+    } else merged.splice(at, 0, kline);
+  }
   if (merged.length <= q.limit) return merged;
   return q.startTime !== undefined ? merged.slice(0, q.limit) : merged.slice(merged.length - q.limit);
 }

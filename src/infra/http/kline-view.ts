@@ -1,7 +1,10 @@
 /**
- * The live read model of open klines for the HTTP API: the latest OPEN kline per (symbol, interval), fed by the
+ * The live read model for the HTTP API: the latest OPEN kline and the latest FINAL per (symbol, interval), fed by the
  * Gateway's published batches. Binance includes the in-progress kline in `/fapi/v1/klines`; the store may hold an
- * older version of it (or none yet), so the API merges this one in. A final for a key drops its open kline.
+ * older version of it (or none yet), so the API merges this one in. A final for a key drops its open kline and is kept
+ * itself: the store lags the stream (its writes are batched, and wait out a database outage), and an answer that gave
+ * the stored open row of a period already sent final left a client that resynced over REST on it — a stale kline
+ * (found by the soak: a client reconnecting during an outage missed the final and read back the open row).
  */
 import type { BatchListener, PublishedBatch } from '../../domain/messages.ts';
 import type { IntervalName } from '../../domain/interval.ts';
@@ -15,6 +18,7 @@ const keyOf = (symbol: string, interval: string): string => `${symbol}\u0000${in
 
 export class LiveKlineView {
   readonly #open = new Map<string, Kline>();
+  readonly #final = new Map<string, Kline>();
   readonly #unsubscribe: () => void;
 
   constructor(source: BatchSource) {
@@ -26,6 +30,11 @@ export class LiveKlineView {
     return this.#open.get(keyOf(symbol, interval));
   }
 
+  /** The latest final of a symbol and interval published since the start (its highest revision). */
+  final(symbol: string, interval: IntervalName): Kline | undefined {
+    return this.#final.get(keyOf(symbol, interval));
+  }
+
   /** How many open klines are held (for metrics and tests). */
   get size(): number {
     return this.#open.size;
@@ -35,7 +44,7 @@ export class LiveKlineView {
     for (const kline of batch.updates) {
       const key = keyOf(kline.symbol, kline.interval);
       if (kline.isFinal) {
-        this.#dropUpTo(key, kline.openTime);
+        this.#onFinal(key, kline);
         continue;
       }
       const held = this.#open.get(key);
@@ -44,17 +53,20 @@ export class LiveKlineView {
         this.#open.set(key, kline);
       }
     }
-    for (const kline of batch.finals) this.#dropUpTo(keyOf(kline.symbol, kline.interval), kline.openTime);
+    for (const kline of batch.finals) this.#onFinal(keyOf(kline.symbol, kline.interval), kline);
   }
 
   /** Stops listening and forgets everything. */
   close(): void {
     this.#unsubscribe();
     this.#open.clear();
+    this.#final.clear();
   }
 
-  #dropUpTo(key: string, openTime: number): void {
-    const held = this.#open.get(key);
-    if (held !== undefined && held.openTime <= openTime) this.#open.delete(key);
+  #onFinal(key: string, kline: Kline): void {
+    const open = this.#open.get(key);
+    if (open !== undefined && open.openTime <= kline.openTime) this.#open.delete(key);
+    const held = this.#final.get(key);
+    if (held === undefined || kline.openTime > held.openTime || (kline.openTime === held.openTime && (kline.revision ?? 0) >= (held.revision ?? 0))) this.#final.set(key, kline);
   }
 }

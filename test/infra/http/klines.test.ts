@@ -108,6 +108,19 @@ t.test('klines: stored + live open kline, exact, paginated like Binance; every e
   const beyond = await getJson(`${base}?symbol=XRPETH&interval=1m&startTime=${openMinute + 60_000}`);
   t.same(beyond.body, [], 'nothing after the live kline');
 
+  // The open minute ends: its final is published while the store (its writer holding everything) still has it open.
+  // The API answers the final, not the stored open row a client resyncing over REST would be left on.
+  while (end < frames.length && (served.view.final('XRPETH', '1m')?.openTime ?? 0) < openMinute) {
+    system.ingestFrame(frames[end++]!);
+    await system.flush();
+  }
+  await system.flush();
+  t.equal(served.view.final('XRPETH', '1m')?.openTime, openMinute, 'the view holds the open minute\'s final');
+  t.equal((await served.store.range('binance', 'usdm', 'XRPETH', '1m', { startTime: openMinute, limit: 1 }))[0]?.isFinal, false, 'the store still has it open');
+  const afterFinal = (await getJson(`${base}?symbol=XRPETH&interval=1m&startTime=${openMinute}&endTime=${openMinute}`)).body as Row[];
+  assertRowsMatchPublished(t, afterFinal, x, 'the final not yet stored');
+  t.same(afterFinal, [toBinanceRow(served.view.final('XRPETH', '1m')!)], 'answered from the published final');
+
   // Every Binance error, as HTTP 400 {code, msg}.
   const errors: [string, number, string][] = [
     ['interval=1m', -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."],
@@ -177,6 +190,11 @@ t.test('the live view keeps the latest open kline per key and drops it on its fi
   t.equal(view.open('S', '5m'), undefined);
   view.apply({ seq: 4, finals: [k(60_000, 8, true)], updates: [], missingWorkers: [] });
   t.equal(view.open('S', '1m'), undefined, 'the final drops it');
+  t.equal(view.final('S', '1m')?.lastAggId, 8, 'and is kept (the store may not have it yet)');
+  view.apply({ seq: 5, finals: [{ ...k(0, 3, true), revision: 4 }], updates: [], missingWorkers: [] });
+  t.equal(view.final('S', '1m')?.openTime, 60_000, 'an older period\'s final never replaces a newer one');
+  view.apply({ seq: 5, finals: [{ ...k(60_000, 9, true), revision: 1 }], updates: [], missingWorkers: [] });
+  t.equal(view.final('S', '1m')?.revision, 1, 'a revision of the same period does');
   view.apply({ seq: 5, finals: [k(60_000, 8, true)], updates: [k(120_000, 9)], missingWorkers: [] });
   t.equal(view.open('S', '1m')?.openTime, 120_000, 'a final of the previous period keeps the next one');
   view.close();
