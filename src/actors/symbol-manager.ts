@@ -198,7 +198,16 @@ export class SymbolManager {
       if (this.#wanted(s) && !this.#active.has(s.symbol)) {
         o.logger.info({ symbol: s.symbol }, 'new listing: activating from its first trade and backfilling what history exists');
         this.actor.send({ type: 'LISTED', symbol: s.symbol });
-        await (await this.#activate(s, 'listing'));
+        try {
+          await (await this.#activate(s, 'listing'));
+        } catch (error) {
+          // Its stored klines could not be read (a database outage): not active yet; the next refresh tries again.
+          // Thrown on, it ended the process (found by the soak: a listing during a PostgreSQL outage).
+          this.#active.delete(s.symbol);
+          o.logger.warn({ err: error, symbol: s.symbol }, 'could not activate a new listing; trying again at the next exchangeInfo refresh');
+          this.actor.send({ type: 'ERROR', error: `activate ${s.symbol}: ${(error as Error).message}` });
+          continue;
+        }
         void o.backfill?.run([{ symbol: s.symbol, listedAt: s.onboardDate }], o.clock.now(), (symbol) => this.actor.send({ type: 'BACKFILLED', symbol }));
       } else if (!this.#wanted(s) && this.#active.has(s.symbol)) {
         o.logger.warn({ symbol: s.symbol, status: s.status }, 'symbol stopped trading: deactivated, its history kept');

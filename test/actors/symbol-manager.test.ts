@@ -9,6 +9,7 @@ import { FakeExchange } from '../../src/infra/fake-exchange/fake-exchange.ts';
 import { canonicalDecimal } from '../support/fixtures.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 import { serviceOn } from '../support/system.ts';
+import { TcpProxy } from '../support/tcp-proxy.ts';
 
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -89,4 +90,54 @@ t.test('a listing mid-run goes live within 5 s of its first trade; a delisting i
   };
   t.equal(canonicalDecimal(first.volume), sum(trades.map((trade) => trade.qty)), 'volume is exactly the sum of its trades');
   t.equal(first.tradeCount, trades.reduce((n, trade) => n + trade.lastTradeId - trade.firstTradeId + 1, 0), 'trade count from f/l of its trades');
+});
+
+t.test('a listing during a database outage, its first trades lost on the stream: no crash; active once the database is back, from its very first trade', async (t) => {
+  const database = await createTestDatabase('klagg_symbol_manager_outage');
+  const proxy = await TcpProxy.forUrl(database.url);
+  const exchange = await FakeExchange.start({
+    source: { kind: 'generated', symbols: 3, rate: 30, seed: 9, quietPeriods: false, listings: [{ atMs: 1_500, pendingMs: 1_500, rate: 8 }] },
+  });
+  const handle = await openDatabase({ url: proxy.url(database.url) });
+  const store = new KlineStore(handle.db);
+  t.teardown(async () => {
+    await exchange.close();
+    await handle.close();
+    await proxy.close();
+    await database.drop();
+  });
+  const startSymbols = exchange.market.symbols().map((s) => s.symbol);
+  const service = serviceOn(exchange, { intervals: ['1m'], store, detectNewSymbols: true, exchangeInfoPollMs: 500, system: { graceMs: 500 } });
+  await service.start();
+
+  let listed: string | undefined;
+  for (let i = 0; i < 100 && listed === undefined; i++) {
+    await wait(50);
+    listed = exchange.market.symbols().find((s) => !startSymbols.includes(s.symbol))?.symbol;
+  }
+  t.ok(listed, 'the exchange announced a listing');
+  t.equal(exchange.market.trades(listed!).length, 0, 'before its first trade');
+  exchange.faults.inject({ type: 'skipIds', symbol: listed!, count: 3 }); // its first 3 trades never reach the stream
+  proxy.cut(6_000);
+  // TRADING at 3 s, during the outage: the manager's activations (one per refresh) cannot read the store.
+  await wait(3_500);
+  t.equal(exchange.market.symbols().find((s) => s.symbol === listed)?.status, 'TRADING', 'the listing trades');
+  t.notOk(service.system.symbolState(listed!) === 'Active', 'not active while its stored klines cannot be read');
+  let activeAt = 0;
+  for (let i = 0; i < 200 && activeAt === 0; i++) {
+    if (service.system.symbolState(listed!) === 'Active') activeAt = Date.now();
+    else await wait(50);
+  }
+  t.ok(activeAt > 0, 'active once the database is back (the service still runs)');
+  await wait(2_000);
+  service.system.finishInput();
+  t.equal(await service.stop('test'), 0, 'stops in order');
+
+  const stored = await store.range('binance', 'usdm', listed!, '1m', { limit: 1000 });
+  const trades = exchange.market.trades(listed!);
+  t.ok(trades.length > 10, `the listing traded (${trades.length} trades)`);
+  t.equal(stored[0]?.firstTradeId, trades[0]!.firstTradeId, 'its first kline starts at its very first trade, which the stream never sent');
+  const applied = stored.reduce((n, k) => n + k.tradeCount, 0);
+  const upTo = stored.at(-1)!.lastAggId;
+  t.equal(applied, trades.filter((trade) => trade.aggId <= upTo).reduce((n, trade) => n + trade.lastTradeId - trade.firstTradeId + 1, 0), 'every trade up to its position counted');
 });
