@@ -3,6 +3,7 @@
  * and its market streams, over a kline store. This is the composition root the `chaos` (and later `run` and `demo`)
  * commands start; every part keeps its own narrow interface.
  */
+import { LiveKlineView } from '../infra/http/kline-view.ts';
 import type { IntervalName } from '../domain/interval.ts';
 import { scalesFromSizes } from '../domain/kline-format.ts';
 import { BinanceRestClient } from '../infra/binance/rest-client.ts';
@@ -95,6 +96,12 @@ export class KlaggService {
   readonly manager: SymbolManager;
   /** Trailing gaps: the exchange's kline last trade ids and quiet-symbol checks (see TrailingGapGuard). */
   readonly trailingGaps: TrailingGapGuard;
+  /**
+   * The open klines and latest finals the HTTP API merges over the store, following the system from its first batch:
+   * created with the HTTP server instead, it missed what the start published before it listened (a restart's
+   * catch-ups), and a client resyncing over REST read the stored row a catch-up had long outdated (found by the soak).
+   */
+  readonly liveView: LiveKlineView;
   readonly #options: KlaggServiceOptions;
   #rebuildTimer: NodeJS.Timeout | undefined;
   #gapHealthTimer: NodeJS.Timeout | undefined;
@@ -185,6 +192,7 @@ export class KlaggService {
       catchUp: (symbol) => this.system.catchUp(symbol),
     });
     this.system.onBatch((batch) => this.trailingGaps.onBatch(batch));
+    this.liveView = new LiveKlineView(this.system);
     this.manager = new SymbolManager({
       venue: options.venue,
       market: options.market,

@@ -15,7 +15,6 @@ import { AdminAccess } from '../infra/http/admin-access.ts';
 import type { ServiceAbout } from '../infra/http/context.ts';
 import { homeStaticRoutes } from '../infra/http/home-routes.ts';
 import { HttpServer, type ServedSymbol } from '../infra/http/http-server.ts';
-import { LiveKlineView } from '../infra/http/kline-view.ts';
 import type { Logger } from '../infra/logger.ts';
 import { KlineStreamServer } from '../infra/stream-server/stream-server.ts';
 import type { InspectorHub } from '../infra/inspector/inspector-hub.ts';
@@ -55,7 +54,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
       if (!info || info.tickSize === undefined || info.stepSize === undefined) return [];
       return [{ symbol, status: info.status, tickSize: info.tickSize, stepSize: info.stepSize, baseAsset: info.baseAsset, quoteAsset: info.quoteAsset }];
     });
-  const view = new LiveKlineView(service.system);
+  const view = service.liveView;
   const inspector = options.inspector ? new InspectorServer(options.inspector) : undefined;
   const limits = options.limits ?? {};
   const http = await HttpServer.start({
@@ -117,7 +116,6 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
       for (const stop of detach) stop();
       inspector?.close();
       streams.close();
-      view.close();
       await http.close();
     },
   };
