@@ -1,7 +1,7 @@
 /**
  * `npm run soak -- --minutes N`: the soak under faults at ten times a busy market (test/support/soak/soak-run.ts has
  * the scenario, the verdicts and how each number is computed). A benchmark-style run, not part of `npm test`. Its
- * 2-minute twin joins `npm test` once the soak is green (it is not yet: see issue 14's note). Prints per-minute lines, the recovery table, revisions by cause and, last,
+ * 2-minute twin, `test/soak/soak.test.ts`, is part of `npm test`. Prints per-minute lines, the recovery table, revisions by cause and, last,
  * `soak <minutes> min: <n> trades, lost <n>, klines differ <n>, clients stale <n>, rss drift <pct>%, loop p99 <ms> ms`.
  * Exit code 1 when a trade is lost, a kline differs from the fault-free replay or a client's last event is stale.
  *

@@ -52,7 +52,7 @@ export class ServiceProcess {
     if (this.port === 0) this.port = await freePort();
     const o = this.#options;
     const args = [MAIN, 'run', '--rest-url', o.restUrl, '--ws-url', o.wsUrl, '--database-url', o.databaseUrl, '--port', String(this.port)];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KLAGG_LOG_LEVEL: 'info', KLAGG_LOG__PRETTY: 'false' } });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KLAGG_LOG_LEVEL: 'info', KLAGG_LOG__PRETTY: 'false', ...serviceNodeOptions() } });
     watchChild(child.pid!);
     this.#child = child;
     this.lives++;
@@ -117,4 +117,10 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** `KLAGG_SOAK_SERVICE_NODE_OPTIONS` (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): Node options for the service only. */
+function serviceNodeOptions(): { NODE_OPTIONS?: string } {
+  const options = process.env['KLAGG_SOAK_SERVICE_NODE_OPTIONS'];
+  return options === undefined ? {} : { NODE_OPTIONS: options };
 }
