@@ -1,8 +1,6 @@
-/**
- * The root supervisor and the system it runs: workers (each a set of partitions), the ActivationDispatcher, the
- * Gateway, the Clock and the Watchdog as children of one service-lifecycle actor, plus the DB writer. `KlaggSystem`
- * is the narrow face the CLI, the tests and (later) the HTTP layer use: start, activate, feed frames, flush, stop.
- */
+/** The root supervisor and the system it runs: workers (each a set of partitions), the ActivationDispatcher, the Gateway,
+ * the Clock and the Watchdog as children of one service-lifecycle actor, plus the DB writer. `KlaggSystem` is the narrow
+ * face the CLI, the tests and the HTTP layer use: start, activate, feed frames, flush, stop. */
 import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import type { IntervalName } from '../domain/interval.ts';
 import type { Kline, RevisionCause } from '../domain/kline.ts';
@@ -369,11 +367,12 @@ export class KlaggSystem {
         'kline revised',
       );
     }
-    if (batch.finals.length > 0 || batch.updates.length > 0) this.dbWriter.accept(batch);
-    for (const listener of this.#listeners) listener(batch);
-    const waiters = this.#publishWaiters;
-    this.#publishWaiters = [];
-    for (const waiter of waiters) waiter(batch);
+    // Each consumer takes the batch (thousands of klines) in a task of its own, in publication order: all in one task
+    // was the event loop's longest (the soak's loop lag). `flush()` resolves after the last, once every consumer has it.
+    if (batch.finals.length > 0 || batch.updates.length > 0) setImmediate(() => this.dbWriter.accept(batch));
+    for (const listener of this.#listeners) setImmediate(() => listener(batch));
+    const waiters = this.#publishWaiters.splice(0);
+    if (waiters.length > 0) setImmediate(() => waiters.forEach((waiter) => waiter(batch)));
   }
 
   #onInspect(event: InspectionEvent): void {

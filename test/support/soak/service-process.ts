@@ -119,8 +119,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** `KLAGG_SOAK_SERVICE_NODE_OPTIONS` (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): Node options for the service only. */
+/** `SOAK_SERVICE_NODE_OPTIONS` (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): Node options for the service only. */
 function serviceNodeOptions(): { NODE_OPTIONS?: string } {
-  const options = process.env['KLAGG_SOAK_SERVICE_NODE_OPTIONS'];
+  const options = process.env['SOAK_SERVICE_NODE_OPTIONS'];
   return options === undefined ? {} : { NODE_OPTIONS: options };
 }
