@@ -96,9 +96,12 @@ export class TrailingGapGuard {
 
   #runDue(): void {
     const now = this.#options.elapsed();
-    for (const symbol of this.watch.due(now)) {
-      this.#options.logger.info({ symbol }, 'the exchange reports trades klagg has not applied (a trailing gap?); catching up over REST');
-      this.#options.catchUp(symbol);
+    const due = this.watch.due(now);
+    if (due.length > 0) {
+      // One line per round, not per symbol: a stream lagging behind the exchange's klines makes every symbol due at
+      // once, and 300 lines in one go blocked the event loop on a full stderr pipe (found by the soak's loop lag).
+      this.#options.logger.info({ symbols: due.length, first: due.slice(0, 20) }, 'the exchange reports trades klagg has not applied (a trailing gap?); catching up over REST');
+      for (const symbol of due) this.#options.catchUp(symbol);
     }
     for (const { symbol, minute } of this.quiet.due(now)) void this.#checkQuiet(symbol, minute);
   }

@@ -16,7 +16,9 @@ export interface LoggerOptions {
 
 export function createRootLogger(options: LoggerOptions = {}): Logger {
   const humane = options.pretty === 'auto' ? process.stderr.isTTY === true : (options.pretty ?? false);
-  const destination = humane ? pretty({ destination: 2, sync: true, colorize: true }) : pino.destination({ fd: 2, sync: true });
+  // JSON lines are written asynchronously (flushed at exit): written synchronously, a burst of lines on a full stderr
+  // pipe (a slow reader) stopped the event loop, 100 ms per retry (found by the soak's loop lag).
+  const destination = humane ? pretty({ destination: 2, sync: true, colorize: true }) : pino.destination({ fd: 2, sync: false });
   return pino({ level: options.level ?? 'info', base: { service: 'klagg' } }, destination);
 }
 

@@ -33,6 +33,8 @@ export interface SoakResult {
   readonly rssDriftFrom: string;
   /** p99 of the per-scrape event-loop lag p99s, warm-ups excluded (ms). */
   readonly loopP99Ms: number;
+  /** Where the loop lag came from: the per-scrape p99s' spread and the worst scrapes with their time in the run. */
+  readonly loopDetail: string;
   readonly backlogPeakRows: number;
   readonly faults: readonly FaultRecord[];
   /** Exchange faults injected, by fault type (every type must be there). */
@@ -102,6 +104,7 @@ export function reportLines(r: SoakResult): string[] {
     ...r.differExamples.map((e) => `  differs: ${e}`),
     `clients: ${r.clientStreams} streams, ${r.clientEvents} events, ${r.clientReconnects} reconnects (${r.clientResyncs} streams resynced over REST), ${r.clientsStale} stale`,
     ...r.staleExamples.map((e) => `  stale: ${e}`),
+    `loop lag per scrape: ${r.loopDetail}`,
     `service: ${r.serviceReconnects} exchange reconnects, db backlog peak ${r.backlogPeakRows} rows, rss drift ${r.rssDriftPct.toFixed(1)}% (${r.rssDriftFrom}), loop p99 ${r.loopP99Ms.toFixed(0)} ms, ${r.serviceErrors} error lines logged, exit code ${r.serviceExitCode}, REST bans ${r.restBans}`,
     ...r.notes.map((n) => `note: ${n}`),
     `soak ${r.minutes} min: ${r.tradesEmitted} trades, lost ${r.lost}, klines differ ${r.klinesDiffer}, clients stale ${r.clientsStale}, rss drift ${r.rssDriftPct.toFixed(1)}%, loop p99 ${Math.round(r.loopP99Ms)} ms`,
@@ -124,8 +127,20 @@ export function rssDrift(samples: readonly MetricsSample[], warmupMs = 5 * 60_00
 
 /** p99 of the per-scrape loop p99s, leaving out each life's first `warmupMs` (its start: activation, joins). */
 export function loopP99(samples: readonly MetricsSample[], warmupMs: number): number {
+  return percentile(warmSamples(samples, warmupMs).map((s) => s.loopP99Ms), 99);
+}
+
+/** The per-scrape loop p99s' p50/p90/p99/max and the 8 worst scrapes (time since `startedAt`). */
+export function loopDetail(samples: readonly MetricsSample[], warmupMs: number, startedAt: number): string {
+  const warm = warmSamples(samples, warmupMs);
+  const values = warm.map((s) => s.loopP99Ms);
+  const worst = [...warm].sort((a, b) => b.loopP99Ms - a.loopP99Ms).slice(0, 8);
+  const at = (pct: number): string => percentile(values, pct).toFixed(0);
+  return `${values.length} scrapes, p50 ${at(50)}, p90 ${at(90)}, p99 ${at(99)}, max ${Math.max(...values).toFixed(0)} ms; worst at ${worst.map((s) => `+${seconds(s.at - startedAt)} s ${s.loopP99Ms.toFixed(0)} ms`).join(', ')}`;
+}
+
+function warmSamples(samples: readonly MetricsSample[], warmupMs: number): MetricsSample[] {
   const firstOf = new Map<number, number>();
   for (const s of samples) if (!firstOf.has(s.life)) firstOf.set(s.life, s.at);
-  const values = samples.filter((s) => s.at - firstOf.get(s.life)! >= warmupMs && Number.isFinite(s.loopP99Ms)).map((s) => s.loopP99Ms);
-  return percentile(values, 99);
+  return samples.filter((s) => s.at - firstOf.get(s.life)! >= warmupMs && Number.isFinite(s.loopP99Ms));
 }
