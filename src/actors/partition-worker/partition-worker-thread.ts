@@ -19,16 +19,16 @@ const REPORT_EVERY_MS = 250;
 const port = parentPort;
 if (port === null) throw new KlaggError('KLAGG_ERR_SYSTEM_INVARIANT', { what: 'partition-worker-thread.ts runs only as a worker thread' });
 const { repair, streams: streamsConfig, ...options } = workerData as PartitionWorkerOptions & { repair: boolean; streams?: WorkerStreamsConfig };
-const fetches = new Map<number, (trades: readonly AggTrade[]) => void>();
+const fetches = new Map<number, { resolve: (trades: readonly AggTrade[]) => void; reject: (error: Error) => void }>();
 let nextFetch = 1;
 const core = new PartitionWorker({
   ...options,
   // Functions do not cross threads: repair asks the main thread, which owns the REST client.
   fetchTrades: repair
     ? (symbol, fromId, toId) =>
-        new Promise((resolve) => {
+        new Promise((resolve, reject) => {
           const id = nextFetch++;
-          fetches.set(id, resolve);
+          fetches.set(id, { resolve, reject });
           notify({ type: 'fetchTrades', id, symbol, fromId, toId });
         })
     : undefined,
@@ -121,7 +121,8 @@ port.on('message', (message: ThreadRequest) => {
       reply({ id: message.id, ok: true, value: workerStats(core) });
       return;
     case 'fetchedTrades':
-      fetches.get(message.id)?.(message.trades);
+      if (message.error === undefined) fetches.get(message.id)?.resolve(message.trades);
+      else fetches.get(message.id)?.reject(new Error(message.error));
       fetches.delete(message.id);
       return;
     case 'subscribe':

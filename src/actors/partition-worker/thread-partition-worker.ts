@@ -90,9 +90,11 @@ export class ThreadPartitionWorker implements PartitionWorkerPort {
         return;
       }
       if (reply.type === 'fetchTrades') {
-        void fetchTrades!(reply.symbol, reply.fromId, reply.toId)
-          .catch(() => [])
-          .then((trades) => this.#thread.postMessage({ type: 'fetchedTrades', id: reply.id, trades } satisfies ThreadRequest));
+        // A failure crosses as a failure: taken as "no trades", a failed repair fetch was never retried with threads on.
+        void fetchTrades!(reply.symbol, reply.fromId, reply.toId).then(
+          (trades) => this.#thread.postMessage({ type: 'fetchedTrades', id: reply.id, trades } satisfies ThreadRequest),
+          (error: unknown) => this.#thread.postMessage({ type: 'fetchedTrades', id: reply.id, trades: [], error: (error as Error)?.message ?? String(error) } satisfies ThreadRequest),
+        );
         return;
       }
       if (reply.type === 'unrepairedGap') {

@@ -20,7 +20,8 @@ export type ThreadRequest =
   | { readonly type: 'deltas'; readonly id: number; readonly seq: number }
   | { readonly type: 'stats'; readonly id: number }
   /** The answer to the thread's `fetchTrades` (gap repair goes through the main thread's REST client). */
-  | { readonly type: 'fetchedTrades'; readonly id: number; readonly trades: readonly AggTrade[] }
+  /** `error`: the fetch failed (the worker retries it; an empty `trades` would read as "the exchange has none"). */
+  | { readonly type: 'fetchedTrades'; readonly id: number; readonly trades: readonly AggTrade[]; readonly error?: string }
   /** The thread's own exchange connections (per-worker I/O): streams to carry, or to drop. */
   | { readonly type: 'subscribe'; readonly streams: readonly string[] }
   | { readonly type: 'unsubscribe'; readonly streams: readonly string[] }
