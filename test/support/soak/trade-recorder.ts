@@ -8,6 +8,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { toCombinedFrame, type AggTrade } from '../../../src/domain/agg-trade.ts';
 
 const MINUTE = 60_000;
+const PENDING_MAX = 50_000;
 
 export class TradeRecorder {
   readonly path: string;
@@ -32,6 +33,9 @@ export class TradeRecorder {
 
   record(trade: AggTrade, eventTime: number): void {
     this.#pending.push(toCombinedFrame(trade, eventTime));
+    // A burst published in one go (the 30-minute soak met one of millions) must not make a single string past V8's
+    // limit (~512 MB): written in chunks of at most PENDING_MAX lines.
+    if (this.#pending.length >= PENDING_MAX) this.#flush();
     this.trades++;
     const raw = trade.lastTradeId - trade.firstTradeId + 1;
     this.rawTrades += raw;
