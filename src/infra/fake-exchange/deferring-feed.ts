@@ -25,7 +25,8 @@ interface Queued {
 
 interface Head {
   readonly symbol: string;
-  readonly queued: Queued;
+  /** Undefined: the source's next trade, passed straight through. */
+  readonly queued: Queued | undefined;
   readonly due: number;
   readonly trade: AggTrade;
 }
@@ -33,7 +34,12 @@ interface Head {
 export class DeferringFeed implements TradeFeed {
   readonly #source: TradeFeed;
   readonly #shifts = new Map<string, Shift>();
-  /** Per symbol, trades taken from the source and not yet from here, in order. */
+  /**
+   * Per shifted symbol, its trades taken from the source and not yet from here, in order. Only shifted symbols are
+   * queued: the others pass straight through (queueing every symbol made each trade a scan of ~300 queues, which
+   * saturated the soak's harness at 20,000 trades/s once a symbol had gone quiet, and it then published its backlog
+   * as one burst of millions).
+   */
   readonly #queues = new Map<string, Queued[]>();
   #buffered = 0;
   #seq = 0;
@@ -57,30 +63,35 @@ export class DeferringFeed implements TradeFeed {
   }
 
   peek(): AggTrade | undefined {
-    if (this.#shifts.size === 0 && this.#buffered === 0) return this.#source.peek();
+    if (this.#shifts.size === 0) return this.#source.peek();
     return this.#findHead()?.trade;
   }
 
   take(): AggTrade | undefined {
-    if (this.#shifts.size === 0 && this.#buffered === 0) return this.#source.take();
+    if (this.#shifts.size === 0) return this.#source.take();
     const head = this.#findHead();
     if (head === undefined) return undefined;
     this.#head = undefined;
+    if (head.queued === undefined) return this.#source.take();
     const queue = this.#queues.get(head.symbol)!;
     queue.shift();
     if (queue.length === 0) this.#queues.delete(head.symbol);
     this.#buffered--;
-    const shift = this.#shifts.get(head.symbol);
-    if (shift !== undefined) shift.offset = head.due - head.queued.trade.tradeTime;
+    const shift = this.#shifts.get(head.symbol)!;
+    shift.offset = head.due - head.queued.trade.tradeTime;
     return head.trade;
   }
 
   #dueOf(symbol: string, trade: AggTrade): number {
-    const shift = this.#shifts.get(symbol);
-    return shift === undefined ? trade.tradeTime : Math.max(trade.tradeTime + shift.offset, shift.notBefore);
+    const shift = this.#shifts.get(symbol)!;
+    return Math.max(trade.tradeTime + shift.offset, shift.notBefore);
   }
 
-  /** The earliest due queued trade, pulling from the source until nothing unpulled can come before it. */
+  /**
+   * The next trade: the earliest due queued trade of a shifted symbol, or the source's next trade when it is of an
+   * unshifted symbol and not later (a queued trade wins a tie). The source's trades of shifted symbols are pulled into
+   * their queues on the way.
+   */
   #findHead(): Head | undefined {
     if (this.#head !== undefined) return this.#head;
     for (;;) {
@@ -97,6 +108,10 @@ export class DeferringFeed implements TradeFeed {
         const original = best.queued.trade;
         const trade = best.due === original.tradeTime ? original : { ...original, tradeTime: best.due };
         this.#head = { ...best, trade };
+        return this.#head;
+      }
+      if (!this.#shifts.has(upcoming.symbol)) {
+        this.#head = { symbol: upcoming.symbol, queued: undefined, due: upcoming.tradeTime, trade: upcoming };
         return this.#head;
       }
       const pulled = this.#source.take()!;
