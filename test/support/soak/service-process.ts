@@ -47,8 +47,8 @@ export class ServiceProcess {
     return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null;
   }
 
-  /** Starts a life and resolves once it logs "klagg is running" (rejects if it exits or takes over `timeoutMs`). */
-  async start(timeoutMs = 120_000): Promise<void> {
+  /** Starts a life and resolves once it logs "klagg is running" (rejects if it exits, or is killed after `timeoutMs`). */
+  async start(timeoutMs = 300_000): Promise<void> {
     if (this.port === 0) this.port = await freePort();
     const o = this.#options;
     const args = [MAIN, 'run', '--rest-url', o.restUrl, '--ws-url', o.wsUrl, '--database-url', o.databaseUrl, '--port', String(this.port)];
@@ -81,7 +81,12 @@ export class ServiceProcess {
     const deadline = Date.now() + timeoutMs;
     while (!running) {
       if (!this.running) throw new Error(`klagg run exited during its start (life ${this.lives}); see ${o.logPath}`);
-      if (Date.now() > deadline) throw new Error(`klagg run did not start within ${timeoutMs} ms (life ${this.lives}); see ${o.logPath}`);
+      if (Date.now() > deadline) {
+        // As a supervisor would (systemd's TimeoutStartSec): a start that takes too long is killed before the next
+        // try. Left running, the 30-minute soak had two lives on one database and one exchange at once.
+        await this.kill();
+        throw new Error(`klagg run did not start within ${timeoutMs} ms (life ${this.lives}), killed; see ${o.logPath}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
