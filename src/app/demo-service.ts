@@ -153,6 +153,11 @@ export async function runDemo({ config, logger, life, symbols, rate, historyDays
   const since = new Date(Math.max(exchange.market.now() - historyMs, exchange.market.now() - 16 * 3_600_000)).toISOString().slice(0, 16);
   const audit = database.kind === 'postgres' && historyMs > 0 ? `npm run klagg -- audit --rest-url ${exchange.restUrl} --database-url ${database.location} --since ${since}Z` : undefined;
   logger.info({ url: base, symbols: running.symbols.length, startMs: Math.round(performance.now() - started) }, 'klagg demo is running (Ctrl+C to stop)');
+  // Log lines are written asynchronously: the ones before it leave first, so the banner is last on a shared terminal.
+  await new Promise<void>((resolve) => {
+    setTimeout(resolve, 1_000).unref(); // never waits on a destination that does not call back
+    logger.flush(() => resolve());
+  });
   terminal.stdout.write(
     demoBanner(
       urls,
