@@ -19,6 +19,10 @@ t.setTimeout(1_200_000);
 // 5,000 trades/s, not the soak's 20,000: `npm test` runs two test files at once on this 2-core machine, and at the
 // full rate the service, the exchange and PostgreSQL on the same two cores fall behind for reasons that are the long
 // soak's to measure (`npm run soak`), not a test's.
+// A time fault must span a minute end while the service is up and faults rotate: from its restart (at most ~+80 s)
+// to 20 s before the end (+100 s). Started at second 28 of a minute (the run's own start follows within seconds), the
+// minute ends fall at about +30 s (the service may be down) and +90 s.
+while ((Date.now() - 28_000 + 60_000) % 60_000 > 1_000) await new Promise((resolve) => setTimeout(resolve, 100));
 // Faults every 2 s instead of 3 s, so that the 13-step rotation comes round within the minute or so the service is up
 // between its restart and the end of the faults.
 const result = await runSoak({ minutes: 2, rate: 5_000, outageMs: 10_000, faultEveryMs: 2_000, log: (line) => t.comment(line) });
