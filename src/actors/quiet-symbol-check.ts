@@ -84,12 +84,16 @@ export class QuietSymbolCheck {
     }
   }
 
-  /** Symbols to check now, with klagg's last traded minute each. */
-  due(now: number): { symbol: string; minute: TradedMinute }[] {
+  /**
+   * Symbols to check now, with klagg's last traded minute each. `lagMs`: the aggTrade streams' current lag, added to
+   * every wait — a symbol whose trades are still on their way is not quiet, and the exchange's klines would show them
+   * as missing (every symbol of a stalled stream was caught up over REST at each minute's end: found by the soak).
+   */
+  due(now: number, lagMs = 0): { symbol: string; minute: TradedMinute }[] {
     const due: { symbol: string; minute: TradedMinute }[] = [];
     for (const [symbol, state] of this.#symbols) {
       if (state.inFlight) continue;
-      let afterReconnect = state.reconnectCheckAt >= 0 && now >= state.reconnectCheckAt;
+      let afterReconnect = state.reconnectCheckAt >= 0 && now >= state.reconnectCheckAt + lagMs;
       if (afterReconnect && state.changedAt > state.reconnectedAt) {
         // It traded again since the reconnect: a trade the connection lost shows as a gap in the ids of the trades
         // that came after it (repaired as any gap), so no REST check is needed. Checking anyway would always find
@@ -98,7 +102,7 @@ export class QuietSymbolCheck {
         state.reconnectCheckAt = -1;
         afterReconnect = false;
       }
-      const quiet = now >= state.nextCheckAt;
+      const quiet = now >= state.nextCheckAt + lagMs;
       if (!afterReconnect && !quiet) continue;
       state.inFlight = true;
       state.reconnectCheckAt = -1;

@@ -128,11 +128,18 @@ export class SymbolManager {
     // Activate in a stream: the first symbol is live long before the last one's initial data is read. Cold joins
     // (REST compositions) run a few at a time without holding up the symbols behind them.
     const joins: Promise<void>[] = [];
+    const began = o.clock.now();
     for (const symbol of universe) {
       const joining = await this.#activate(symbol, 'startup');
       if (joining) joins.push(joining);
     }
+    const sent = o.clock.now();
     await Promise.all(joins);
+    // How long a start took and where (a restart reads the store; cold joins wait for REST weight).
+    o.logger.info(
+      { continued: universe.length - joins.length, joined: joins.length, joinsFailed: this.joins.failed, storeReadsMs: sent - began, joinsMs: o.clock.now() - sent },
+      'every symbol activated',
+    );
     if (o.backfill) {
       const now = o.clock.now();
       this.#backfill = o.backfill

@@ -26,6 +26,11 @@ export interface TrailingGapGuardOptions {
   readonly finest: IntervalName;
   /** Real elapsed ms (monotonic): the waits span transport lag, not the exchange's clock (a replay runs at any speed). */
   readonly elapsed: () => number;
+  /**
+   * The aggTrade streams' current lag (ms, e.g. their p99 over the recent window): both checks wait it out on top of
+   * their own waits, up to MAX_LAG_ALLOWANCE_MS. Default none.
+   */
+  readonly streamLagMs?: () => number;
   /** The exchange's time (a subscription's first minute). */
   readonly now: () => number;
   readonly logger: Logger;
@@ -34,6 +39,9 @@ export interface TrailingGapGuardOptions {
   /** Fetch the symbol's trades after klagg's position up to the exchange's latest. */
   catchUp(symbol: string): void;
 }
+
+/** A stream lagging longer than this is not waited out: its symbols are checked (the lag may be a lost connection). */
+export const MAX_LAG_ALLOWANCE_MS = 30_000;
 
 export class TrailingGapGuard {
   readonly watch: TrailingGapWatch;
@@ -96,14 +104,16 @@ export class TrailingGapGuard {
 
   #runDue(): void {
     const now = this.#options.elapsed();
-    const due = this.watch.due(now);
+    const lag = this.#options.streamLagMs?.() ?? 0;
+    const allowance = Number.isFinite(lag) && lag > 0 ? Math.min(lag, MAX_LAG_ALLOWANCE_MS) : 0;
+    const due = this.watch.due(now, allowance);
     if (due.length > 0) {
       // One line per round, not per symbol: a stream lagging behind the exchange's klines makes every symbol due at
       // once, and 300 lines in one go blocked the event loop on a full stderr pipe (found by the soak's loop lag).
       this.#options.logger.info({ symbols: due.length, first: due.slice(0, 20) }, 'the exchange reports trades klagg has not applied (a trailing gap?); catching up over REST');
       for (const symbol of due) this.#options.catchUp(symbol);
     }
-    for (const { symbol, minute } of this.quiet.due(now)) void this.#checkQuiet(symbol, minute);
+    for (const { symbol, minute } of this.quiet.due(now, allowance)) void this.#checkQuiet(symbol, minute);
   }
 
   /** More trades in the exchange's 1m klines than klagg applied: the symbol is caught up over REST. */

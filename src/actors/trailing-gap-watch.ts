@@ -71,6 +71,10 @@ export class TrailingGapWatch {
     const watch = this.#watch(symbol);
     if (lastTradeId <= watch.appliedLast) return;
     watch.appliedLast = lastTradeId;
+    // Still short of the probe, but the symbol's trades are coming: the stream lags, it has not stopped. A trailing gap
+    // is trades lost before the stream goes quiet, so the wait restarts from the last progress (a lagging busy symbol
+    // was caught up over REST every `confirmMs`: a weight storm, found by the 30-minute soak).
+    if (watch.probeId >= 0 && lastTradeId < watch.probeId) watch.probeAt = now;
     if (watch.checkedFor >= 0 && watch.checkedAt >= 0 && lastTradeId >= watch.checkedFor) {
       this.stats.found++;
       this.stats.lastDetectionMs = now - watch.suspectedAt;
@@ -89,8 +93,11 @@ export class TrailingGapWatch {
     this.#arm(watch, now);
   }
 
-  /** Symbols to catch up now; call a few times a second. */
-  due(now: number): string[] {
+  /**
+   * Symbols to catch up now; call a few times a second. `lagMs`: the aggTrade streams' current lag, waited out on
+   * top of `confirmMs` (the exchange's kline stream runs ahead of a lagging aggTrade stream by that much).
+   */
+  due(now: number, lagMs = 0): string[] {
     const due: string[] = [];
     for (const [symbol, watch] of this.#symbols) {
       if (watch.checkedFor >= 0 && watch.checkedAt >= 0 && now - watch.checkedAt >= this.#options.settleMs) {
@@ -98,7 +105,7 @@ export class TrailingGapWatch {
         this.stats.falseAlarms++;
         watch.checkedAt = -1;
       }
-      if (watch.probeId < 0 || now - watch.probeAt < this.#options.confirmMs) continue;
+      if (watch.probeId < 0 || now - watch.probeAt < this.#options.confirmMs + lagMs) continue;
       const id = watch.probeId;
       watch.probeId = -1;
       if (watch.appliedLast >= id || watch.checkedFor >= id) continue;

@@ -186,6 +186,7 @@ export class KlaggService {
       checkIntervalMs: trailing.checkIntervalMs,
       finest: options.intervals[0]!,
       elapsed: () => this.#elapsed(),
+      streamLagMs: () => this.exchangeStreams.watermarkLagMs(),
       now: () => options.clock.now(),
       logger: log,
       fetchMinuteKlines: (symbol, startTime) => this.rest.klines(symbol, '1m', { startTime, limit: 99 }),
@@ -302,6 +303,8 @@ export class KlaggService {
     await Promise.all(this.system.workers.map((worker) => worker.streams?.stop()));
     await this.rebuilder.rebuildClosed(closedBy);
     const code = await this.system.stop(reason);
+    // After the system's last batch (its final flush publishes): what the routes answered from stays until here.
+    this.liveView.close();
     await this.#symbolTable?.stop();
     return code;
   }

@@ -102,6 +102,22 @@ export function registerSystemMetrics(options: SystemMetricsOptions): void {
   mirror('activation_retries_total', 'Symbol activation retries', () => system.counters.dispatcher.retries);
 
   new client.Gauge({
+    name: `${prefix}worker_thread_heap_bytes`,
+    help: 'Each partition worker thread’s own V8 heap (not in the process’s nodejs_heap metrics): used, and external (buffers)',
+    labelNames: ['worker', 'kind'],
+    registers,
+    async collect() {
+      await Promise.all(
+        system.workers.map(async (worker) => {
+          const heap = await worker.heap?.().catch(() => undefined);
+          if (heap === undefined) return;
+          this.set({ worker: String(worker.id), kind: 'used' }, heap.usedBytes);
+          this.set({ worker: String(worker.id), kind: 'external' }, heap.externalBytes);
+        }),
+      );
+    },
+  });
+  new client.Gauge({
     name: `${prefix}symbols`,
     help: 'Symbols by lifecycle state',
     labelNames: ['state'],

@@ -88,3 +88,39 @@ t.test('on its timer: due trailing gaps and quiet checks act through the ports',
   await wait(60);
   t.same(caughtUp, ['ETHUSDT'], 'equal counts: no catch-up');
 });
+
+t.test('the streams’ lag (streamLagMs) is waited out; a lag past 30 s is not', async (t) => {
+  let elapsed = 0;
+  let lag = 5_000;
+  const caughtUp: string[] = [];
+  const g = new TrailingGapGuard({
+    confirmMs: 2000,
+    quietAfterMs: 3_600_000,
+    checkIntervalMs: 20,
+    finest: '1m',
+    elapsed: () => elapsed,
+    streamLagMs: () => lag,
+    now: () => 0,
+    logger,
+    fetchMinuteKlines: async () => [],
+    catchUp: (symbol) => caughtUp.push(symbol),
+  });
+  t.teardown(() => g.stop());
+  g.onBatch(applied('BTCUSDT', 0, 100, 5));
+  g.onExchangeKlineFrame(frame('BTCUSDT', 104));
+  g.start();
+  elapsed = 6_000;
+  await wait(80);
+  t.same(caughtUp, [], 'the stream lags 5 s: 2 s + 5 s not yet passed');
+  elapsed = 7_000;
+  for (let i = 0; i < 50 && caughtUp.length === 0; i++) await wait(20);
+  t.same(caughtUp, ['BTCUSDT'], 'after confirmMs + the lag');
+  g.onExchangeKlineFrame(frame('BTCUSDT', 110));
+  lag = 600_000;
+  elapsed = 7_000 + 2_000 + 29_999;
+  await wait(80);
+  t.same(caughtUp, ['BTCUSDT'], 'a 10-minute lag is waited out only up to 30 s');
+  elapsed = 7_000 + 2_000 + 30_000;
+  for (let i = 0; i < 50 && caughtUp.length === 1; i++) await wait(20);
+  t.same(caughtUp, ['BTCUSDT', 'BTCUSDT']);
+});

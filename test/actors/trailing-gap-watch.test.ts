@@ -80,3 +80,39 @@ t.test('quiet symbols: checked when quiet, again with growing waits, after recon
   t.ok(exchangeHasMore({ openTime: 60_000, tradeCount: 5 }, [{ openTime: 60_000, tradeCount: 5 }, { openTime: 120_000, tradeCount: 1 }]), 'trades in a later minute');
   t.notOk(exchangeHasMore({ openTime: 60_000, tradeCount: 5 }, [{ openTime: 60_000, tradeCount: 5 }, { openTime: 120_000, tradeCount: 0 }]), 'nothing more');
 });
+
+t.test('a busy symbol lagging seconds behind the kline stream: no check while its trades keep coming; one once they stop', async (t) => {
+  // The soak's stream lagged 5–15 s: the aggTrade position never reached the kline stream's id within confirmMs, and
+  // every busy symbol was caught up over REST every 2 s (97,000 catch-ups in 25 minutes).
+  const watch = new TrailingGapWatch({ confirmMs: 2000, settleMs: 5000 });
+  for (let now = 0; now <= 60_000; now += 250) {
+    watch.onExchangeKline('ETHUSDT', 1000 + now, now);
+    if (now >= 5000) watch.onApplied('ETHUSDT', 1000 + now - 5000, now); // 5 s behind, and advancing
+    if (now >= 8000) t.same(watch.due(now), [], `+${now} ms: lagging, not lost`, { diagnostic: false });
+  }
+  t.equal(watch.stats.suspected, 0, 'no check in a minute of 5 s lag');
+  // The trades stop (the last ones lost): klagg stays at 56,000; the exchange showed 61,000.
+  t.same(watch.due(61_999), [], 'within confirmMs of the last progress');
+  t.same(watch.due(62_000), ['ETHUSDT'], 'confirmMs after the last progress: caught up');
+});
+
+t.test('due(now, lagMs): the streams’ measured lag is waited out on top of confirmMs', async (t) => {
+  const watch = new TrailingGapWatch({ confirmMs: 2000, settleMs: 5000 });
+  watch.onApplied('X', 10, 0);
+  watch.onExchangeKline('X', 12, 0);
+  t.same(watch.due(2000, 3000), [], 'lag 3 s: not yet');
+  t.same(watch.due(4999, 3000), []);
+  t.same(watch.due(5000, 3000), ['X'], 'confirmMs + lag');
+});
+
+t.test('quiet checks wait out the streams’ measured lag too', async (t) => {
+  const { QuietSymbolCheck } = await import('../../src/actors/quiet-symbol-check.ts');
+  const check = new QuietSymbolCheck({ quietAfterMs: 10_000, settleMs: 2_000 });
+  check.onTraded('X', { openTime: 60_000, tradeCount: 5 }, 0);
+  t.same(check.due(10_000, 4_000), [], 'quiet 10 s, but the stream lags 4 s: its trades may be on the way');
+  t.same(check.due(14_000, 4_000).map((d) => d.symbol), ['X'], 'quiet for 10 s + the lag: checked');
+  check.checked('X', false, 14_000);
+  check.onReconnected(['X'], 15_000);
+  t.same(check.due(17_000, 4_000), [], 'after a reconnect: settleMs + the lag');
+  t.same(check.due(21_000, 4_000).map((d) => d.symbol), ['X']);
+});

@@ -30,6 +30,8 @@ export interface PartitionWorkerPort {
   takeDeltas(seq: number): Promise<DeltaBatch>;
   /** Counters of the worker's engine and frame intake (for metrics and tests). */
   stats(): Promise<WorkerStats>;
+  /** A worker thread's own V8 heap (its memory is not in the main thread's heap metrics); undefined in process. */
+  heap?(): Promise<{ readonly usedBytes: number; readonly externalBytes: number }>;
   close(): Promise<void>;
 }
 

@@ -167,6 +167,11 @@ export class ThreadPartitionWorker implements PartitionWorkerPort {
     return this.#request((id) => ({ type: 'stats', id })) as Promise<WorkerStats>;
   }
 
+  async heap(): Promise<{ usedBytes: number; externalBytes: number }> {
+    const heap = await this.#thread.getHeapStatistics();
+    return { usedBytes: heap.used_heap_size, externalBytes: heap.external_memory };
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#clockSync !== undefined) clearInterval(this.#clockSync);

@@ -229,7 +229,7 @@ export class BinanceRestClient {
         if (status === 429) {
           this.#http429 += 1;
           backoff = false; // the budget holds every request until Retry-After
-          this.budget.rateLimited(retryAfterMs(headers));
+          this.budget.rateLimited(retryAfterMs(headers), Number.isFinite(used) ? used : undefined, ticket);
         } else if (status === 418) {
           this.#http418 += 1;
           backoff = false; // the budget holds every request until the ban ends

@@ -165,13 +165,21 @@ export class WeightBudget {
     this.#external = Math.max(this.#external, usedWeight - this.#own);
   }
 
-  /** After a 429: nothing is sent until Retry-After has passed (to the next minute when the server gave none). */
-  rateLimited(retryAfterMs: number | undefined): void {
+  /**
+   * After a 429: nothing is sent until Retry-After has passed (to the next minute when the server gave none). The
+   * log line sets what the server counted (`serverUsedWeight`, its header) beside this budget's own estimate and when
+   * in its minute the request was counted, which tells a weight miscount from a clock skew or another client.
+   */
+  rateLimited(retryAfterMs: number | undefined, serverUsedWeight?: number, ticket?: WeightTicket): void {
     const now = this.#clock.now();
     this.#roll(now);
     const until = retryAfterMs === undefined ? (this.#minute + 1) * this.#minuteMs : now + Math.max(0, retryAfterMs);
     this.#blockedUntil = Math.max(this.#blockedUntil, until);
-    this.#logger.warn({ retryAfterMs, blockedUntil: this.#blockedUntil }, 'Binance answered 429 (request weight exceeded): all requests paused');
+    const sentMsIntoMinute = ticket === undefined ? undefined : ticket.reservedAt - Math.floor(ticket.reservedAt / this.#minuteMs) * this.#minuteMs;
+    this.#logger.warn(
+      { retryAfterMs, blockedUntil: this.#blockedUntil, serverUsedWeight, estimatedUsedWeight: this.#own + this.#external, budget: this.budget, limit: this.#limit, sentMsIntoMinute },
+      'Binance answered 429 (request weight exceeded): all requests paused',
+    );
   }
 
   /** After a 418: nothing is sent until the ban ends. */

@@ -232,7 +232,10 @@ export class HttpServer {
    * (mounted streams end in their `preClose` hooks), then closes. Resolves once everything is closed.
    */
   close(): Promise<void> {
-    this.#closing ??= this.app.close().then(() => this.#log.debug('HTTP server closed'));
+    this.#closing ??= this.app.close().then(() => {
+      this.metrics.close();
+      this.#log.debug('HTTP server closed');
+    });
     return this.#closing;
   }
 

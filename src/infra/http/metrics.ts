@@ -8,6 +8,7 @@
 import client from 'prom-client';
 import type { LagHistogramSnapshot } from '../../domain/lag-tracker.ts';
 import { KlaggError } from '../../domain/errors.ts';
+import { EventLoopDelayHistogram } from './event-loop-delay.ts';
 
 export const METRICS_CONTENT_TYPE = client.Registry.PROMETHEUS_CONTENT_TYPE;
 
@@ -44,12 +45,17 @@ export class HttpMetrics {
   readonly #overScale: client.Counter<'field'>;
   readonly #prefix: string;
   #streams: StreamMetricsSource | undefined;
+  readonly #loopDelay: EventLoopDelayHistogram | undefined;
 
   constructor(options: MetricsOptions) {
     const prefix = options.prefix ?? 'klagg_';
     this.#prefix = prefix;
     const registers = [this.registry];
-    if (options.defaultMetrics ?? true) client.collectDefaultMetrics({ register: this.registry, prefix, eventLoopMonitoringPrecision: 20 });
+    if (options.defaultMetrics ?? true) {
+      client.collectDefaultMetrics({ register: this.registry, prefix, eventLoopMonitoringPrecision: 20 });
+      this.#loopDelay = new EventLoopDelayHistogram(this.registry, prefix);
+      this.#loopDelay.start();
+    }
 
     this.#requests = new client.Counter({ name: `${prefix}http_requests_total`, help: 'HTTP requests answered, by route pattern and status', labelNames: ['method', 'route', 'status'], registers });
     this.#overScale = new client.Counter({
@@ -148,6 +154,11 @@ export class HttpMetrics {
 
   text(): Promise<string> {
     return this.registry.metrics();
+  }
+
+  /** Stops the event-loop delay timer (the registry can still be read). */
+  close(): void {
+    this.#loopDelay?.stop();
   }
 }
 

@@ -3,7 +3,7 @@
  * trades/s), the recovery table by fault kind, revisions by cause, the totals, and the last line in the issue's shape:
  * `soak <minutes> min: <n> trades, lost <n>, klines differ <n>, clients stale <n>, rss drift <pct>%, loop p99 <ms> ms`.
  */
-import type { MetricsSample } from './metrics-scraper.ts';
+import { LOOP_DELAY_BOUNDS_MS, type MetricsSample } from './metrics-scraper.ts';
 import type { FaultRecord } from './recovery-tracker.ts';
 
 export interface SoakResult {
@@ -31,8 +31,13 @@ export interface SoakResult {
   /** RSS drift of the service life that ran to the end, from its baseline sample to its last, in %. */
   readonly rssDriftPct: number;
   readonly rssDriftFrom: string;
-  /** p99 of the per-scrape event-loop lag p99s, warm-ups excluded (ms). */
+  /**
+   * Event-loop lag p99 over the run, warm-ups excluded (ms): from klagg_event_loop_delay_seconds, the counts each
+   * life added after its warm-up, summed, interpolated within the p99's bucket as Prometheus's histogram_quantile does.
+   */
   readonly loopP99Ms: number;
+  /** The run's loop-delay distribution: samples, the p99's bucket, p50/p90/p99.9 and the share past 50 ms. */
+  readonly loopDelay: string;
   /** Where the loop lag came from: the per-scrape p99s' spread and the worst scrapes with their time in the run. */
   readonly loopDetail: string;
   readonly backlogPeakRows: number;
@@ -56,8 +61,10 @@ export function minuteLine(minute: number, samples: readonly MetricsSample[], tr
   if (samples.length === 0) return `minute ${minute}: no metrics (service down), ${Math.round(tradesInMinute / seconds)} trades/s emitted; ${harness}`;
   const last = samples.at(-1)!;
   const max = (pick: (s: MetricsSample) => number): number => Math.max(...samples.map(pick).filter(Number.isFinite));
+  const ofLast = samples.filter((s) => s.life === last.life && s.loopDelayCounts.length > 0);
+  const minuteP99 = ofLast.length < 2 ? Number.NaN : delayQuantile(delta(ofLast[0]!, ofLast.at(-1)!), 0.99);
   return (
-    `minute ${minute}: rss ${(last.rssBytes / MB).toFixed(0)} MB, heap ${(last.heapUsedBytes / MB).toFixed(0)} MB, loop p99 ${max((s) => s.loopP99Ms).toFixed(0)} ms, ` +
+    `minute ${minute}: rss ${(last.rssBytes / MB).toFixed(0)} MB, heap ${(last.heapUsedBytes / MB).toFixed(0)} MB, threads' heaps ${(last.threadHeapBytes / MB).toFixed(0)} MB, loop p99 ${minuteP99.toFixed(0)} ms (worst scrape ${max((s) => s.loopP99Ms).toFixed(0)}), ` +
     `db backlog ${max((s) => s.dbBacklogRows)} rows, stream lag p99 ≤ ${max((s) => s.streamLagMs).toFixed(0)} ms, ${Math.round(tradesInMinute / seconds)} trades/s emitted (life ${last.life}); ${harness}`
   );
 }
@@ -104,7 +111,8 @@ export function reportLines(r: SoakResult): string[] {
     ...r.differExamples.map((e) => `  differs: ${e}`),
     `clients: ${r.clientStreams} streams, ${r.clientEvents} events, ${r.clientReconnects} reconnects (${r.clientResyncs} streams resynced over REST), ${r.clientsStale} stale`,
     ...r.staleExamples.map((e) => `  stale: ${e}`),
-    `loop lag per scrape: ${r.loopDetail}`,
+    `loop lag over the run: ${r.loopDelay}`,
+    `loop lag per scrape (prom-client's nodejs_eventloop_lag_p99_seconds: p99 of a 20 ms timer's ticks over each 2 s scrape; idle reads 20): ${r.loopDetail}`,
     `service: ${r.serviceReconnects} exchange reconnects, db backlog peak ${r.backlogPeakRows} rows, rss drift ${r.rssDriftPct.toFixed(1)}% (${r.rssDriftFrom}), loop p99 ${r.loopP99Ms.toFixed(0)} ms, ${r.serviceErrors} error lines logged, exit code ${r.serviceExitCode}, REST bans ${r.restBans}`,
     ...r.notes.map((n) => `note: ${n}`),
     `soak ${r.minutes} min: ${r.tradesEmitted} trades, lost ${r.lost}, klines differ ${r.klinesDiffer}, clients stale ${r.clientsStale}, rss drift ${r.rssDriftPct.toFixed(1)}%, loop p99 ${Math.round(r.loopP99Ms)} ms`,
@@ -125,9 +133,65 @@ export function rssDrift(samples: readonly MetricsSample[], warmupMs = 5 * 60_00
   return { pct: ((last.rssBytes - base.rssBytes) / base.rssBytes) * 100, from: `life ${lastLife}: ${(base.rssBytes / MB).toFixed(0)} MB at +${seconds(base.at - start)} s → ${(last.rssBytes / MB).toFixed(0)} MB at +${seconds(last.at - start)} s` };
 }
 
-/** p99 of the per-scrape loop p99s, leaving out each life's first `warmupMs` (its start: activation, joins). */
+/** Per-bucket counts (not cumulative) added between two samples of one life. */
+function delta(from: MetricsSample, to: MetricsSample): number[] {
+  return to.loopDelayCounts.map((c, i) => c - (i === 0 ? 0 : to.loopDelayCounts[i - 1]!) - (from.loopDelayCounts[i]! - (i === 0 ? 0 : from.loopDelayCounts[i - 1]!)));
+}
+
+/**
+ * The q-quantile (ms) of per-bucket counts over LOOP_DELAY_BOUNDS_MS, interpolated linearly within its bucket (as
+ * Prometheus's histogram_quantile; in the +Inf bucket, the last finite bound). NaN without samples.
+ */
+export function delayQuantile(counts: readonly number[], q: number): number {
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (!(total > 0)) return Number.NaN;
+  const rank = q * total;
+  let below = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const n = counts[i]!;
+    if (below + n >= rank && n > 0) {
+      const upper = LOOP_DELAY_BOUNDS_MS[i]!;
+      const lower = i === 0 ? 0 : LOOP_DELAY_BOUNDS_MS[i - 1]!;
+      if (!Number.isFinite(upper)) return lower;
+      return lower + (upper - lower) * ((rank - below) / n);
+    }
+    below += n;
+  }
+  return LOOP_DELAY_BOUNDS_MS.at(-2)!;
+}
+
+/** The loop-delay counts the lives added after their first `warmupMs` (their start: activation, joins), summed. */
+export function runLoopDelay(samples: readonly MetricsSample[], warmupMs: number): number[] {
+  const sum = LOOP_DELAY_BOUNDS_MS.map(() => 0);
+  const lives = new Map<number, MetricsSample[]>();
+  for (const s of samples) if (s.loopDelayCounts.length > 0 && s.loopDelayCounts.every(Number.isFinite)) lives.set(s.life, [...(lives.get(s.life) ?? []), s]);
+  for (const life of lives.values()) {
+    const from = life.find((s) => s.at - life[0]!.at >= warmupMs);
+    if (from === undefined || from === life.at(-1)) continue;
+    delta(from, life.at(-1)!).forEach((n, i) => (sum[i]! += n));
+  }
+  return sum;
+}
+
+/** The run's event-loop lag p99 (ms), warm-ups excluded: see SoakResult.loopP99Ms. */
 export function loopP99(samples: readonly MetricsSample[], warmupMs: number): number {
-  return percentile(warmSamples(samples, warmupMs).map((s) => s.loopP99Ms), 99);
+  return delayQuantile(runLoopDelay(samples, warmupMs), 0.99);
+}
+
+/** One line on the run's loop-delay distribution (warm-ups excluded). */
+export function loopDelaySummary(samples: readonly MetricsSample[], warmupMs: number): string {
+  const counts = runLoopDelay(samples, warmupMs);
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return 'no samples';
+  let below = 0;
+  let bucket = '';
+  for (let i = 0; i < counts.length && bucket === ''; i++) {
+    below += counts[i]!;
+    if (below >= 0.99 * total) bucket = `(${i === 0 ? 0 : LOOP_DELAY_BOUNDS_MS[i - 1]}, ${LOOP_DELAY_BOUNDS_MS[i]}] ms`;
+  }
+  const past50 = counts.slice(LOOP_DELAY_BOUNDS_MS.indexOf(50) + 1).reduce((a, b) => a + b, 0);
+  const q = (p: number): string => delayQuantile(counts, p).toFixed(1);
+  return `${total} samples of a 10 ms timer (klagg_event_loop_delay_seconds), p50 ${q(0.5)}, p90 ${q(0.9)}, p99 ${q(0.99)} (bucket ${bucket}), p99.9 ${q(0.999)} ms; ${past50} samples past 50 ms (${((past50 / total) * 100).toFixed(2)}%)`;
 }
 
 /** The per-scrape loop p99s' p50/p90/p99/max and the 8 worst scrapes (time since `startedAt`). */

@@ -39,7 +39,7 @@ import { MetricsScraper } from './metrics-scraper.ts';
 import { compareWithOracle, lostTrades, staleClients } from './oracle-check.ts';
 import { RecoveryTracker } from './recovery-tracker.ts';
 import { ServiceProcess } from './service-process.ts';
-import { loopDetail, loopP99, minuteLine, rssDrift, type SoakResult } from './soak-report.ts';
+import { loopDelaySummary, loopDetail, loopP99, minuteLine, rssDrift, type SoakResult } from './soak-report.ts';
 import { StreamClients } from './stream-clients.ts';
 import { TradeRecorder } from './trade-recorder.ts';
 
@@ -258,6 +258,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       rssDriftPct: drift.pct,
       rssDriftFrom: drift.from,
       loopP99Ms: loopP99(scraper.samples, WARMUP_AFTER_START_MS),
+      loopDelay: loopDelaySummary(scraper.samples, WARMUP_AFTER_START_MS),
       loopDetail: loopDetail(scraper.samples, WARMUP_AFTER_START_MS, startTime),
       backlogPeakRows: Math.max(0, ...scraper.samples.map((s) => s.dbBacklogRows).filter(Number.isFinite)),
       faults: tracker.records,
