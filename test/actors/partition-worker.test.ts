@@ -173,3 +173,28 @@ t.test('a listing whose trades REST never returns starts at the stream\'s first,
   t.same(gaps, [{ symbol: 'XRPETH', fromId: 0, toId: -1, fromTime: trades[10]!.tradeTime, toTime: trades[10]!.tradeTime }], 'the unrepaired start is reported');
   t.equal(w.engine.counters.applied, 90, 'the stream\'s trades applied from its first');
 });
+
+t.test('a catch-up asked for during a repair: dropped when frames wait behind the repair, kept when none do', async (t) => {
+  // With frames waiting, their ids show any gap once the repair ends; a catch-up on top was a REST fetch per check
+  // of a held symbol (held symbols look quiet to the trailing-gap checks: the soak's catch-up storm).
+  const rest = restLike(() => true);
+  const w = worker({ fetchTrades: rest.fetch });
+  for (let i = 0; i < 100; i++) w.ingestFrame(frames[i]!);
+  w.ingestFrame(frames[150]!); // ids 100–149 missing: a repair starts, holding this frame
+  w.catchUp('XRPETH');
+  w.ingestFrame(frames[151]!);
+  w.catchUp('XRPETH');
+  await settle(w);
+  t.same(rest.calls, [[trades[100]!.aggId, trades[149]!.aggId]], 'the repair only: frames were waiting');
+  t.equal(w.positionOf('XRPETH'), trades[151]!.aggId);
+
+  // A repair with nothing behind it (the trades after the gap lost too): the catch-up runs after it.
+  const quiet = restLike(() => true);
+  const q = worker({ fetchTrades: quiet.fetch });
+  for (let i = 0; i < 100; i++) q.ingestFrame(frames[i]!);
+  q.catchUp('XRPETH'); // a trailing-gap check: starts a catch-up (toId latest)
+  q.catchUp('XRPETH'); // asked again while it runs, nothing waiting: after it
+  await settle(q);
+  t.equal(quiet.calls.length, 2, 'the catch-up, then the one asked for meanwhile');
+  t.equal(q.positionOf('XRPETH'), trades.at(-1)!.aggId, 'caught up to the exchange’s last trade');
+});

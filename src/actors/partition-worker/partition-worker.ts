@@ -263,9 +263,11 @@ export class PartitionWorker {
   catchUp(symbol: string, toId: number = LATEST_ID): void {
     const index = this.engine.symbolIndex(symbol);
     if (index === undefined || this.#fetchTrades === undefined || !this.ingest.isEnabled(index)) return;
-    if (this.#held.has(index)) {
-      // A repair is under way: catch up once it is done (it may end before the exchange's latest trade).
-      this.#catchUpAfter.add(index);
+    const waiting = this.#held.get(index);
+    if (waiting !== undefined) {
+      // A repair is under way: catch up once it is done (it may end before the exchange's latest trade) — unless
+      // frames wait behind it, whose ids will show any gap (a held symbol looks quiet: the soak's catch-up storm).
+      if (waiting.length === 0) this.#catchUpAfter.add(index);
       return;
     }
     const last = this.engine.lastAggIdOf(index);
