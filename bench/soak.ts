@@ -5,7 +5,8 @@
  * `soak <minutes> min: <n> trades, lost <n>, klines differ <n>, clients stale <n>, rss drift <pct>%, loop p99 <ms> ms`.
  * Exit code 1 when a trade is lost, a kline differs from the fault-free replay or a client's last event is stale.
  *
- * Options: --minutes N (default 30), --symbols, --rate (trades/s), --clients, --outage-seconds, --seed.
+ * Options: --minutes N (default 30), --symbols, --rate (trades/s), --clients, --outage-seconds, --fault-every-seconds
+ * (default 6), --seed.
  *
  * The npm script gives this process a 12 GB heap: the fake exchange keeps every trade it published (REST aggTrades
  * serves gap repairs from them, the 24 h ticker reads them), ~200 bytes each — 7 GB after 30 minutes at 20,000/s,
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     rate: { type: 'string' },
     clients: { type: 'string' },
     'outage-seconds': { type: 'string' },
+    'fault-every-seconds': { type: 'string' },
     seed: { type: 'string' },
   },
 });
@@ -36,6 +38,7 @@ const result = await runSoak({
   rate: number(values.rate),
   clients: number(values.clients),
   outageMs: values['outage-seconds'] === undefined ? undefined : Number(values['outage-seconds']) * 1000,
+  faultEveryMs: values['fault-every-seconds'] === undefined ? undefined : Number(values['fault-every-seconds']) * 1000,
   seed: number(values.seed),
   log,
 });
