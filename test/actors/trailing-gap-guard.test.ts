@@ -3,7 +3,7 @@
  * becomes one catch-up after confirmMs; a quiet symbol whose exchange 1m klines hold more trades becomes one too; a
  * failed check is retried, a matching one is not acted on.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { TrailingGapGuard } from '../../src/actors/trailing-gap-guard.ts';
 import type { RestKline } from '../../src/domain/exchange-api.ts';
 import type { Kline } from '../../src/domain/kline.ts';
@@ -21,15 +21,16 @@ function applied(symbol: string, openTime: number, lastTradeId: number, tradeCou
 
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-t.test('the exchange kline ahead of what klagg applied for confirmMs: one catch-up, on the timer', async (t) => {
-  let elapsed = 0;
+/** A guard with the kline-stream watch only (quiet checks an hour away), on the clock `time`, BTCUSDT 4 ids behind. */
+function klineWatchGuard(t: Test, time: { elapsed: number; lag?: number }): { g: TrailingGapGuard; caughtUp: string[] } {
   const caughtUp: string[] = [];
   const g = new TrailingGapGuard({
     confirmMs: 2000,
     quietAfterMs: 3_600_000,
     checkIntervalMs: 20,
     finest: '1m',
-    elapsed: () => elapsed,
+    elapsed: () => time.elapsed,
+    streamLagMs: time.lag === undefined ? undefined : () => time.lag!,
     now: () => 0,
     logger,
     fetchMinuteKlines: async () => [],
@@ -39,10 +40,16 @@ t.test('the exchange kline ahead of what klagg applied for confirmMs: one catch-
   g.onBatch(applied('BTCUSDT', 0, 100, 5));
   g.onExchangeKlineFrame(frame('BTCUSDT', 104));
   g.start();
-  elapsed = 1000;
+  return { g, caughtUp };
+}
+
+t.test('the exchange kline ahead of what klagg applied for confirmMs: one catch-up, on the timer', async (t) => {
+  const time = { elapsed: 0 };
+  const { g, caughtUp } = klineWatchGuard(t, time);
+  time.elapsed = 1000;
   await wait(80);
   t.same(caughtUp, [], 'not yet: the aggTrade stream may only lag');
-  elapsed = 2500;
+  time.elapsed = 2500;
   for (let i = 0; i < 50 && caughtUp.length === 0; i++) await wait(20);
   t.same(caughtUp, ['BTCUSDT'], 'confirmed after 2 s: caught up');
   await wait(80);
@@ -90,37 +97,20 @@ t.test('on its timer: due trailing gaps and quiet checks act through the ports',
 });
 
 t.test('the streams’ lag (streamLagMs) is waited out; a lag past 30 s is not', async (t) => {
-  let elapsed = 0;
-  let lag = 5_000;
-  const caughtUp: string[] = [];
-  const g = new TrailingGapGuard({
-    confirmMs: 2000,
-    quietAfterMs: 3_600_000,
-    checkIntervalMs: 20,
-    finest: '1m',
-    elapsed: () => elapsed,
-    streamLagMs: () => lag,
-    now: () => 0,
-    logger,
-    fetchMinuteKlines: async () => [],
-    catchUp: (symbol) => caughtUp.push(symbol),
-  });
-  t.teardown(() => g.stop());
-  g.onBatch(applied('BTCUSDT', 0, 100, 5));
-  g.onExchangeKlineFrame(frame('BTCUSDT', 104));
-  g.start();
-  elapsed = 6_000;
+  const time = { elapsed: 0, lag: 5_000 };
+  const { g, caughtUp } = klineWatchGuard(t, time);
+  time.elapsed = 6_000;
   await wait(80);
   t.same(caughtUp, [], 'the stream lags 5 s: 2 s + 5 s not yet passed');
-  elapsed = 7_000;
+  time.elapsed = 7_000;
   for (let i = 0; i < 50 && caughtUp.length === 0; i++) await wait(20);
   t.same(caughtUp, ['BTCUSDT'], 'after confirmMs + the lag');
   g.onExchangeKlineFrame(frame('BTCUSDT', 110));
-  lag = 600_000;
-  elapsed = 7_000 + 2_000 + 29_999;
+  time.lag = 600_000;
+  time.elapsed = 7_000 + 2_000 + 29_999;
   await wait(80);
   t.same(caughtUp, ['BTCUSDT'], 'a 10-minute lag is waited out only up to 30 s');
-  elapsed = 7_000 + 2_000 + 30_000;
+  time.elapsed = 7_000 + 2_000 + 30_000;
   for (let i = 0; i < 50 && caughtUp.length === 1; i++) await wait(20);
   t.same(caughtUp, ['BTCUSDT', 'BTCUSDT']);
 });
