@@ -137,7 +137,7 @@ export class SymbolManager {
     await Promise.all(joins);
     // How long a start took and where (a restart reads the store; cold joins wait for REST weight).
     o.logger.info(
-      { continued: universe.length - joins.length, joined: joins.length, joinsFailed: this.joins.failed, storeReadsMs: sent - began, joinsMs: o.clock.now() - sent },
+      { withoutJoin: universe.length - joins.length, joined: joins.length, joinsFailed: this.joins.failed, storeReadsMs: sent - began, joinsMs: o.clock.now() - sent },
       'every symbol activated',
     );
     if (o.backfill) {

@@ -135,16 +135,17 @@ export function rssDrift(samples: readonly MetricsSample[], warmupMs = 5 * 60_00
 
 /** Per-bucket counts (not cumulative) added between two samples of one life. */
 function delta(from: MetricsSample, to: MetricsSample): number[] {
-  return to.loopDelayCounts.map((c, i) => c - (i === 0 ? 0 : to.loopDelayCounts[i - 1]!) - (from.loopDelayCounts[i]! - (i === 0 ? 0 : from.loopDelayCounts[i - 1]!)));
+  const added = to.loopDelayCounts.map((count, i) => count - from.loopDelayCounts[i]!);
+  return added.map((count, i) => count - (i === 0 ? 0 : added[i - 1]!));
 }
 
 /**
- * The q-quantile (ms) of per-bucket counts over LOOP_DELAY_BOUNDS_MS, interpolated linearly within its bucket (as
- * Prometheus's histogram_quantile; in the +Inf bucket, the last finite bound). NaN without samples.
+ * The q-quantile (ms) of per-bucket counts over LOOP_DELAY_BOUNDS_MS and the index of its bucket, interpolated
+ * linearly within the bucket (as Prometheus's histogram_quantile; in the +Inf bucket, the last finite bound).
  */
-export function delayQuantile(counts: readonly number[], q: number): number {
+function quantileAt(counts: readonly number[], q: number): { value: number; bucket: number } {
   const total = counts.reduce((a, b) => a + b, 0);
-  if (!(total > 0)) return Number.NaN;
+  if (!(total > 0)) return { value: Number.NaN, bucket: -1 };
   const rank = q * total;
   let below = 0;
   for (let i = 0; i < counts.length; i++) {
@@ -152,19 +153,28 @@ export function delayQuantile(counts: readonly number[], q: number): number {
     if (below + n >= rank && n > 0) {
       const upper = LOOP_DELAY_BOUNDS_MS[i]!;
       const lower = i === 0 ? 0 : LOOP_DELAY_BOUNDS_MS[i - 1]!;
-      if (!Number.isFinite(upper)) return lower;
-      return lower + (upper - lower) * ((rank - below) / n);
+      return { value: Number.isFinite(upper) ? lower + (upper - lower) * ((rank - below) / n) : lower, bucket: i };
     }
     below += n;
   }
-  return LOOP_DELAY_BOUNDS_MS.at(-2)!;
+  return { value: LOOP_DELAY_BOUNDS_MS.at(-2)!, bucket: counts.length - 1 };
+}
+
+/** The q-quantile (ms) of per-bucket counts (see quantileAt); NaN without samples. */
+export function delayQuantile(counts: readonly number[], q: number): number {
+  return quantileAt(counts, q).value;
 }
 
 /** The loop-delay counts the lives added after their first `warmupMs` (their start: activation, joins), summed. */
 export function runLoopDelay(samples: readonly MetricsSample[], warmupMs: number): number[] {
   const sum = LOOP_DELAY_BOUNDS_MS.map(() => 0);
   const lives = new Map<number, MetricsSample[]>();
-  for (const s of samples) if (s.loopDelayCounts.length > 0 && s.loopDelayCounts.every(Number.isFinite)) lives.set(s.life, [...(lives.get(s.life) ?? []), s]);
+  for (const s of samples) {
+    if (s.loopDelayCounts.length === 0 || !s.loopDelayCounts.every(Number.isFinite)) continue;
+    const life = lives.get(s.life);
+    if (life === undefined) lives.set(s.life, [s]);
+    else life.push(s);
+  }
   for (const life of lives.values()) {
     const from = life.find((s) => s.at - life[0]!.at >= warmupMs);
     if (from === undefined || from === life.at(-1)) continue;
@@ -183,12 +193,8 @@ export function loopDelaySummary(samples: readonly MetricsSample[], warmupMs: nu
   const counts = runLoopDelay(samples, warmupMs);
   const total = counts.reduce((a, b) => a + b, 0);
   if (total === 0) return 'no samples';
-  let below = 0;
-  let bucket = '';
-  for (let i = 0; i < counts.length && bucket === ''; i++) {
-    below += counts[i]!;
-    if (below >= 0.99 * total) bucket = `(${i === 0 ? 0 : LOOP_DELAY_BOUNDS_MS[i - 1]}, ${LOOP_DELAY_BOUNDS_MS[i]}] ms`;
-  }
+  const { bucket: i } = quantileAt(counts, 0.99);
+  const bucket = `(${i === 0 ? 0 : LOOP_DELAY_BOUNDS_MS[i - 1]}, ${LOOP_DELAY_BOUNDS_MS[i]}] ms`;
   const past50 = counts.slice(LOOP_DELAY_BOUNDS_MS.indexOf(50) + 1).reduce((a, b) => a + b, 0);
   const q = (p: number): string => delayQuantile(counts, p).toFixed(1);
   return `${total} samples of a 10 ms timer (klagg_event_loop_delay_seconds), p50 ${q(0.5)}, p90 ${q(0.9)}, p99 ${q(0.99)} (bucket ${bucket}), p99.9 ${q(0.999)} ms; ${past50} samples past 50 ms (${((past50 / total) * 100).toFixed(2)}%)`;
