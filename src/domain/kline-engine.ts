@@ -354,12 +354,15 @@ export class KlineEngine {
         finals[at + STATE] = STATE_EMPTY;
         this.#sink.onRebuildNeeded?.(this.#names[symbol]!, interval, openTimeOf(interval, tradeTime), to);
       }
-      // The open kline has no trade yet: it is flat at the previous close, which this trade just changed.
+      // The open kline has no trade yet: it is flat at the previous close, which this trade just changed. It now
+      // carries this trade's id as its version, or the store and the feeds (which take an open kline only at a higher
+      // last aggregate id) would keep its old price: found by the soak, flat klines stored one tick off for good.
       if (cells[at + COUNT] === 0) {
         cells[at + OPEN] = price;
         cells[at + HIGH] = price;
         cells[at + LOW] = price;
         cells[at + CLOSE] = price;
+        cells[at + LAST_AGG] = aggId;
         this.#markChanged(at);
       }
     }
@@ -585,7 +588,7 @@ export class KlineEngine {
 
   #openFirst(symbol: number, i: number, at: number, time: number): void {
     const openTime = openTimeOf(this.intervals[i]!, time);
-    this.#resetSlot(at, openTime, this.#nextOpen(i, openTime), 0);
+    this.#resetSlot(at, openTime, this.#nextOpen(i, openTime), 0, -1);
     if (openTime > this.#floorTime[symbol]!) this.#floorTime[symbol] = openTime;
     this.#nextDeadline = Math.min(this.#nextDeadline, this.#cells[at + NEXT_OPEN]! + this.graceMs);
   }
@@ -595,15 +598,16 @@ export class KlineEngine {
     const cells = this.#cells;
     this.#emitFinal(symbol, i, at);
     const close = cells[at + CLOSE]!;
+    const carried = cells[at + LAST_AGG]!;
     let next = cells[at + NEXT_OPEN]!;
     let after = this.#nextOpen(i, next);
     while (time >= after) {
-      this.#resetSlot(at, next, after, close);
+      this.#resetSlot(at, next, after, close, carried);
       this.#emitFinal(symbol, i, at);
       next = after;
       after = this.#nextOpen(i, next);
     }
-    this.#resetSlot(at, next, after, close);
+    this.#resetSlot(at, next, after, close, carried);
     if (next > this.#floorTime[symbol]!) this.#floorTime[symbol] = next;
     this.#markChanged(at);
   }
@@ -616,7 +620,11 @@ export class KlineEngine {
     }
   }
 
-  #resetSlot(at: number, openTime: number, nextOpen: number, close: number): void {
+  /**
+   * A new period, flat at `close` until its first trade. `lastAgg` is the id of the trade that set `close` (−1: none):
+   * the version of a flat kline, which a late trade raises when it moves the price (see #applyLate).
+   */
+  #resetSlot(at: number, openTime: number, nextOpen: number, close: number, lastAgg: number): void {
     const cells = this.#cells;
     cells.fill(0, at, at + STRIDE);
     cells[at + OPEN_TIME] = openTime;
@@ -627,7 +635,7 @@ export class KlineEngine {
     cells[at + CLOSE] = close;
     cells[at + FIRST_ID] = -1;
     cells[at + LAST_ID] = -1;
-    cells[at + LAST_AGG] = -1;
+    cells[at + LAST_AGG] = lastAgg;
     cells[at + STATE] = STATE_OPEN;
   }
 

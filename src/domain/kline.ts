@@ -22,7 +22,11 @@ export interface Kline {
   /** First and last raw trade id, −1 for a period without trades (as Binance's kline stream reports). */
   readonly firstTradeId: number;
   readonly lastTradeId: number;
-  /** Aggregate id of the last trade in the period (−1 if none); stored rows are version-guarded by it. */
+  /**
+   * Aggregate id of the last trade the kline's values account for: its last trade, or for a period without trades the
+   * trade whose price it carries (−1 if none). Stored rows and live views take an open kline only at a higher one, so a
+   * late trade that moves a flat kline's price raises it.
+   */
   readonly lastAggId: number;
   readonly isFinal: boolean;
   /**

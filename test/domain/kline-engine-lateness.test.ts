@@ -10,6 +10,7 @@ import { KlineEngine, TradeOutcome } from '../../src/domain/kline-engine.ts';
 import type { IntervalName } from '../../src/domain/interval.ts';
 import type { Kline } from '../../src/domain/kline.ts';
 import { SeededRandom } from '../../src/domain/seeded-random.ts';
+import { isNewerVersion } from '../../src/domain/kline-version.ts';
 import { readTradeFrames } from '../support/fixtures.ts';
 
 const T0 = Date.UTC(2026, 0, 5, 10, 0, 0); // a Monday, 10:00 UTC
@@ -88,6 +89,37 @@ t.test('a trade later than the remembered final goes to the rebuild path, named 
   t.match(engine.openKline(s, '1m'), { openTime: T0 + 180_000, close: '90.00', tradeCount: 0 }, 'the flat open minute takes its close');
   t.equal(engine.counters.lateBeyondMemory, 1);
   t.equal(engine.counters.late, 0);
+});
+
+t.test('a late trade that moves a flat open kline\'s price raises its version, so the store and the feeds take the new price', async (t) => {
+  const engine = new KlineEngine({ intervals: ['1m', '3m'], graceMs: 0 }, { onFinal: () => {} });
+  const s = engine.addSymbol('HERUSDT', { priceScale: 5, qtyScale: 0 });
+  const apply = (a: number, p: string, time: number) => {
+    const price = parseDecimal(p);
+    const qty = parseDecimal('10');
+    return engine.applyTrade(s, a, price.mantissa, price.decimals, qty.mantissa, qty.decimals, a, a, time, false);
+  };
+  apply(7, '0.11249', T0 + 100_000); // minute 1 of the first 3m period
+  engine.advanceTo(T0 + 3 * 60_000); // minutes 0–2 and the 3m period final; minute 3 and the next 3m open, flat
+  engine.takeChanged();
+  const flat1m = engine.openKline(s, '1m')!;
+  const flat3m = engine.openKline(s, '3m')!;
+  t.match([flat1m, flat3m], [{ openTime: T0 + 180_000, close: '0.11249', tradeCount: 0, lastAggId: 7 }, { openTime: T0 + 180_000, close: '0.11249', tradeCount: 0, lastAggId: 7 }], 'flat at the previous close, carrying the id of the trade that set it');
+  t.equal(flat1m.firstTradeId, -1, 'no trade of its own (as Binance reports it)');
+
+  t.equal(apply(8, '0.11250', T0 + 170_000), TradeOutcome.Applied, 'the late last trade of the minute before');
+  const changed = engine.takeChanged().filter((k) => k.openTime === T0 + 180_000);
+  t.match(changed.sort((a, b) => a.interval.localeCompare(b.interval)), [
+    { interval: '1m', close: '0.1125', tradeCount: 0, lastAggId: 8 },
+    { interval: '3m', close: '0.1125', tradeCount: 0, lastAggId: 8 },
+  ], 'both flat klines are served again at the new price, with the late trade\'s id');
+  for (const k of changed) {
+    const before = k.interval === '1m' ? flat1m : flat3m;
+    t.ok(isNewerVersion({ kline: k, revision: 0 }, { kline: before, revision: 0 }), `${k.interval}: the new price is a newer version than the old`);
+    t.notOk(isNewerVersion({ kline: before, revision: 0 }, { kline: k, revision: 0 }), `${k.interval}: the old price arriving late cannot undo it`);
+  }
+  t.equal(apply(9, '0.11260', T0 + 185_000), TradeOutcome.Applied);
+  t.match(engine.openKline(s, '1m'), { open: '0.1126', close: '0.1126', tradeCount: 1, firstTradeId: 9, lastAggId: 9 }, 'its first own trade opens it as usual');
 });
 
 t.test('a stored final installed at a restart: not emitted again unless a trade still belongs to it, then as the next revision', async (t) => {
