@@ -263,8 +263,9 @@ async function recordingSpan(source: MarketSource): Promise<RecordingSpan> {
 async function lagging(service: KlaggService, exchange: FakeExchange, symbols: readonly string[]): Promise<[string, number][]> {
   const behind: [string, number][] = [];
   for (const symbol of symbols) {
-    const lastId = exchange.market.trades(symbol).at(-1)?.aggId;
-    if (lastId === undefined) continue;
+    const log = exchange.market.tradeLog(symbol);
+    if (log.length === 0) continue;
+    const lastId = log.aggIdAt(log.length - 1);
     const position = await service.system.workers[service.system.workerOf(symbol)]!.positionOf(symbol);
     if (position < lastId) behind.push([symbol, lastId]);
   }

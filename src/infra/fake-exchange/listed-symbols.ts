@@ -4,10 +4,10 @@
  * Kept apart from the Market so publishing (which trade goes out when) and listing (which symbols exist, in which
  * status) read separately.
  */
-import type { AggTrade } from '../../domain/agg-trade.ts';
 import type { StatusEvent } from './generated-source.ts';
 import type { SymbolInfo, SymbolStatus } from './symbol-info.ts';
 import { RollingTicker } from './ticker.ts';
+import { TradeLog } from './trade-log.ts';
 
 /** Market-time span [from, until) in which a symbol's trades are published. */
 export interface TradingSpan {
@@ -17,7 +17,7 @@ export interface TradingSpan {
 
 export interface SymbolBook {
   info: SymbolInfo;
-  readonly trades: AggTrade[];
+  readonly trades: TradeLog;
   readonly ticker: RollingTicker;
   /** Market-time span in which its trades are published; klines stop at `until`. */
   readonly from: number;
@@ -48,7 +48,7 @@ export class ListedSymbols {
   /** Lists the symbol (no-op when listed). */
   list(info: SymbolInfo): void {
     if (this.#books.has(info.symbol)) return;
-    const trades: AggTrade[] = [];
+    const trades = new TradeLog(info.symbol);
     const span = this.#spans.get(info.symbol) ?? { from: Number.NEGATIVE_INFINITY, until: Number.POSITIVE_INFINITY };
     const book: SymbolBook = { info, trades, ticker: new RollingTicker(info.symbol, trades, info.priceScale, info.qtyScale), from: span.from, until: span.until };
     this.#books.set(info.symbol, book);

@@ -25,6 +25,7 @@ import { planRecordedMarket } from './recording-source.ts';
 import type { Scheduler } from './scheduler.ts';
 import type { SymbolInfo, SymbolStatus } from './symbol-info.ts';
 import type { TickerStats } from './ticker.ts';
+import { TradeLog, type TradeLogView } from './trade-log.ts';
 import { KlaggError } from '../../domain/errors.ts';
 
 export type { GeneratedSource, ListingSpec, DelistingSpec } from './generated-source.ts';
@@ -200,9 +201,14 @@ export class Market {
     return this.#symbols.book(name)?.info;
   }
 
-  /** The symbol's published trades, in `a` order (the live array: do not modify). */
+  /** The symbol's published trades, in `a` order: a copy made now (for tests and small markets; see `tradeLog`). */
   trades(symbol: string): readonly AggTrade[] {
-    return this.#symbols.book(symbol)?.trades ?? [];
+    return this.#symbols.book(symbol)?.trades.slice() ?? [];
+  }
+
+  /** The symbol's published trades as they are kept (compact, read in place); empty for an unknown symbol. */
+  tradeLog(symbol: string): TradeLogView {
+    return this.#symbols.book(symbol)?.trades ?? EMPTY_LOG;
   }
 
   /**
@@ -215,7 +221,7 @@ export class Market {
     if (this.#shown !== undefined) {
       const shown = this.shownCount(symbol);
       if (shown === 0) return [];
-      query = { ...query, endTime: Math.min(query.endTime ?? Number.POSITIVE_INFINITY, book.trades[shown - 1]!.tradeTime) };
+      query = { ...query, endTime: Math.min(query.endTime ?? Number.POSITIVE_INFINITY, book.trades.timeAt(shown - 1)) };
     }
     return this.#klines.query(symbol, interval, query, Math.min(this.now(), book.until));
   }
@@ -230,7 +236,7 @@ export class Market {
 
   /** How many of the symbol's published trades the exchange shows over REST (all, unless `setShown` limits it). */
   shownCount(symbol: string): number {
-    const published = this.trades(symbol).length;
+    const published = this.tradeLog(symbol).length;
     return this.#shown === undefined ? published : Math.min(published, this.#shown(symbol));
   }
 
@@ -341,7 +347,7 @@ export class Market {
         continue;
       }
       book.trades.push(trade);
-      book.ticker.added();
+      book.ticker.added(trade);
       this.#klines.add(trade);
       this.counters.published++;
       const eventTime = Math.max(trade.tradeTime, this.now());
@@ -370,3 +376,5 @@ export class Market {
     return Math.max(1, Math.ceil((nextAt - now) / (this.kind === 'generated' ? 1 : (this.speed as number))));
   }
 }
+
+const EMPTY_LOG: TradeLogView = new TradeLog('');

@@ -195,21 +195,20 @@ export class RestRoutes {
       if (endTime - startTime >= HOUR) throw moreThanHours(1);
     }
     // What the exchange shows: every published trade, or in the blast mode those its stream has sent so far.
-    const published = market.trades(symbol);
+    const trades = market.tradeLog(symbol);
     const shown = market.shownCount(symbol);
-    const trades = shown === published.length ? published : published.slice(0, shown);
     const history = this.#ctx.aggTradesHistoryMs;
-    const oldest = history === undefined ? 0 : firstAtOrAfter(trades, market.now() - history);
+    const oldest = history === undefined ? 0 : trades.firstAtOrAfterTime(market.now() - history, shown);
     let selected: readonly AggTrade[];
     if (fromId !== undefined || startTime !== undefined) {
       let i = oldest;
-      if (fromId !== undefined) i = Math.max(i, firstIdAtOrAfter(trades, fromId));
-      if (startTime !== undefined) i = Math.max(i, firstAtOrAfter(trades, startTime));
-      let j = Math.min(trades.length, i + limit);
-      if (endTime !== undefined) j = Math.min(j, firstAtOrAfter(trades, endTime + 1));
+      if (fromId !== undefined) i = Math.max(i, trades.firstAtOrAfterId(fromId, shown));
+      if (startTime !== undefined) i = Math.max(i, trades.firstAtOrAfterTime(startTime, shown));
+      let j = Math.min(shown, i + limit);
+      if (endTime !== undefined) j = Math.min(j, trades.firstAtOrAfterTime(endTime + 1, shown));
       selected = trades.slice(i, Math.max(i, j));
     } else {
-      const j = endTime === undefined ? trades.length : firstAtOrAfter(trades, endTime + 1);
+      const j = endTime === undefined ? shown : trades.firstAtOrAfterTime(endTime + 1, shown);
       selected = trades.slice(Math.max(oldest, j - limit), Math.max(oldest, j));
     }
     return selected.map((t) => ({ a: t.aggId, p: t.price, q: t.qty, nq: t.qty, f: t.firstTradeId, l: t.lastTradeId, T: t.tradeTime, m: t.buyerIsMaker }));
@@ -264,30 +263,6 @@ function optionalInteger(params: Params, name: string): number | undefined {
   const parsed = Number(value);
   if (!Number.isSafeInteger(parsed)) throw invalidParameter(name);
   return parsed;
-}
-
-/** First index whose trade time is ≥ time. */
-function firstAtOrAfter(trades: readonly AggTrade[], time: number): number {
-  let lo = 0;
-  let hi = trades.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (trades[mid]!.tradeTime < time) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** First index whose aggregate id is ≥ id. */
-function firstIdAtOrAfter(trades: readonly AggTrade[], id: number): number {
-  let lo = 0;
-  let hi = trades.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (trades[mid]!.aggId < id) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function tickerBody(s: TickerStats): unknown {

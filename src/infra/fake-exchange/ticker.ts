@@ -3,6 +3,7 @@
  * scaled integers, sums as BigInt, high and low kept by monotonic deques so each trade costs O(1) amortized.
  */
 import type { AggTrade } from '../../domain/agg-trade.ts';
+import type { TradeLogView } from './trade-log.ts';
 import { formatScaled, toScaled } from '../../domain/decimal.ts';
 
 export const TICKER_WINDOW_MS = 86_400_000;
@@ -29,12 +30,14 @@ export interface TickerStats {
 
 export class RollingTicker {
   readonly #symbol: string;
-  readonly #trades: readonly AggTrade[];
+  readonly #trades: TradeLogView;
   readonly #priceScale: number;
   readonly #qtyScale: number;
   readonly #windowMs: number;
+  /** Per trade, price and quantity as scaled integers (numbers, not BigInts: 30 minutes at the soak's rate is 32 M). */
   readonly #prices: number[] = [];
-  readonly #qtys: bigint[] = [];
+  readonly #qtys: number[] = [];
+  #lastQty = '';
   #start = 0;
   #volume = 0n;
   #quote = 0n;
@@ -43,8 +46,8 @@ export class RollingTicker {
   #minQ: number[] = [];
   #minHead = 0;
 
-  /** `trades` is the symbol's published trades; call `added()` after each push to it. */
-  constructor(symbol: string, trades: readonly AggTrade[], priceScale: number, qtyScale: number, windowMs = TICKER_WINDOW_MS) {
+  /** `trades` is the symbol's published trades; call `added(trade)` after each push to it. */
+  constructor(symbol: string, trades: TradeLogView, priceScale: number, qtyScale: number, windowMs = TICKER_WINDOW_MS) {
     this.#symbol = symbol;
     this.#trades = trades;
     this.#priceScale = priceScale;
@@ -52,13 +55,14 @@ export class RollingTicker {
     this.#windowMs = windowMs;
   }
 
-  added(): void {
+  added(trade: AggTrade): void {
     const i = this.#prices.length;
-    const trade = this.#trades[i]!;
     const price = toScaled(trade.price, this.#priceScale);
-    const qty = BigInt(toScaled(trade.qty, this.#qtyScale));
+    const scaledQty = toScaled(trade.qty, this.#qtyScale);
+    const qty = BigInt(scaledQty);
     this.#prices.push(price);
-    this.#qtys.push(qty);
+    this.#qtys.push(scaledQty);
+    this.#lastQty = trade.qty;
     this.#volume += qty;
     this.#quote += BigInt(price) * qty;
     while (this.#maxQ.length > this.#maxHead && this.#prices[this.#maxQ[this.#maxQ.length - 1]!]! <= price) this.#maxQ.pop();
@@ -69,9 +73,10 @@ export class RollingTicker {
 
   #evict(now: number): void {
     const from = now - this.#windowMs;
-    while (this.#start < this.#prices.length && this.#trades[this.#start]!.tradeTime < from) {
-      this.#volume -= this.#qtys[this.#start]!;
-      this.#quote -= BigInt(this.#prices[this.#start]!) * this.#qtys[this.#start]!;
+    while (this.#start < this.#prices.length && this.#trades.timeAt(this.#start) < from) {
+      const qty = BigInt(this.#qtys[this.#start]!);
+      this.#volume -= qty;
+      this.#quote -= BigInt(this.#prices[this.#start]!) * qty;
       if (this.#maxQ[this.#maxHead] === this.#start) this.#maxHead++;
       if (this.#minQ[this.#minHead] === this.#start) this.#minHead++;
       this.#start++;
@@ -92,7 +97,6 @@ export class RollingTicker {
     if (total === 0) return undefined;
     this.#evict(now);
     const ps = this.#priceScale;
-    const lastTrade = this.#trades[total - 1]!;
     const last = this.#prices[total - 1]!;
     const empty = this.#start === total;
     const open = empty ? last : this.#prices[this.#start]!;
@@ -108,14 +112,14 @@ export class RollingTicker {
       high: formatScaled(high, ps),
       low: formatScaled(low, ps),
       last: formatScaled(last, ps),
-      lastQty: lastTrade.qty,
+      lastQty: this.#lastQty,
       volume: formatScaled(this.#volume, this.#qtyScale),
       quoteVolume: formatScaled(this.#quote, ps + this.#qtyScale),
       weightedAvgPrice: this.#volume === 0n ? formatScaled(0, ps) : formatScaled(this.#quote / this.#volume, ps),
       priceChange: change < 0 ? `-${formatScaled(-change, ps)}` : formatScaled(change, ps),
       priceChangePercent: percent.toFixed(3),
-      firstId: empty ? -1 : this.#trades[this.#start]!.aggId,
-      lastId: empty ? -1 : lastTrade.aggId,
+      firstId: empty ? -1 : this.#trades.aggIdAt(this.#start),
+      lastId: empty ? -1 : this.#trades.aggIdAt(total - 1),
       count: total - this.#start,
     };
   }

@@ -111,7 +111,7 @@ export class KlineFeed {
     const market = this.#d.market;
     const current = openTimeOf(stream.interval, now);
     stream.openTime ??= current;
-    const count = market.trades(stream.symbol).length;
+    const count = market.tradeLog(stream.symbol).length;
     if (stream.openTime === current && count === stream.lastCount && stream.fresh.size === 0) return;
     stream.lastCount = count;
     const klines = market.klines(stream.symbol, stream.interval, { startTime: stream.openTime, limit: MAX_KLINES_PER_TICK });

@@ -212,7 +212,7 @@ export class WsRoutes implements WsFaultTarget {
   }
 
   duplicate(symbol: string, count: number): number {
-    const trades = this.#options.market.trades(symbol);
+    const trades = this.#options.market.tradeLog(symbol);
     const again = trades.slice(Math.max(0, trades.length - count));
     const now = this.#options.market.now();
     for (const trade of again) this.#feed.send(trade, Math.max(trade.tradeTime, now));

@@ -149,7 +149,7 @@ t.test('withholdTail on a recording, with count 0, and its validation', async (t
     trades.every((trade, i) => i === 0 || trade.aggId === trades[i - 1]!.aggId + 1),
     'ids contiguous',
   );
-  const next = trades[trades.indexOf(last) + 1]!;
+  const next = trades[trades.findIndex((trade) => trade.aggId === last.aggId) + 1]!;
   t.ok(next.tradeTime >= last.tradeTime + 5_000, `quiet for 5 s after the tail (${next.tradeTime - last.tradeTime} ms)`);
   t.equal(fx.faults.effects.withheldTrades, 2);
 

@@ -302,8 +302,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 }
 
 function lastTrade(exchange: FakeExchange, symbol: string): { aggId: number; time: number } | undefined {
-  const last = exchange.market.trades(symbol).at(-1);
-  return last === undefined ? undefined : { aggId: last.aggId, time: last.tradeTime };
+  const log = exchange.market.tradeLog(symbol);
+  return log.length === 0 ? undefined : { aggId: log.aggIdAt(log.length - 1), time: log.timeAt(log.length - 1) };
 }
 
 async function caughtUp(tracker: RecoveryTracker, exchange: FakeExchange, symbols: readonly string[]): Promise<boolean> {
