@@ -59,6 +59,8 @@ export interface SymbolManagerOptions {
 
 /** Cold joins composed at once (each ≈ 23 weight; the REST client's budget paces them). */
 const JOIN_CONCURRENCY = 4;
+/** Symbols whose stored klines are read at once when the service starts. */
+const STORE_READ_LANES = 8;
 /**
  * The composer must not believe a minute closed that the exchange still has open; the local clock may run a little
  * ahead of the exchange's, so it composes as of slightly earlier (being behind costs nothing: the trades reach now).
@@ -125,14 +127,26 @@ export class SymbolManager {
     }
     this.actor.send({ type: 'UNIVERSE_LOADED', symbols: universe.length });
     o.logger.info({ symbols: universe.length }, 'universe loaded; activating every symbol now, backfilling alongside');
-    // Activate in a stream: the first symbol is live long before the last one's initial data is read. Cold joins
-    // (REST compositions) run a few at a time without holding up the symbols behind them.
+    // Activate in a stream: the first symbol is live long before the last one's initial data is read. The store is
+    // read for STORE_READ_LANES symbols at a time: one after another, a restart under load spent 28.7 s of its 32 s
+    // reading 300 symbols' latest klines (96 ms each). Cold joins (REST compositions) run a few at a time without
+    // holding up the symbols behind them.
     const joins: Promise<void>[] = [];
     const began = o.clock.now();
-    for (const symbol of universe) {
-      const joining = await this.#activate(symbol, 'startup');
-      if (joining) joins.push(joining);
-    }
+    let next = 0;
+    let failed = false;
+    const lane = async (): Promise<void> => {
+      while (!failed && next < universe.length) {
+        try {
+          const joining = await this.#activate(universe[next++]!, 'startup');
+          if (joining) joins.push(joining);
+        } catch (error) {
+          failed = true; // the start fails with it (as one read after another did); the other lanes stop
+          throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(STORE_READ_LANES, universe.length) }, lane));
     const sent = o.clock.now();
     await Promise.all(joins);
     // How long a start took and where (a restart reads the store; cold joins wait for REST weight).

@@ -28,6 +28,18 @@ t.test('a listing mid-run goes live within 5 s of its first trade; a delisting i
   });
   const handle = await openDatabase({ url: database.url });
   const store = new KlineStore(handle.db);
+  // How many symbols' stored klines are read at once when the service starts.
+  const readLatest = store.latest.bind(store);
+  let reading = 0;
+  let mostReading = 0;
+  store.latest = async (...args) => {
+    mostReading = Math.max(mostReading, ++reading);
+    try {
+      return await readLatest(...args);
+    } finally {
+      reading--;
+    }
+  };
   t.teardown(async () => {
     await exchange.close();
     await handle.close();
@@ -43,6 +55,7 @@ t.test('a listing mid-run goes live within 5 s of its first trade; a delisting i
   });
   await service.start();
   t.same([...service.symbols].sort(), [...startSymbols].sort(), 'the universe at start');
+  t.equal(mostReading, startSymbols.length, `the start read the store for its ${startSymbols.length} symbols at once, not one after another`);
 
   // The listing: PENDING_TRADING at 1.5 s, TRADING (and its first trade) at 2.5 s.
   let listed: string | undefined;
