@@ -22,6 +22,7 @@ import type { KlaggSystemOptions, SystemCounters } from './klagg-system-options.
 import { supervisorLogic } from './system-children.ts';
 import { ThreadPartitionWorker } from './partition-worker/thread-partition-worker.ts';
 import { TradeRouter } from '../domain/trade-router.ts';
+import { countAndLogRevisions } from './revision-log.ts';
 
 export class KlaggSystem {
   readonly registry: SymbolRegistry = createSymbolRegistry();
@@ -359,14 +360,7 @@ export class KlaggSystem {
   }
 
   #publish(batch: PublishedBatch): void {
-    for (const kline of batch.finals) {
-      if (kline.revision === undefined) continue;
-      this.revisionsByCause[kline.revisionCause ?? 'late']++;
-      this.#revisionLog.info(
-        { symbol: kline.symbol, interval: kline.interval, openTime: kline.openTime, revision: kline.revision, cause: kline.revisionCause, tradeCount: kline.tradeCount },
-        'kline revised',
-      );
-    }
+    countAndLogRevisions(batch.finals, this.revisionsByCause, this.#revisionLog);
     // Each consumer takes the batch (thousands of klines) in a task of its own, in publication order: all in one task
     // was the event loop's longest (the soak's loop lag). `flush()` resolves after the last, once every consumer has it.
     if (batch.finals.length > 0 || batch.updates.length > 0) setImmediate(() => this.dbWriter.accept(batch));
