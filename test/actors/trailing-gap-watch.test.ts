@@ -105,6 +105,32 @@ t.test('due(now, lagMs): the streams’ measured lag is waited out on top of con
   t.same(watch.due(5000, 3000), ['X'], 'confirmMs + lag');
 });
 
+t.test('found missing again and again with no trade applied between: the checks back off instead of repeating every 10 s', async (t) => {
+  const { QuietSymbolCheck } = await import('../../src/actors/quiet-symbol-check.ts');
+  const check = new QuietSymbolCheck({ quietAfterMs: 10_000, settleMs: 2_000, maxRecheckMs: 60_000 });
+  check.onTraded('X', { openTime: 60_000, tradeCount: 5 }, 0);
+  const checks: number[] = [];
+  for (let now = 0; now <= 200_000; now += 1_000) {
+    if (check.due(now).length === 0) continue;
+    checks.push(now);
+    // The exchange's klines show a trade its aggTrades never return: the catch-up brings nothing.
+    check.checked('X', true, now);
+  }
+  t.same(checks, [10_000, 20_000, 40_000, 80_000, 140_000, 200_000], 'after 10 s, then 20, 40, up to maxRecheckMs');
+  t.equal(check.stats.found, 6);
+
+  // The catch-up brings trades: the symbol is quiet afresh; a later missing trade is looked at again soon.
+  check.onTraded('X', { openTime: 180_000, tradeCount: 1 }, 201_000);
+  t.same(check.due(211_000).map((d) => d.symbol), ['X'], 'quiet 10 s after its new trade');
+  check.checked('X', true, 211_000);
+  t.same(check.due(221_000).map((d) => d.symbol), ['X'], 'a first "missing" since it traded: looked at again after 10 s');
+  check.checked('X', false, 221_000);
+  check.onTraded('X', { openTime: 240_000, tradeCount: 1 }, 230_000);
+  t.same(check.due(240_000).map((d) => d.symbol), ['X']);
+  check.checked('X', true, 240_000);
+  t.same(check.due(250_000).map((d) => d.symbol), ['X'], 'a check that found nothing missing ends the streak');
+});
+
 t.test('quiet checks wait out the streams’ measured lag too', async (t) => {
   const { QuietSymbolCheck } = await import('../../src/actors/quiet-symbol-check.ts');
   const check = new QuietSymbolCheck({ quietAfterMs: 10_000, settleMs: 2_000 });
