@@ -45,12 +45,12 @@ export function registerSystemMetrics(options: SystemMetricsOptions): void {
   };
 
   // One stats() call per worker per scrape, shared by every worker metric of that scrape.
-  type Summed = { applied: number; duplicates: number; gaps: number; late: number; amended: number; lateBeyondMemory: number; catchUps: number; repairFetchRetries: number; rejectedFrames: number; repairedGaps: number; unrepairedGaps: number; pendingRepairs: number };
+  type Summed = { applied: number; duplicates: number; gaps: number; late: number; amended: number; lateBeyondMemory: number; catchUps: number; repairFetchRetries: number; rejectedFrames: number; repairedGaps: number; unrepairedGaps: number; pendingRepairs: number; heldFrameBytes: number; heldFramesDropped: number };
   let workerStats: Promise<Summed> | undefined;
   const workers = (): NonNullable<typeof workerStats> => {
     if (workerStats === undefined) {
       workerStats = Promise.all(system.workers.map((worker) => worker.stats())).then((all) => {
-        const sum: Summed = { applied: 0, duplicates: 0, gaps: 0, late: 0, amended: 0, lateBeyondMemory: 0, catchUps: 0, repairFetchRetries: 0, rejectedFrames: 0, repairedGaps: 0, unrepairedGaps: 0, pendingRepairs: 0 };
+        const sum: Summed = { applied: 0, duplicates: 0, gaps: 0, late: 0, amended: 0, lateBeyondMemory: 0, catchUps: 0, repairFetchRetries: 0, rejectedFrames: 0, repairedGaps: 0, unrepairedGaps: 0, pendingRepairs: 0, heldFrameBytes: 0, heldFramesDropped: 0 };
         for (const s of all) for (const key of Object.keys(sum) as (keyof Summed)[]) sum[key] += s[key];
         return sum;
       });
@@ -84,6 +84,8 @@ export function registerSystemMetrics(options: SystemMetricsOptions): void {
   mirror('gaps_repaired_total', 'Gaps repaired from the exchange', async () => (await workers()).repairedGaps);
   mirror('gaps_unrepaired_total', 'Gaps the exchange could no longer fill', async () => (await workers()).unrepairedGaps);
   gauge('gap_repairs_pending', 'Gap repairs in progress', async () => (await workers()).pendingRepairs);
+  gauge('held_frame_bytes', 'Bytes of stream frames held behind gap repairs and catch-ups (bounded per worker)', async () => (await workers()).heldFrameBytes);
+  mirror('held_frames_dropped_total', 'Stream frames not held past the budget while their symbol was repaired (their trades are fetched again)', async () => (await workers()).heldFramesDropped);
 
   gauge('db_writer_buffered_rows', 'Kline rows buffered for writing', () => system.dbWriter.stats.bufferedRows);
   gauge('db_writer_buffered_finals', 'Final kline rows buffered for writing', () => system.dbWriter.stats.bufferedFinals);

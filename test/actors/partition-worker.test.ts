@@ -198,3 +198,36 @@ t.test('a catch-up asked for during a repair: dropped when frames wait behind th
   t.equal(quiet.calls.length, 2, 'the catch-up, then the one asked for meanwhile');
   t.equal(q.positionOf('XRPETH'), trades.at(-1)!.aggId, 'caught up to the exchange’s last trade');
 });
+
+t.test('frames held behind a repair stay within the byte budget; those not kept are fetched again after it, none lost', async (t) => {
+  let release: () => void = () => {};
+  const calls: [number, number][] = [];
+  // The first fetch waits until released (REST short: a ban, a spent budget); later ones answer at once.
+  const fetchTrades = async (_symbol: string, fromId: number, toId: number): Promise<readonly AggTrade[]> => {
+    calls.push([fromId, toId]);
+    if (calls.length === 1) await new Promise<void>((resolve) => (release = resolve));
+    return trades.filter((trade) => trade.aggId >= fromId && trade.aggId <= toId);
+  };
+  const budget = frames.slice(1001, 1101).reduce((sum, frame) => sum + frame.length, 0); // about 100 frames
+  const w = new PartitionWorker({ id: 0, intervals: INTERVALS, graceMs: 1000, clockFromTrades: true, fetchTrades, maxHeldBytes: budget });
+  w.activate('XRPETH', SCALES, []);
+  for (let i = 0; i < 990; i++) w.ingestFrame(frames[i]!);
+  // 990–999 lost on the stream; 1000 shows the gap; the next 2,000 frames come while the repair waits.
+  for (let i = 1000; i < 3000; i++) w.ingestFrame(frames[i]!);
+  const held = w.repairStats;
+  t.ok(held.heldBytes <= budget + frames[1000]!.length, `held ${held.heldBytes} bytes, within the budget (${budget}) and the frame that began the repair`);
+  t.ok(held.heldDropped > 1800, `frames past the budget not kept (${held.heldDropped})`);
+  release();
+  await settle(w);
+  t.same(calls, [[trades[990]!.aggId, trades[999]!.aggId]], 'one repair so far: the frames kept after it replayed in order');
+  const kept = w.positionOf('XRPETH');
+  t.ok(kept > trades[1000]!.aggId && kept < trades[2999]!.aggId, 'applied up to the last frame kept');
+  t.equal(w.repairStats.heldBytes, 0, 'nothing held once it ended');
+  // The next stream frame shows the frames not kept as a gap, repaired like any other.
+  w.ingestFrame(frames[3000]!);
+  await settle(w);
+  t.same(calls.slice(1), [[kept + 1, trades[2999]!.aggId]], 'the trades of the frames not kept, fetched once');
+  for (let i = 3001; i < frames.length; i++) w.ingestFrame(frames[i]!);
+  t.equal(w.repairStats.pending, 0);
+  t.same(finals(w), reference, 'every kline equals the uninterrupted run: nothing lost, nothing twice');
+});

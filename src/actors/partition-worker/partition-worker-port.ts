@@ -54,6 +54,9 @@ export interface WorkerStats {
   readonly repairedTrades: number;
   readonly unrepairedGaps: number;
   readonly pendingRepairs: number;
+  /** Bytes of stream frames held behind repairs now; frames not kept past the budget (their trades fetched again). */
+  readonly heldFrameBytes: number;
+  readonly heldFramesDropped: number;
 }
 
 export class LocalPartitionWorker implements PartitionWorkerPort {
@@ -124,5 +127,7 @@ export function workerStats(core: PartitionWorker): WorkerStats {
     repairedTrades: r.repairedTrades,
     unrepairedGaps: r.unrepaired,
     pendingRepairs: r.pending,
+    heldFrameBytes: r.heldBytes,
+    heldFramesDropped: r.heldDropped,
   };
 }

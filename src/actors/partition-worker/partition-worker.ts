@@ -12,7 +12,8 @@ import { KlineEngine, type GapInfo, type SymbolScales } from '../../domain/kline
 import type { Kline, RevisionCause } from '../../domain/kline.ts';
 import { FROM_FIRST_TRADE, type DeltaBatch } from '../../domain/messages.ts';
 import { KlaggError } from '../../domain/errors.ts';
-
+import { fetchRetrying } from './fetch-retrying.ts';
+import { HeldFrames } from './held-frames.ts';
 
 /** Fetches the trades with aggregate ids fromId…toId of a symbol (REST `/fapi/v1/aggTrades?fromId=`). */
 export type TradeFetcher = (symbol: string, fromId: number, toId: number) => Promise<readonly AggTrade[]>;
@@ -43,6 +44,9 @@ export interface GapRepairStats {
   readonly catchUps: number;
   /** Repair fetches that failed and were asked again. */
   readonly fetchRetries: number;
+  /** Bytes of stream frames held behind repairs now, and frames not kept past the budget (fetched again). */
+  readonly heldBytes: number;
+  readonly heldDropped: number;
 }
 
 /** Revised finals emitted, by cause. */
@@ -70,12 +74,11 @@ export interface PartitionWorkerOptions {
    * next interval. Called inside the per-trade path, so it must only note or schedule.
    */
   readonly onFinalsReady?: () => void;
+  /** Bytes of stream frames kept behind repairs at most (see HeldFrames; default 256 MB). */
+  readonly maxHeldBytes?: number;
 }
 
 const MAX_REMEMBERED_GAPS = 1000;
-/** A repair's fetch is tried this many times (waits 1, 2, 4, 8, 16 s between) before its range is given up. */
-const FETCH_ATTEMPTS = 6;
-const FETCH_RETRY_BASE_MS = 1_000;
 /** A listing's first trades are asked for this many times while the exchange answers none yet the stream has some. */
 const FIRST_TRADE_ATTEMPTS = 6;
 
@@ -92,7 +95,7 @@ export class PartitionWorker {
   readonly #fetchTrades: TradeFetcher | undefined;
   readonly #onUnrepairedGap: ((gap: UnrepairedGap) => void) | undefined;
   /** Per held symbol (a gap being repaired): the frames that arrived meanwhile, in order. */
-  readonly #held = new Map<number, Buffer[]>();
+  readonly #held: HeldFrames;
   /** Per symbol index: time of the last applied trade (where an unrepairable gap starts). */
   #lastAppliedTime: number[] = [];
   #repairs = { repaired: 0, repairedTrades: 0, unrepaired: 0, catchUps: 0, fetchRetries: 0 };
@@ -115,6 +118,7 @@ export class PartitionWorker {
     this.#clockFromTrades = options.clockFromTrades ?? false;
     this.#fetchTrades = options.fetchTrades;
     this.#onUnrepairedGap = options.onUnrepairedGap;
+    this.#held = new HeldFrames(options.maxHeldBytes);
     const onRebuildNeeded = options.onRebuildNeeded;
     const onFinalsReady = options.onFinalsReady;
     const engine = new KlineEngine(
@@ -207,7 +211,7 @@ export class PartitionWorker {
   }
 
   get repairStats(): GapRepairStats {
-    return { ...this.#repairs, pending: this.#held.size };
+    return { ...this.#repairs, pending: this.#held.size, heldBytes: this.#held.bytes, heldDropped: this.#held.dropped };
   }
 
   /** True while the symbol's intake is held for a repair or a catch-up. */
@@ -220,10 +224,9 @@ export class PartitionWorker {
     const ingest = this.ingest;
     let outcome = first;
     if (outcome === FrameOutcome.Held) {
-      const waiting = this.#held.get(ingest.symbol);
       const awaiting = this.#awaitingFirst.get(ingest.symbol);
       if (awaiting !== undefined && awaiting.firstFrameTime === 0) awaiting.firstFrameTime = ingest.trade.tradeTime;
-      if (waiting !== undefined) waiting.push(Buffer.from(frame));
+      if (this.#held.has(ingest.symbol)) this.#held.add(ingest.symbol, frame);
       // A listing the exchange had no trade of when asked: this frame shows it has some now; ask for them from the first.
       else this.#repair(ingest.symbol, 0, LATEST_ID, 0, [Buffer.from(frame)]);
       return outcome;
@@ -263,11 +266,11 @@ export class PartitionWorker {
   catchUp(symbol: string, toId: number = LATEST_ID): void {
     const index = this.engine.symbolIndex(symbol);
     if (index === undefined || this.#fetchTrades === undefined || !this.ingest.isEnabled(index)) return;
-    const waiting = this.#held.get(index);
+    const waiting = this.#held.waitingCount(index);
     if (waiting !== undefined) {
       // A repair is under way: catch up once it is done (it may end before the exchange's latest trade) — unless
       // frames wait behind it, whose ids will show any gap (a held symbol looks quiet: the soak's catch-up storm).
-      if (waiting.length === 0) this.#catchUpAfter.add(index);
+      if (waiting === 0) this.#catchUpAfter.add(index);
       return;
     }
     const last = this.engine.lastAggIdOf(index);
@@ -288,8 +291,8 @@ export class PartitionWorker {
     if (catchUp) this.#repairs.catchUps++;
     this.ingest.setHeld(symbol, true);
     this.engine.setTimeHeld(symbol, true);
-    this.#held.set(symbol, waiting);
-    void this.#fetchRetrying(name, fromId, toId)
+    this.#held.hold(symbol, waiting);
+    void fetchRetrying(() => this.#fetchTrades!(name, fromId, toId), () => this.#repairs.fetchRetries++)
       .then((trades) => {
         let unrepaired = false;
         const missing = (upTo: number, nextTime: number): void => {
@@ -308,8 +311,7 @@ export class PartitionWorker {
         if (!catchUp && this.engine.lastAggIdOf(symbol) < toId) missing(toId, toTime);
         if (unrepaired) this.#repairs.unrepaired++;
         else if (!catchUp) this.#repairs.repaired++;
-        const waiting = this.#held.get(symbol) ?? [];
-        this.#held.delete(symbol);
+        const waiting = this.#held.release(symbol);
         if (this.#awaitingFirst.has(symbol) && this.#stillAwaitingFirst(symbol, waiting)) return;
         this.ingest.setHeld(symbol, false);
         this.engine.setTimeHeld(symbol, false);
@@ -341,25 +343,6 @@ export class PartitionWorker {
     }
     this.#awaitingFirst.delete(symbol);
     return false;
-  }
-
-  /**
-   * The repair's trades. A fetch that fails (the REST client's own retries spent: a ban, an outage, timeouts) is not
-   * "the exchange no longer has them": taken as that, the gap was accepted and its klines rebuilt from the exchange's
-   * only once closed — larger intervals' open klines stayed without those trades for hours (found by the soak). So it
-   * is asked again, up to FETCH_ATTEMPTS times over about half a minute, the symbol held meanwhile; only then is it
-   * given up (and the range reported unrepaired, as before).
-   */
-  async #fetchRetrying(name: string, fromId: number, toId: number): Promise<readonly AggTrade[]> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#fetchTrades!(name, fromId, toId);
-      } catch {
-        if (attempt >= FETCH_ATTEMPTS) return [];
-        this.#repairs.fetchRetries++;
-        await new Promise((resolve) => setTimeout(resolve, FETCH_RETRY_BASE_MS * 2 ** (attempt - 1)));
-      }
-    }
   }
 
   #applyFetched(symbol: number, trade: AggTrade): boolean {
