@@ -5,6 +5,7 @@
  * start fails or is interrupted.
  */
 import { KlaggService, systemOptionsFrom } from './klagg-service.ts';
+import { reportHealth } from '../actors/health-board.ts';
 import { KlineBackfiller } from '../actors/kline-backfiller.ts';
 import { backfillRetryingFailures } from '../actors/backfill-retries.ts';
 import { requestWeightLimitPerMinute } from '../domain/exchange-api.ts';
@@ -101,9 +102,9 @@ export async function runService({ config, logger, life, symbols }: RunServiceOp
     stopping = true;
     return running.stop(reason);
   });
-  await life.step(running.start()).catch((error: unknown) => {
-    throw exchangeFailure(restUrl, error);
-  });
+  // Served while the symbols are activated: a cold start waits minutes for REST weight (a cold join per symbol), and a
+  // service whose /health does not answer meanwhile looks hung. /health says degraded (`startup`) until every symbol is
+  // activated; the stored klines are served from the start.
   const serving = await life
     .step(
       startServing({
@@ -115,6 +116,13 @@ export async function runService({ config, logger, life, symbols }: RunServiceOp
       throw portFailure(host, port, error);
     });
   life.defer('http', () => serving.close());
+  const startBegan = performance.now();
+  reportHealth(running.system.health, 'startup', 'degraded', 'activating the symbols (cold joins wait for REST weight)', clock.now());
+  logger.info({ url: serving.url }, 'serving while the symbols are activated; /health says degraded until then');
+  await life.step(running.start()).catch((error: unknown) => {
+    throw exchangeFailure(restUrl, error);
+  });
+  reportHealth(running.system.health, 'startup', 'ok', `every symbol activated in ${((performance.now() - startBegan) / 1000).toFixed(1)} s`, clock.now());
   logger.info({ symbols: running.symbols.length, clockOffsetMs: clock.offsetMs, url: serving.url }, 'klagg is running');
   const reason = await Promise.race([life.whenStopRequested(), running.system.whenStopped().then(() => 'fatal error')]);
   life.forget('http');

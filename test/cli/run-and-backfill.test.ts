@@ -54,6 +54,33 @@ t.test('klagg run: live klines into the database; SIGTERM stops it in order with
   t.ok(symbols.every((row) => row.lifecycleState === 'Active' && row.status === 'TRADING' && row.tickSize !== ''), 'Active, with the exchange facts');
 });
 
+t.test('klagg run serves while its symbols are activated: /health says degraded (startup) until then, ok after', async (t) => {
+  const exchange = await fakeExchange(t);
+  // The cold joins' trade reads answer 4 s late: the start takes seconds, as one waiting for REST weight does.
+  const fault = await fetch(`${exchange.restUrl}/_fake/faults`, { method: 'POST', body: JSON.stringify({ type: 'slowRest', ms: 4_000, count: 8, path: '/fapi/v1/aggTrades' }) });
+  t.equal(fault.status, 200, 'fault injected');
+  const database = await createTestDatabase('klagg_run_serving');
+  t.teardown(() => database.drop());
+  const child = klagg(['run', '--rest-url', exchange.restUrl, '--ws-url', exchange.wsUrl, '--database-url', database.url, '--port', '0'], { KLAGG_LOG_LEVEL: 'info' });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const serving = () => stderr.split('\n').find((line) => line.includes('serving while the symbols are activated'));
+  for (let i = 0; i < 200 && serving() === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  const url = (JSON.parse(serving()!) as { url: string }).url;
+  type Health = { status: string; actors: { actor: string; status: string; detail: string }[] };
+  const during = (await (await fetch(`${url}/health`)).json()) as Health;
+  t.notMatch(stderr, /klagg is running/, 'asked while the start is still under way');
+  t.equal(during.status, 'degraded', '/health answers during the start, degraded');
+  t.match(during.actors.find((a) => a.actor === 'startup'), { status: 'degraded', detail: /activating the symbols/ });
+  for (let i = 0; i < 400 && !stderr.includes('klagg is running'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.match(stderr, /klagg is running/);
+  const after = (await (await fetch(`${url}/health`)).json()) as Health;
+  t.match(after.actors.find((a) => a.actor === 'startup'), { status: 'ok', detail: /every symbol activated in \d+\.\d s/ }, 'ok once every symbol is activated');
+  child.kill('SIGTERM');
+  const [code] = (await once(child, 'exit')) as [number];
+  t.equal(code, 0, 'exit 0 after SIGTERM');
+});
+
 t.test('klagg backfill: full daily history into the database, exit 0, nothing fetched again on a second run', async (t) => {
   // The real XRPETH recording is the exchange's history (its clock stands at the last trade, 2019-10-13 11:19).
   const exchange = await fakeExchange(t, ['--replay', XRPETH_TRADES, '--speed', 'max']);
