@@ -9,16 +9,15 @@ import type { Logger } from '../infra/logger.ts';
 const REVISIONS_NAMED = 5;
 
 export function countAndLogRevisions(finals: readonly Kline[], counts: Record<RevisionCause, number>, log: Logger): void {
-  let revised: Kline[] | undefined;
+  let revisions = 0;
   const byCause: Partial<Record<RevisionCause, number>> = {};
-  for (const kline of finals) {
-    if (kline.revision === undefined) continue;
-    const cause = kline.revisionCause ?? 'late';
+  const first: object[] = [];
+  for (const k of finals) {
+    if (k.revision === undefined) continue;
+    const cause = k.revisionCause ?? 'late';
     counts[cause]++;
     byCause[cause] = (byCause[cause] ?? 0) + 1;
-    (revised ??= []).push(kline);
+    if (++revisions <= REVISIONS_NAMED) first.push({ symbol: k.symbol, interval: k.interval, openTime: k.openTime, revision: k.revision, cause, tradeCount: k.tradeCount });
   }
-  if (revised === undefined) return;
-  const first = revised.slice(0, REVISIONS_NAMED).map((k) => ({ symbol: k.symbol, interval: k.interval, openTime: k.openTime, revision: k.revision, cause: k.revisionCause ?? 'late', tradeCount: k.tradeCount }));
-  log.info({ revisions: revised.length, byCause, first }, 'klines revised');
+  if (revisions > 0) log.info({ revisions, byCause, first }, 'klines revised');
 }

@@ -8,17 +8,17 @@
 import type { AggTrade } from '../../domain/agg-trade.ts';
 
 /** A repair's fetch is tried this many times (waits 1, 2, 4, 8, 16 s between) before its range is given up. */
-export const FETCH_ATTEMPTS = 6;
+const FETCH_ATTEMPTS = 6;
 const FETCH_RETRY_BASE_MS = 1_000;
 
-export async function fetchRetrying(fetch: () => Promise<readonly AggTrade[]>, onRetry: () => void, baseMs = FETCH_RETRY_BASE_MS): Promise<readonly AggTrade[]> {
+export async function fetchRetrying(fetch: () => Promise<readonly AggTrade[]>, onRetry: () => void): Promise<readonly AggTrade[]> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fetch();
     } catch {
       if (attempt >= FETCH_ATTEMPTS) return [];
       onRetry();
-      await new Promise((resolve) => setTimeout(resolve, baseMs * 2 ** (attempt - 1)));
+      await new Promise((resolve) => setTimeout(resolve, FETCH_RETRY_BASE_MS * 2 ** (attempt - 1)));
     }
   }
 }

@@ -41,25 +41,25 @@ export class HeldFrames {
     return this.#frames.get(symbol)?.length;
   }
 
-  /** Starts holding the symbol with `frames` (already copied; kept whatever the budget: the frames that began it). */
+  /**
+   * Starts holding a symbol that is not held, with `frames` (already copied; kept whatever the budget: the frames
+   * that began the repair).
+   */
   hold(symbol: number, frames: Buffer[]): void {
-    const before = this.#frames.get(symbol);
-    if (before !== undefined) this.#bytes -= sizeOf(before);
     this.#frames.set(symbol, frames);
     this.#bytes += sizeOf(frames);
   }
 
-  /** Keeps a copy of a frame of the held symbol, unless the budget is spent; false when it was not kept. */
-  add(symbol: number, frame: Uint8Array): boolean {
+  /** Keeps a copy of a frame of the held symbol, unless the budget is spent (then it is counted as dropped). */
+  add(symbol: number, frame: Uint8Array): void {
     const frames = this.#frames.get(symbol);
     if (frames === undefined) throw new RangeError(`symbol ${symbol} is not held`);
     if (this.#bytes + frame.length > this.#maxBytes) {
       this.dropped++;
-      return false;
+      return;
     }
     frames.push(Buffer.from(frame));
     this.#bytes += frame.length;
-    return true;
   }
 
   /** Ends holding the symbol; its kept frames, in arrival order. */

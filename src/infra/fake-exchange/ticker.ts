@@ -37,7 +37,6 @@ export class RollingTicker {
   /** Per trade, price and quantity as scaled integers (numbers, not BigInts: 30 minutes at the soak's rate is 32 M). */
   readonly #prices: number[] = [];
   readonly #qtys: number[] = [];
-  #lastQty = '';
   #start = 0;
   #volume = 0n;
   #quote = 0n;
@@ -62,7 +61,6 @@ export class RollingTicker {
     const qty = BigInt(scaledQty);
     this.#prices.push(price);
     this.#qtys.push(scaledQty);
-    this.#lastQty = trade.qty;
     this.#volume += qty;
     this.#quote += BigInt(price) * qty;
     while (this.#maxQ.length > this.#maxHead && this.#prices[this.#maxQ[this.#maxQ.length - 1]!]! <= price) this.#maxQ.pop();
@@ -112,7 +110,7 @@ export class RollingTicker {
       high: formatScaled(high, ps),
       low: formatScaled(low, ps),
       last: formatScaled(last, ps),
-      lastQty: this.#lastQty,
+      lastQty: this.#trades.at(total - 1).qty,
       volume: formatScaled(this.#volume, this.#qtyScale),
       quoteVolume: formatScaled(this.#quote, ps + this.#qtyScale),
       weightedAvgPrice: this.#volume === 0n ? formatScaled(0, ps) : formatScaled(this.#quote / this.#volume, ps),
