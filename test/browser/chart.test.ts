@@ -85,21 +85,53 @@ function exactChange(open: string, close: string): string {
   return `${diff < 0n ? '-' : diff > 0n ? '+' : ''}${body}`;
 }
 
-/** The legend's values by field. */
-async function legendFields(page: Page): Promise<Record<string, string>> {
-  const fields = page.locator('#legend [data-field]');
-  const names = await fields.evaluateAll((all) => all.map((e) => e.getAttribute('data-field') ?? ''));
-  const texts = await fields.allTextContents();
-  return Object.fromEntries(names.map((name, i) => [name, texts[i] ?? '']));
+/** What the legend shows, read at one moment: the kline's openTime, whether it follows the mouse, values by field, badges. */
+interface LegendReading {
+  readonly openTime: string | undefined;
+  readonly hovering: string | undefined;
+  readonly fields: Record<string, string>;
+  readonly badges: Record<string, string>;
+}
+
+/** The little of the DOM the reading needs (the test compiles without the DOM's types). */
+interface DomElement {
+  readonly dataset: Record<string, string | undefined>;
+  readonly textContent: string | null;
+  querySelectorAll(selector: string): Iterable<DomElement>;
+}
+
+const readLegend = (page: Page): Promise<LegendReading> =>
+  page.evaluate(() => {
+    const legend = (globalThis as unknown as { document: { getElementById(id: string): DomElement } }).document.getElementById('legend');
+    const byData = (attribute: 'field' | 'badge'): Record<string, string> =>
+      Object.fromEntries([...legend.querySelectorAll(`[data-${attribute}]`)].map((e) => [e.dataset[attribute] ?? '', e.textContent ?? '']));
+    return { openTime: legend.dataset['openTime'], hovering: legend.dataset['hovering'], fields: byData('field'), badges: byData('badge') };
+  });
+
+/**
+ * Points the mouse at the candle of `openTime` until the legend shows that candle. A live update that adds a candle
+ * moves the chart under a still mouse (a new minute shifts every bar left), so the candle under the mouse can change
+ * between pointing and reading: the legend is read in one evaluation, and the mouse pointed again (from elsewhere, so
+ * the chart sees a move) if what it showed was not that candle.
+ */
+async function hoverCandle(t: Test, page: Page, openTime: number): Promise<LegendReading> {
+  for (let attempt = 1; ; attempt++) {
+    const point = await page.evaluate((time) => (globalThis as unknown as { __klaggChart: Hook }).__klaggChart.pointOf(time), openTime);
+    if (point === null) throw new Error(`the candle of ${openTime} is not on screen`);
+    await page.mouse.move(640, 20);
+    await page.mouse.move(point.x, point.y);
+    await page.locator(`#legend[data-open-time="${openTime}"][data-hovering="true"]`).waitFor({ timeout: 5_000 });
+    const reading = await readLegend(page);
+    if (reading.openTime === String(openTime) && reading.hovering === 'true') return reading;
+    if (attempt === 5) throw new Error(`the legend never held the candle of ${openTime} (last: ${JSON.stringify(reading)})`);
+    t.comment(`the chart moved under the mouse (the legend showed ${reading.openTime}); pointing at ${openTime} again`);
+  }
 }
 
 /** Hovers the candle of `openTime` and checks the legend against the Binance REST row of that candle. */
-async function checkLegendOnHover(t: Test, page: Page, base: string, symbol: string, openTime: number): Promise<Record<string, string>> {
-  const point = await page.evaluate((time) => (globalThis as unknown as { __klaggChart: Hook }).__klaggChart.pointOf(time), openTime);
-  t.ok(point, `the candle of ${openTime} is on screen`);
-  await page.mouse.move(point!.x, point!.y);
-  await page.locator(`#legend[data-open-time="${openTime}"]`).waitFor({ timeout: 5_000 });
-  const shown = await legendFields(page);
+async function checkLegendOnHover(t: Test, page: Page, base: string, symbol: string, openTime: number): Promise<LegendReading> {
+  const reading = await hoverCandle(t, page, openTime);
+  const shown = reading.fields;
   const [row] = await getJson<BinanceKlineRow[]>(`${base}/fapi/v1/klines?symbol=${symbol}&interval=1m&startTime=${openTime}&endTime=${openTime}`);
   t.ok(row, 'REST has the candle');
   const [, open, high, low, close, volume, , quoteVolume, tradeCount] = row!;
@@ -112,7 +144,7 @@ async function checkLegendOnHover(t: Test, page: Page, base: string, symbol: str
   const percent = ((Number(close) - Number(open)) / Number(open)) * 100;
   t.match(shown['changePercent'], /^[+-]?\d+\.\d{2}%$/, 'the change in % has two decimals');
   t.ok(Math.abs(Number.parseFloat(shown['changePercent']!) - percent) <= 0.0051, `the change in % is right (${shown['changePercent']} for ${percent})`);
-  return shown;
+  return reading;
 }
 
 t.test('the chart page: legend, volume pane, older history, picker, intervals, revisions, live', async (t) => {
@@ -179,11 +211,10 @@ t.test('the chart page: legend, volume pane, older history, picker, intervals, r
   await page.screenshot({ path: join(ARTIFACTS, 'chart.png') });
 
   // The legend on hover: exactly the REST values of the candle under the mouse.
-  await checkLegendOnHover(t, page, base, symbol, plainTime);
-  t.equal(await page.locator('#legend [data-badge="revised"]').count(), 0, 'a kline never revised has no revision badge');
+  t.equal((await checkLegendOnHover(t, page, base, symbol, plainTime)).badges['revised'], undefined, 'a kline never revised has no revision badge');
   const shownRevised = await checkLegendOnHover(t, page, base, symbol, revisedTime);
-  t.equal(shownRevised['volume'], revised.volume, 'the revised kline shows its corrected volume');
-  t.equal(await page.locator('#legend [data-badge="revised"]').innerText(), `revised r${revised.revision}`, 'and its revision in the legend');
+  t.equal(shownRevised.fields['volume'], revised.volume, 'the revised kline shows its corrected volume');
+  t.equal(shownRevised.badges['revised'], `revised r${revised.revision}`, 'and its revision in the legend');
   await page.screenshot({ path: join(ARTIFACTS, 'chart-hover.png') });
 
   // Dragging the chart to the right scrolls to older candles: older pages load, one at a time, until none is left.
@@ -283,10 +314,10 @@ t.test('the chart page: legend, volume pane, older history, picker, intervals, r
   t.same(onPage, served, 'the page holds exactly what klagg serves for it');
   t.ok([pageCause, routeCause].every((cause) => cause === undefined || cause === 'rebuild'), `the cause, where known, is the rebuild (${pageCause}, ${routeCause})`);
   t.same(stored && [stored.final, stored.revision], [true, 1], 'revision 1, final');
-  await checkLegendOnHover(t, page, base, symbol, liveTime);
+  const shownLive = await checkLegendOnHover(t, page, base, symbol, liveTime);
   // With its cause while the route answers from the latest published final (klagg knows it: "rebuild"); without once
   // a later minute's final has replaced it there and the row comes from the store, which does not keep causes.
-  t.match(await page.locator('#legend [data-badge="revised"]').innerText(), /^revised r1( \(rebuild\))?$/, 'the legend says revised r1');
+  t.match(shownLive.badges['revised'], /^revised r1( \(rebuild\))?$/, 'the legend says revised r1');
 
   const foreign = requested.filter((url) => !LOCAL_HOSTS.has(new URL(url).host.replace(/:\d+$/, '')));
   t.same(foreign, [], 'no request left the local host');
