@@ -205,8 +205,12 @@ t.test('the chart page: legend, volume pane, older history, picker, intervals, r
   t.equal(await page.locator('#status').innerText(), 'live', 'the status indicator says live');
   await page.mouse.move(640, 20);
   await page.locator('#legend[data-hovering="false"]').waitFor({ timeout: 5_000 });
-  const idle = await snapshot(page);
-  t.equal(await page.locator('#legend').getAttribute('data-open-time'), String(idle.lastOpenTime), 'not hovering: the legend shows the latest candle');
+  // Read in one evaluation: a new minute between two reads would move both.
+  const idle = await page.evaluate(() => ({
+    latest: (globalThis as unknown as { __klaggChart: Hook }).__klaggChart.snapshot().lastOpenTime,
+    legend: (globalThis as unknown as { document: { getElementById(id: string): DomElement } }).document.getElementById('legend').dataset['openTime'],
+  }));
+  t.equal(idle.legend, String(idle.latest), 'not hovering: the legend shows the latest candle');
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, 'chart.png') });
 
