@@ -18,7 +18,10 @@ export function createRootLogger(options: LoggerOptions = {}): Logger {
   const humane = options.pretty === 'auto' ? process.stderr.isTTY === true : (options.pretty ?? false);
   // JSON lines are written asynchronously (flushed at exit): written synchronously, a burst of lines on a full stderr
   // pipe (a slow reader) stopped the event loop, 100 ms per retry (found by the soak's loop lag).
-  const destination = humane ? pretty({ destination: 2, sync: true, colorize: true }) : pino.destination({ fd: 2, sync: false });
+  // `minLength: 1` writes each line as soon as it is logged, as 0 would, but with 0 `logger.flush(cb)` calls back at
+  // once, before lines already logged are written (sonic-boom only waits for its write to drain when minLength > 0):
+  // the demo's banner, written after a flush, came before the start's log lines.
+  const destination = humane ? pretty({ destination: 2, sync: true, colorize: true }) : pino.destination({ fd: 2, sync: false, minLength: 1 });
   return pino({ level: options.level ?? 'info', base: { service: 'klagg' } }, destination);
 }
 

@@ -24,7 +24,7 @@ t.test('klagg demo backfills its market’s history, prints the banner once, las
   t.equal(atBanner.match(/Ctrl\+C stops it\./g)?.length, 1, 'one banner');
   const bannerAt = atBanner.indexOf('demo is running —');
   const finishedAt = atBanner.indexOf('"msg":"backfill finished"');
-  t.ok(finishedAt >= 0 && finishedAt < bannerAt, 'the backfill finished before the banner');
+  t.ok(finishedAt >= 0 && finishedAt < bannerAt, 'the backfill finished before the banner', { output: atBanner.split('\n').filter((line) => !line.startsWith('{') || /backfill|"level":[456]0/.test(line)) });
   t.notMatch(atBanner, /"msg":"symbol backfilled"/, 'no log line per symbol at info');
   t.match(atBanner, /6 generated symbols · 1 day of history/, 'the banner says what runs');
   for (const key of ['home', 'chart', 'inspector', 'rest', 'streams', 'symbols', 'health', 'metrics', 'exchange']) t.ok(urls[key], `the banner has the ${key} URL`);
