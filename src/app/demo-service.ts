@@ -155,7 +155,7 @@ export async function runDemo({ config, logger, life, symbols, rate, historyDays
   logger.info({ url: base, symbols: running.symbols.length, startMs: Math.round(performance.now() - started) }, 'klagg demo is running (Ctrl+C to stop)');
   // Log lines are written asynchronously: the ones before it leave first, so the banner is last on a shared terminal.
   await new Promise<void>((resolve) => {
-    setTimeout(resolve, 1_000).unref(); // never waits on a destination that does not call back
+    setTimeout(resolve, 5_000).unref(); // never waits long on a destination that does not drain (a stalled pipe)
     logger.flush(() => resolve());
   });
   terminal.stdout.write(
