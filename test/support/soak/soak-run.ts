@@ -61,6 +61,8 @@ export interface SoakOptions {
    */
   readonly faultEveryMs?: number;
   readonly seed?: number;
+  /** Keeps the files and databases of a green run too (a failed run always keeps them), named in the notes. */
+  readonly keep?: boolean;
   /** Progress lines (the per-minute lines among them). */
   readonly log?: (line: string) => void;
 }
@@ -280,7 +282,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       notes: [...notes, ...service.errors.slice(0, 3).map((line) => `service error: ${line.slice(0, 400)}`)],
     };
     failed = result.lost !== 0 || result.klinesDiffer !== 0 || result.clientsStale !== 0;
-    if (failed) notes.push(`kept for inspection: ${dir} (klagg.log, trades.jsonl), databases ${database.name} (the service's) and ${oracleDb.name} (the oracle's)`);
+    if (failed || options.keep === true) notes.push(`kept for inspection: ${dir} (klagg.log, trades.jsonl), databases ${database.name} (the service's) and ${oracleDb.name} (the oracle's)`);
     return result;
   } finally {
     harnessLoop.disable();
@@ -293,7 +295,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     await exchange.close();
     await proxy.close();
     // A failed run keeps its databases and files for inspection (their names are in the notes).
-    if (!failed) {
+    if (!failed && options.keep !== true) {
       await database.drop();
       await oracleDb.drop();
       await rm(dir, { recursive: true, force: true });
