@@ -115,17 +115,19 @@ const readLegend = (page: Page): Promise<LegendReading> =>
  * the chart sees a move) if what it showed was not that candle.
  */
 async function hoverCandle(t: Test, page: Page, openTime: number): Promise<LegendReading> {
-  for (let attempt = 1; ; attempt++) {
+  let reading: LegendReading | undefined;
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    if (attempt > 1) t.comment(`the chart moved under the mouse (the legend showed ${reading?.openTime}); pointing at ${openTime} again`);
     const point = await page.evaluate((time) => (globalThis as unknown as { __klaggChart: Hook }).__klaggChart.pointOf(time), openTime);
     if (point === null) throw new Error(`the candle of ${openTime} is not on screen`);
     await page.mouse.move(640, 20);
     await page.mouse.move(point.x, point.y);
-    await page.locator(`#legend[data-open-time="${openTime}"][data-hovering="true"]`).waitFor({ timeout: 5_000 });
-    const reading = await readLegend(page);
-    if (reading.openTime === String(openTime) && reading.hovering === 'true') return reading;
-    if (attempt === 5) throw new Error(`the legend never held the candle of ${openTime} (last: ${JSON.stringify(reading)})`);
-    t.comment(`the chart moved under the mouse (the legend showed ${reading.openTime}); pointing at ${openTime} again`);
+    for (const deadline = Date.now() + 2_000; Date.now() < deadline; await page.waitForTimeout(50)) {
+      reading = await readLegend(page);
+      if (reading.openTime === String(openTime) && reading.hovering === 'true') return reading;
+    }
   }
+  throw new Error(`the legend never held the candle of ${openTime} (last: ${JSON.stringify(reading)})`);
 }
 
 /** Hovers the candle of `openTime` and checks the legend against the Binance REST row of that candle. */
