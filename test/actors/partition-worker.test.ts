@@ -120,7 +120,7 @@ t.test('a deactivated symbol is first caught up to the exchange: its last trades
   w.deactivate('XRPETH');
   t.equal(w.repairStats.pending, 1, 'deactivation waits for a catch-up');
   await settle(w);
-  t.same(rest.calls, [[trades[frames.length - 25]!.aggId, Number.MAX_SAFE_INTEGER]], 'one catch-up from its position to the latest');
+  t.same(rest.calls, [[trades[frames.length - 25]!.aggId, trades[frames.length - 25]!.aggId + 9_999]], 'one catch-up from its position (a bounded stretch: 10,000 ids)');
   const applied = w.engine.counters.applied;
   t.equal(applied, frames.length, 'every trade applied, the withheld ones from REST');
   w.ingestFrame(frames[frames.length - 1]!);
@@ -230,4 +230,60 @@ t.test('frames held behind a repair stay within the byte budget; those not kept 
   for (let i = 3001; i < frames.length; i++) w.ingestFrame(frames[i]!);
   t.equal(w.repairStats.pending, 0);
   t.same(finals(w), reference, 'every kline equals the uninterrupted run: nothing lost, nothing twice');
+});
+
+t.test('a catch-up asks for a bounded stretch at a time and goes on until the exchange has no more', async (t) => {
+  // Paging to the exchange's latest trade in one catch-up never ends for a symbol that trades faster than REST fetches
+  // (found by the soak: BTCUSDT held for 20 minutes, none of its klines stored).
+  const rest = restLike(() => true);
+  const w = new PartitionWorker({ id: 0, intervals: INTERVALS, graceMs: 1000, clockFromTrades: true, fetchTrades: rest.fetch, repairLimits: { catchUpIds: 1000, repairIds: 100_000 } });
+  w.activate('XRPETH', SCALES, []);
+  for (let i = 0; i < 500; i++) w.ingestFrame(frames[i]!);
+  w.catchUp('XRPETH'); // the stream lost everything after frame 499: only REST has it
+  await settle(w);
+  t.ok(rest.calls.length >= Math.ceil((trades.length - 500) / 1000), `${rest.calls.length} fetches for ${trades.length - 500} trades`);
+  t.ok(rest.calls.every(([from, to]) => to - from + 1 === 1000), 'each asks for 1,000 ids');
+  t.same(rest.calls.map(([from]) => from), rest.calls.map((_, i) => trades[500]!.aggId + i * 1000), 'each from where the one before ended');
+  t.equal(w.positionOf('XRPETH'), trades.at(-1)!.aggId, 'caught up to the exchange’s last trade');
+  t.same(finals(w), reference, 'klines identical to the uninterrupted stream');
+});
+
+t.test('a catch-up with frames waiting behind it: the frames bound the rest, fetched as a gap', async (t) => {
+  const rest = restLike(() => true);
+  const w = new PartitionWorker({ id: 0, intervals: INTERVALS, graceMs: 1000, clockFromTrades: true, fetchTrades: rest.fetch, repairLimits: { catchUpIds: 1000, repairIds: 100_000 } });
+  w.activate('XRPETH', SCALES, []);
+  for (let i = 0; i < 500; i++) w.ingestFrame(frames[i]!);
+  w.catchUp('XRPETH');
+  for (let i = 4000; i < frames.length; i++) w.ingestFrame(frames[i]!); // the stream resumes at 4000 meanwhile
+  await settle(w);
+  t.same(rest.calls, [
+    [trades[500]!.aggId, trades[1499]!.aggId],
+    [trades[1500]!.aggId, trades[3999]!.aggId],
+  ], 'the bounded catch-up, then the gap up to the first waiting frame');
+  t.same(finals(w), reference, 'klines identical to the uninterrupted stream');
+});
+
+t.test('a gap wider than REST can close in time is not fetched: accepted, reported for a rebuild, the stream goes on', async (t) => {
+  const gaps: UnrepairedGap[] = [];
+  const rest = restLike(() => true);
+  const w = new PartitionWorker({ id: 0, intervals: INTERVALS, graceMs: 1000, clockFromTrades: true, fetchTrades: rest.fetch, onUnrepairedGap: (gap) => gaps.push(gap), repairLimits: { catchUpIds: 10_000, repairIds: 500 } });
+  w.activate('XRPETH', SCALES, []);
+  for (let i = 0; i < frames.length; i++) if (i < 2000 || i >= 2600) w.ingestFrame(frames[i]!); // 600 ids lost
+  await settle(w);
+  t.same(rest.calls, [], 'nothing fetched for it');
+  t.same(gaps, [{ symbol: 'XRPETH', fromId: trades[2000]!.aggId, toId: trades[2599]!.aggId, fromTime: trades[1999]!.tradeTime, toTime: trades[2600]!.tradeTime }], 'reported with the span whose klines get rebuilt');
+  t.match(w.repairStats, { unrepaired: 1, repaired: 0, pending: 0 });
+  t.equal(w.positionOf('XRPETH'), trades.at(-1)!.aggId, 'every later frame applied');
+  const got = finals(w);
+  const differing = got.filter((k, i) => JSON.stringify(k) !== JSON.stringify(reference[i])).map((k) => k.openTime);
+  t.ok(differing.length > 0 && differing.every((time) => time <= trades[2600]!.tradeTime && time + 3_600_000 > trades[1999]!.tradeTime), 'only klines within the reported span differ');
+
+  // Narrower than the limit: fetched as before.
+  const narrow = restLike(() => true);
+  const n = new PartitionWorker({ id: 0, intervals: INTERVALS, graceMs: 1000, clockFromTrades: true, fetchTrades: narrow.fetch, repairLimits: { catchUpIds: 10_000, repairIds: 500 } });
+  n.activate('XRPETH', SCALES, []);
+  for (let i = 0; i < frames.length; i++) if (i < 5000 || i >= 5500) n.ingestFrame(frames[i]!);
+  await settle(n);
+  t.same(narrow.calls, [[trades[5000]!.aggId, trades[5499]!.aggId]], 'a 500-id gap is fetched');
+  t.same(finals(n), reference);
 });

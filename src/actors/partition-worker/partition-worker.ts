@@ -14,6 +14,7 @@ import { FROM_FIRST_TRADE, type DeltaBatch } from '../../domain/messages.ts';
 import { KlaggError } from '../../domain/errors.ts';
 import { fetchRetrying } from './fetch-retrying.ts';
 import { HeldFrames } from './held-frames.ts';
+import { DEFAULT_REPAIR_LIMITS, type RepairLimits } from './repair-limits.ts';
 
 /** Fetches the trades with aggregate ids fromId…toId of a symbol (REST `/fapi/v1/aggTrades?fromId=`). */
 export type TradeFetcher = (symbol: string, fromId: number, toId: number) => Promise<readonly AggTrade[]>;
@@ -76,6 +77,8 @@ export interface PartitionWorkerOptions {
   readonly onFinalsReady?: () => void;
   /** Bytes of stream frames kept behind repairs at most (see HeldFrames; default 256 MB). */
   readonly maxHeldBytes?: number;
+  /** How much one repair asks the exchange for (see repair-limits.ts). */
+  readonly repairLimits?: RepairLimits;
 }
 
 const MAX_REMEMBERED_GAPS = 1000;
@@ -96,6 +99,7 @@ export class PartitionWorker {
   readonly #onUnrepairedGap: ((gap: UnrepairedGap) => void) | undefined;
   /** Per held symbol (a gap being repaired): the frames that arrived meanwhile, in order. */
   readonly #held: HeldFrames;
+  readonly #limits: RepairLimits;
   /** Per symbol index: time of the last applied trade (where an unrepairable gap starts). */
   #lastAppliedTime: number[] = [];
   #repairs = { repaired: 0, repairedTrades: 0, unrepaired: 0, catchUps: 0, fetchRetries: 0 };
@@ -119,6 +123,7 @@ export class PartitionWorker {
     this.#fetchTrades = options.fetchTrades;
     this.#onUnrepairedGap = options.onUnrepairedGap;
     this.#held = new HeldFrames(options.maxHeldBytes);
+    this.#limits = options.repairLimits ?? DEFAULT_REPAIR_LIMITS;
     const onRebuildNeeded = options.onRebuildNeeded;
     const onFinalsReady = options.onFinalsReady;
     const engine = new KlineEngine(
@@ -289,10 +294,12 @@ export class PartitionWorker {
     const name = this.engine.symbolName(symbol);
     const catchUp = toId === LATEST_ID;
     if (catchUp) this.#repairs.catchUps++;
+    const fetchTo = catchUp && fromId > 0 ? fromId + this.#limits.catchUpIds - 1 : toId;
+    const tooWide = !catchUp && toId - fromId + 1 > this.#limits.repairIds;
     this.ingest.setHeld(symbol, true);
     this.engine.setTimeHeld(symbol, true);
     this.#held.hold(symbol, waiting);
-    void fetchRetrying(() => this.#fetchTrades!(name, fromId, toId), () => this.#repairs.fetchRetries++)
+    void (tooWide ? Promise.resolve([]) : fetchRetrying(() => this.#fetchTrades!(name, fromId, fetchTo), () => this.#repairs.fetchRetries++))
       .then((trades) => {
         let unrepaired = false;
         const missing = (upTo: number, nextTime: number): void => {
@@ -311,6 +318,8 @@ export class PartitionWorker {
         if (!catchUp && this.engine.lastAggIdOf(symbol) < toId) missing(toId, toTime);
         if (unrepaired) this.#repairs.unrepaired++;
         else if (!catchUp) this.#repairs.repaired++;
+        // A bounded catch-up that came back full with no frame behind it: the exchange may have more, so it goes on.
+        if (fetchTo < toId && this.engine.lastAggIdOf(symbol) >= fetchTo && this.#held.waitingCount(symbol) === 0) this.#catchUpAfter.add(symbol);
         const waiting = this.#held.release(symbol);
         if (this.#awaitingFirst.has(symbol) && this.#stillAwaitingFirst(symbol, waiting)) return;
         this.ingest.setHeld(symbol, false);
