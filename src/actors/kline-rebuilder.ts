@@ -74,7 +74,8 @@ export class KlineRebuilder {
   }
 
   add(gap: UnrepairedGap): void {
-    this.#options.logger.warn({ symbol: gap.symbol, fromId: gap.fromId, toId: gap.toId }, 'trades no longer available from the exchange; the klines spanning them will be rebuilt from its klines');
+    const why = gap.tooWide ? `${gap.toId - gap.fromId + 1} trades missing, more than REST can fetch in time` : 'trades no longer available from the exchange';
+    this.#options.logger.warn({ symbol: gap.symbol, fromId: gap.fromId, toId: gap.toId }, `${why}; the klines spanning them will be rebuilt from its klines`);
     for (const interval of this.#options.intervals) {
       this.#pending.push({ gap, interval, from: openTimeOf(interval, gap.fromTime), to: openTimeOf(interval, gap.toTime), since: this.#now() });
     }

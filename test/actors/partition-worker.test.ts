@@ -271,7 +271,7 @@ t.test('a gap wider than REST can close in time is not fetched: accepted, report
   for (let i = 0; i < frames.length; i++) if (i < 2000 || i >= 2600) w.ingestFrame(frames[i]!); // 600 ids lost
   await settle(w);
   t.same(rest.calls, [], 'nothing fetched for it');
-  t.same(gaps, [{ symbol: 'XRPETH', fromId: trades[2000]!.aggId, toId: trades[2599]!.aggId, fromTime: trades[1999]!.tradeTime, toTime: trades[2600]!.tradeTime }], 'reported with the span whose klines get rebuilt');
+  t.same(gaps, [{ symbol: 'XRPETH', fromId: trades[2000]!.aggId, toId: trades[2599]!.aggId, fromTime: trades[1999]!.tradeTime, toTime: trades[2600]!.tradeTime, tooWide: true }], 'reported with the span whose klines get rebuilt, as too wide');
   t.match(w.repairStats, { unrepaired: 1, repaired: 0, pending: 0 });
   t.equal(w.positionOf('XRPETH'), trades.at(-1)!.aggId, 'every later frame applied');
   const got = finals(w);

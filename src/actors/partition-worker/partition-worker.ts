@@ -26,6 +26,8 @@ export interface UnrepairedGap {
   readonly toId: number;
   readonly fromTime: number;
   readonly toTime: number;
+  /** Set when the gap was too wide to fetch (repair-limits.ts); otherwise the exchange no longer had the trades. */
+  readonly tooWide?: true;
 }
 
 /** A late trade older than the engine's memory: the klines of `interval` from `fromOpenTime` to `toOpenTime` need the exchange's. */
@@ -305,7 +307,7 @@ export class PartitionWorker {
         const missing = (upTo: number, nextTime: number): void => {
           const from = this.engine.lastAggIdOf(symbol) + 1;
           unrepaired = true;
-          this.#onUnrepairedGap?.({ symbol: name, fromId: from, toId: upTo, fromTime: this.#lastAppliedTime[symbol] ?? nextTime, toTime: nextTime });
+          this.#onUnrepairedGap?.({ symbol: name, fromId: from, toId: upTo, fromTime: this.#lastAppliedTime[symbol] ?? nextTime, toTime: nextTime, ...(tooWide ? { tooWide } : {}) });
           this.engine.acceptGap(symbol, upTo + 1);
         };
         for (const trade of trades) {
